@@ -1,0 +1,106 @@
+// Data sets and batching. Images are kept as 8-bit pixels (a quarter of the
+// memory of floats) and scaled to [0, 1] floats batch by batch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lenet/random.h"
+#include "lenet/tensor.h"
+
+namespace lenet {
+
+struct Dataset {
+  std::vector<uint8_t> pixels;      // [count, channels, height, width], row-major
+  std::vector<int32_t> labels;      // [count], each in [0, class_names.size())
+  std::vector<std::string> class_names;
+  std::vector<std::string> files;   // source file of each sample (image folders), else empty
+  int64_t count = 0;
+  int channels = 1, height = 0, width = 0;
+
+  int64_t sample_size() const { return static_cast<int64_t>(channels) * height * width; }
+  Shape input_shape() const { return {channels, height, width}; }  // [C, H, W]
+  int num_classes() const { return static_cast<int>(class_names.size()); }
+  // First `n` samples (or all if n >= count), e.g. for quick runs and tests.
+  Dataset head(int64_t n) const;
+};
+
+// Per-pixel preprocessing after scaling to [0, 1]: x' = (x − mean) / std.
+// Stored in the checkpoint so that prediction repeats it.
+struct Normalization {
+  float mean = 0.0f;
+  float std = 1.0f;
+  bool enabled() const { return mean != 0.0f || std != 1.0f; }
+};
+
+// How an image file becomes a model input; stored in the checkpoint.
+struct Preprocessing {
+  bool grayscale = true;  // luma 0.299 R + 0.587 G + 0.114 B
+  int resize_height = 0;  // 0: images must already have the model's size
+  int resize_width = 0;
+  Normalization normalization;
+};
+
+struct DataSplit {
+  Dataset train, test;
+  std::string name;  // "fashion-mnist", "mnist", or the folder's name
+  Preprocessing preprocessing;
+};
+
+// ---- IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed ----
+
+// Reads one images file (magic 0x00000803) and its labels file (0x00000801).
+// Throws std::runtime_error naming the file and the problem.
+Dataset read_idx(const std::filesystem::path& images, const std::filesystem::path& labels);
+// True when `dir` holds the four standard files (train-/t10k- images/labels,
+// with or without .gz).
+bool is_idx_folder(const std::filesystem::path& dir);
+// Loads the four standard files; class names are Fashion-MNIST's garments when
+// the folder looks like Fashion-MNIST (its name), else the digits "0".."9".
+DataSplit load_idx_folder(const std::filesystem::path& dir);
+// Where Debian's dataset-fashion-mnist package puts the files.
+std::filesystem::path default_data_dir();
+const std::vector<std::string>& fashion_mnist_classes();
+
+// ---- any data set folder: IDX or image folder, told apart by its contents ----
+
+struct DataOptions {
+  int resize_height = 0, resize_width = 0;  // --size HxW, 0 = keep
+  double val_split = 0.2;                   // image folders without test/
+  uint64_t seed = 0;
+  int threads = 0;                          // decoding; 0 = all
+};
+DataSplit load_dataset(const std::filesystem::path& dir, const DataOptions& options = {});
+
+// ---- batching ----
+
+// Yields batches of float images [B, C, H, W] scaled to [0, 1] and normalised,
+// with a seeded shuffle every epoch and a partial last batch.
+class DataLoader {
+ public:
+  DataLoader(const Dataset& data, int batch_size, bool shuffle, uint64_t seed, Normalization norm = {});
+  // Starts epoch `epoch` (0-based); the order depends only on (seed, epoch).
+  void start_epoch(int epoch);
+  // Fills the next batch; false when the epoch is done. Reuses the tensors' storage.
+  bool next(Tensor& images, std::vector<int32_t>& labels);
+  int64_t batches_per_epoch() const;
+  int64_t position() const { return cursor_; }  // samples served this epoch
+  // Skip ahead to a sample position within the current epoch (resuming a run).
+  void seek(int64_t position) { cursor_ = position; }
+
+ private:
+  const Dataset* data_;
+  int batch_;
+  bool shuffle_;
+  uint64_t seed_;
+  Normalization norm_;
+  std::vector<int64_t> order_;
+  int64_t cursor_ = 0;
+};
+
+// Scales one sample's pixels into `out` (sample_size floats) with normalisation.
+void pixels_to_floats(const uint8_t* pixels, int64_t n, const Normalization& norm, float* out);
+
+}  // namespace lenet

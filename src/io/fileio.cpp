@@ -1,0 +1,109 @@
+#include "lenet/fileio.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace lenet {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temporary_beside(const fs::path& path) {
+  static std::mt19937_64 gen{std::random_device{}()};
+  std::ostringstream name;
+  name << "." << path.filename().string() << ".tmp-" << ::getpid() << "-" << std::hex << (gen() & 0xffffff);
+  return path.parent_path() / name.str();
+}
+
+[[noreturn]] void fail(const fs::path& path, const std::string& what, int err) {
+  throw std::runtime_error("cannot write " + path.string() + ": " + what + (err ? std::string(": ") + std::strerror(err) : ""));
+}
+
+// fsync the file, then rename it over the destination.
+void commit(const fs::path& tmp, const fs::path& path) {
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0) {
+    int err = errno;
+    fs::remove(tmp);
+    fail(path, "temporary file vanished", err);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    fs::remove(tmp);
+    fail(path, "sync failed", err);
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    fail(path, "rename failed", err);
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const fs::path& path, std::string_view bytes) {
+  const fs::path tmp = temporary_beside(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644);
+  if (fd < 0) fail(path, "cannot create a temporary file in " + (path.parent_path().empty() ? std::string(".") : path.parent_path().string()), errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail(path, "write failed", err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, "write failed", err);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, "rename failed", err);
+  }
+}
+
+void write_file_atomic(const fs::path& path, const std::function<void(const fs::path& tmp)>& write) {
+  const fs::path tmp = temporary_beside(path);
+  try {
+    write(tmp);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  if (!fs::exists(tmp, ec) || fs::file_size(tmp, ec) == 0) {
+    fs::remove(tmp, ec);
+    fail(path, "nothing was written", 0);
+  }
+  commit(tmp, path);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  std::ostringstream os;
+  os << in.rdbuf();
+  if (in.bad()) throw std::runtime_error("cannot read " + path.string());
+  return os.str();
+}
+
+}  // namespace lenet
