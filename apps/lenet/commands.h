@@ -15,5 +15,6 @@ struct UsageError : std::runtime_error {
 };
 
 void add_info_command(CLI::App& app);
+void add_tutorial_command(CLI::App& app);
 
 }  // namespace lenet::cli
