@@ -2,8 +2,6 @@
 // the tensors the examples return, plus the `lenet tutorial` command itself.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_util.h"
 #include "tutorial.h"
 
 namespace lenet::examples {
@@ -216,29 +215,7 @@ TEST(Tutorial, SectionsAreFoundByNameOrNumberAndEachPrints) {
 
 // ---- the command line ----
 
-struct CliResult {
-  int status = -1;
-  std::string out, err;
-};
-
-CliResult run_cli(const std::string& args) {
-  const std::string err_path = testing::TempDir() + "lenet_tutorial_stderr.txt";
-  const std::string cmd = std::string("\"") + LENET_CLI + "\" " + args + " 2>\"" + err_path + "\"";
-  CliResult r;
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (std::FILE* f = std::fopen(err_path.c_str(), "r")) {
-    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) r.err.append(buf.data(), n);
-    std::fclose(f);
-  }
-  std::remove(err_path.c_str());
-  return r;
-}
+using lenet::test::run_cli;
 
 TEST(TutorialCli, RunsEverySectionByDefault) {
   auto r = run_cli("tutorial");

@@ -1,8 +1,17 @@
 // lenet: train, evaluate and deploy LeNet-family networks on the CPU.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.h"
+
+namespace {
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"lenet.cpp: train, evaluate and deploy small convolutional networks on the CPU"};
@@ -12,10 +21,14 @@ int main(int argc, char** argv) {
   lenet::cli::add_tutorial_command(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error; CLI11's own form spans two.
+    std::fprintf(stderr, "lenet: error: %s (see lenet --help)\n", one_line(e.what()).c_str());
+    return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lenet: error: %s\n", e.what());
+    std::fprintf(stderr, "lenet: error: %s\n", one_line(e.what()).c_str());
     return 1;
   }
   return 0;

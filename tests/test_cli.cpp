@@ -1,0 +1,47 @@
+// The command line as a whole: errors are one line on stderr with a non-zero exit.
+#include <gtest/gtest.h>
+
+#include "cli_util.h"
+
+using lenet::test::line_count;
+using lenet::test::run_cli;
+
+TEST(Cli, BadFlagValueIsOneLineAndExitTwo) {
+  auto r = run_cli("info --classes many");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("lenet: error: "), std::string::npos);
+  EXPECT_NE(r.err.find("--classes"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingSubcommandIsAnError) {
+  auto r = run_cli("");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+}
+
+TEST(Cli, HelpAndVersionSucceed) {
+  auto r = run_cli("--help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("info"), std::string::npos);
+  r = run_cli("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("lenet.cpp"), std::string::npos);
+}
+
+TEST(Cli, InfoPrintsShapesForAnyInputSize) {
+  auto r = run_cli("info --arch lenet --input 1x28x20 --classes 9");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("Flatten output shape:\t[1, 240]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Linear output shape:\t[1, 9]"), std::string::npos);
+}
+
+TEST(Cli, BadArchitectureNamesTheLayer) {
+  auto r = run_cli("info --arch 'conv 6 k5, blur, flatten, linear'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("layer 2 'blur'"), std::string::npos) << r.err;
+  r = run_cli("info --input 1x28");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--input"), std::string::npos) << r.err;
+}
