@@ -98,8 +98,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   std::string settings = o.optimizer + " lr " + short_number(o.lr);
   if (o.momentum > 0) settings += ", momentum " + short_number(o.momentum);
   if (o.weight_decay > 0) settings += ", weight decay " + short_number(o.weight_decay);
-  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + " epochs, seed " +
-              std::to_string(o.seed) + ", " + std::to_string(num_threads()) + " threads";
+  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + (o.epochs == 1 ? " epoch" : " epochs") +
+              ", seed " + std::to_string(o.seed) + ", " + std::to_string(num_threads()) + (num_threads() == 1 ? " thread" : " threads");
   if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
   std::printf("%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
   std::fflush(stdout);
