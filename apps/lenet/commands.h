@@ -15,6 +15,8 @@ struct UsageError : std::runtime_error {
 };
 
 void add_info_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 void add_tutorial_command(CLI::App& app);
 
 }  // namespace lenet::cli
