@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -561,6 +563,219 @@ TEST(ReportHtml, ShowsTheGalleryWhenItExistsAndEscapesText) {
   // Pictures that were never drawn are not referenced.
   EXPECT_EQ(html.find("Training curves"), std::string::npos);
   EXPECT_EQ(html.find("Confusion matrix"), std::string::npos);
+}
+
+
+// ---- `lenet train` pictures and `lenet plot` (the built CLI) ----
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+CliResult run_cli(const std::string& args, const fs::path& scratch) {
+  const fs::path out = scratch / "cli.out", err = scratch / "cli.err";
+  const std::string command = std::string(LENET_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
+  const int status = std::system(command.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// A tiny IDX data set that a LeNet learns in a few epochs: class k is a bright
+// 6 × 6 square at one of ten places, on faint noise.
+void write_idx_set(const fs::path& dir, int train_count, int test_count) {
+  fs::create_directories(dir);
+  auto be32 = [](std::string& s, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
+  };
+  uint32_t noise = 12345;
+  auto write = [&](const std::string& prefix, int count) {
+    std::string images, labels;
+    be32(images, 0x803), be32(images, count), be32(images, 28), be32(images, 28);
+    be32(labels, 0x801), be32(labels, count);
+    for (int i = 0; i < count; ++i) {
+      const int k = i % 10, top = 2 + (k / 5) * 12, left = 1 + (k % 5) * 5;
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) {
+          noise = noise * 1664525u + 1013904223u;
+          const bool on = y >= top && y < top + 6 && x >= left && x < left + 6;
+          images += static_cast<char>(on ? 200 + (noise >> 28) : (noise >> 27));
+        }
+      labels += static_cast<char>(k);
+    }
+    write_file_atomic(dir / (prefix + "-images-idx3-ubyte"), images);
+    write_file_atomic(dir / (prefix + "-labels-idx1-ubyte"), labels);
+  };
+  write("train", train_count);
+  write("t10k", test_count);
+}
+
+constexpr const char* kCsvHeader = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s\n";
+
+// One small training run shared by the CLI tests below.
+class PlotCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    scratch_ = new TempDir;
+    write_idx_set(data_dir(), 300, 120);
+    const CliResult r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --batch-size 32"
+                                " --limit-test 100 --threads 2 --out " + quoted(run_dir()),
+                                scratch_->path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.err, "") << "training printed warnings";
+  }
+  static void TearDownTestSuite() {
+    delete scratch_;
+    scratch_ = nullptr;
+  }
+  static fs::path data_dir() { return scratch_->path() / "tiny-set"; }
+  static fs::path run_dir() { return scratch_->path() / "run"; }
+  // A copy of the run to change freely.
+  fs::path copy_of_run(const std::string& name) {
+    const fs::path dir = scratch_->path() / name;
+    fs::remove_all(dir);
+    fs::copy(run_dir(), dir);
+    return dir;
+  }
+  static TempDir* scratch_;
+};
+TempDir* PlotCli::scratch_ = nullptr;
+
+TEST_F(PlotCli, TrainingDrawsEveryPictureAndTheReport) {
+  for (const char* name : {"loss.png", "accuracy.png", "confusion.png", "report.html", "report.json"})
+    EXPECT_TRUE(fs::is_regular_file(run_dir() / name)) << name;
+  const Picture loss = load_png(run_dir() / "loss.png");
+  EXPECT_EQ(loss.width, kCurvePlotWidth);
+  EXPECT_EQ(loss.height, kCurvePlotHeight);
+  EXPECT_GT(pixel_variance(loss), 200.0);
+  const Picture confusion = load_png(run_dir() / "confusion.png");
+  EXPECT_EQ(confusion.width, kConfusionPlotWidth);
+  EXPECT_GT(pixel_variance(confusion), 200.0);
+  // The report shows both epochs of metrics.csv, the settings and the confusion
+  // matrix of --limit-test 100 images.
+  const std::string html = read_file(run_dir() / "report.html");
+  const auto history = read_metrics_csv(run_dir() / "metrics.csv");
+  ASSERT_EQ(history.size(), 2u);
+  for (const auto& m : history) {
+    char row[128];
+    std::snprintf(row, sizeof row, "<td>%d</td><td>%.4f</td>", m.epoch, m.train_loss);
+    EXPECT_NE(html.find(row), std::string::npos) << row;
+  }
+  EXPECT_NE(html.find("<h1>lenet-relu on tiny-set</h1>"), std::string::npos);
+  EXPECT_NE(html.find("<th>batch size</th><td>32</td>"), std::string::npos);
+  EXPECT_NE(html.find("100 images"), std::string::npos);
+  for (const std::string& ref : references(html))
+    if (ref.rfind("data:", 0) != 0) {
+      EXPECT_TRUE(fs::is_regular_file(run_dir() / ref)) << ref;
+    }
+}
+
+TEST_F(PlotCli, RedrawsEverythingFromMetricsAndTheBestCheckpoint) {
+  const fs::path run = copy_of_run("redraw");
+  for (const char* name : {"loss.png", "accuracy.png", "confusion.png", "report.html"}) fs::remove(run / name);
+  const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("confusion.png"), std::string::npos) << r.out;
+  for (const char* name : {"loss.png", "accuracy.png", "confusion.png", "report.html"})
+    EXPECT_TRUE(fs::is_regular_file(run / name)) << name;
+  // The same checkpoint on the same 100 test images (found through report.json)
+  // gives the same confusion matrix as training drew.
+  EXPECT_EQ(load_png(run / "confusion.png").rgb, load_png(run_dir() / "confusion.png").rgb);
+}
+
+// The curves are drawn from metrics.csv: replace it with numbers of our own
+// and the picture and the table follow them.
+TEST_F(PlotCli, CurvesComeFromMetricsCsv) {
+  const fs::path run = copy_of_run("own-metrics");
+  write_file_atomic(run / "metrics.csv", std::string(kCsvHeader) +
+                                             "1,2.0,0.5,1.5,0.8,1.0,100\n"
+                                             "2,1.25,0.7,1.5,0.8,1.0,100\n"
+                                             "3,0.5,0.9,1.5,0.8,1.0,100\n");
+  const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Picture p = load_png(run / "loss.png");
+  const Frame f = find_frame(p);
+  auto [x0, x1] = column_span(p, f, kTrainBlue);
+  const double row_first = mean_row(p, f, kTrainBlue, x0, x0 + 3);
+  const double row_last = mean_row(p, f, kTrainBlue, x1 - 2, x1 + 1);
+  const double row_flat = mean_row(p, f, kTestOrange, f.left, f.right);
+  EXPECT_NEAR(row_flat, row_first + (1.5 - 2.0) / (0.5 - 2.0) * (row_last - row_first), 2.0);
+  const std::string html = read_file(run / "report.html");
+  EXPECT_NE(html.find("<td>3</td><td>0.5000</td><td>90.00%</td><td>1.5000</td><td>80.00%</td>"), std::string::npos);
+}
+
+TEST_F(PlotCli, MissingDataSkipsOnlyTheConfusionMatrix) {
+  const fs::path run = copy_of_run("no-data");
+  const std::string confusion_before = read_file(run / "confusion.png");
+  fs::remove(run / "loss.png");
+  const CliResult r = run_cli("plot " + quoted(run) + " --data " + quoted(scratch_->path() / "gone"), scratch_->path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("confusion matrix not redrawn"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gone"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(run / "loss.png"));
+  EXPECT_EQ(read_file(run / "confusion.png"), confusion_before);
+  EXPECT_NE(read_file(run / "report.html").find("confusion matrix not redrawn"), std::string::npos);
+}
+
+// Broken input: one line on stderr naming the file, exit 1, nothing redrawn.
+TEST_F(PlotCli, BrokenOrEmptyMetricsCsvIsOneClearError) {
+  struct Case {
+    const char* name;
+    std::string csv;  // "": a zero-byte file
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"empty", "", "metrics.csv: empty"},
+      {"header-only", kCsvHeader, "metrics.csv: no epochs recorded"},
+      {"not-a-number", std::string(kCsvHeader) + "1,0.5,0.8,0.6,abc,1,100\n", "column 'test_acc' is 'abc', not a number"},
+      {"short-row", std::string(kCsvHeader) + "1,0.5,0.8\n", "line 2: 3 fields, expected 7"},
+      {"no-header", "1,0.5,0.8,0.6,0.7,1,100\n", "the header lacks the column"},
+      {"epochs-backwards", std::string(kCsvHeader) + "2,1,0.5,1,0.5,1,1\n1,1,0.5,1,0.5,1,1\n",
+       "epoch 1 follows epoch 2"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const fs::path run = copy_of_run(c.name);
+    if (c.csv.empty()) {
+      std::ofstream(run / "metrics.csv", std::ios::trunc).flush();  // zero bytes
+    } else {
+      write_file_atomic(run / "metrics.csv", c.csv);
+    }
+    const std::string report_before = read_file(run / "report.html");
+    const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find((run / "metrics.csv").string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(read_file(run / "report.html"), report_before);
+  }
+}
+
+TEST_F(PlotCli, NotARunFolder) {
+  const fs::path empty = scratch_->path() / "empty-folder";
+  fs::create_directories(empty);
+  CliResult r = run_cli("plot " + quoted(empty), scratch_->path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("metrics.csv not found"), std::string::npos) << r.err;
+  r = run_cli("plot " + quoted(scratch_->path() / "no-such-run"), scratch_->path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no-such-run does not exist"), std::string::npos) << r.err;
+  // A damaged checkpoint is an error too, naming it: the report would be wrong without it.
+  const fs::path run = copy_of_run("bad-checkpoint");
+  write_file_atomic(run / "best.safetensors", "garbage");
+  r = run_cli("plot " + quoted(run), scratch_->path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("best.safetensors"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 }  // namespace

@@ -167,7 +167,8 @@ void draw_line(const std::vector<double>& xs, const std::vector<double>& ys) {
 void draw_curves(const fs::path& tmp, const CurvePlot& plot) {
   const auto& xs = plot.epochs;
   // x range: the epochs, with a little room so end markers are not cut.
-  double x0 = xs.front(), x1 = xs.back();
+  double x0 = *std::min_element(xs.begin(), xs.end()), x1 = *std::max_element(xs.begin(), xs.end());
+  const double x_span = x1 - x0;
   if (x1 - x0 < 1) {
     x0 -= 0.5;
     x1 += 0.5;
@@ -188,7 +189,7 @@ void draw_curves(const fs::path& tmp, const CurvePlot& plot) {
   if (y1 <= y0) y1 = y0 + 2 * pad;
 
   // x ticks on whole epochs: 1, 2 or 5 times a power of ten, about 8 of them.
-  const double xstep = std::max(1.0, nice_step((xs.back() - xs.front()) / 8.0));
+  const double xstep = std::max(1.0, nice_step(x_span / 8.0));
   const int xsub = xstep == 1 ? 1 : (static_cast<int>(xstep) % 5 == 0 && xstep <= 5 ? 5 : 2);
   const char* xopt = xstep == 1 ? "bcnt" : "bcnst";
 
