@@ -347,6 +347,11 @@ TEST(ReportCurves, PlottingPrintsNothing) {
     plot_loss(dir.path() / "loss.png", h, kLabels);
     plot_accuracy(dir.path() / "accuracy.png", h, kLabels);
     plot_confusion(dir.path() / "confusion.png", evaluation_of(2, {5, 1, 2, 7}), {"cat", "dog"}, kLabels);
+    // Odd numbers from a hand-edited metrics.csv: no PLplot warning either.
+    plot_loss(dir.path() / "odd.png", history_of({1e300, 0.3, 0.3}, {-1e300, 0.3, NAN}, {-0.5, 1.5, 1}, {1, 1, 1}),
+              kLabels);
+    plot_accuracy(dir.path() / "same.png", history_of({0.3}, {0.3}, {1}, {1}), kLabels);
+    plot_confusion(dir.path() / "zeros.png", evaluation_of(2, {0, 0, 0, 0}), {"a#b", "c"}, kLabels);
   });
   EXPECT_EQ(out, "");
   EXPECT_TRUE(fs::exists(dir.path() / "confusion.png"));
@@ -573,9 +578,11 @@ struct CliResult {
   std::string out, err;
 };
 
-CliResult run_cli(const std::string& args, const fs::path& scratch) {
+// Runs the built `lenet` with `args` (and environment settings `env`, "NAME=value ...").
+CliResult run_cli(const std::string& args, const fs::path& scratch, const std::string& env = "") {
   const fs::path out = scratch / "cli.out", err = scratch / "cli.err";
-  const std::string command = std::string(LENET_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
+  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(LENET_CLI) + " " + args +
+                              " < /dev/null > " + out.string() + " 2> " + err.string();
   const int status = std::system(command.c_str());
   CliResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -758,6 +765,29 @@ TEST_F(PlotCli, BrokenOrEmptyMetricsCsvIsOneClearError) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_EQ(read_file(run / "report.html"), report_before);
   }
+}
+
+// Without PLplot's drivers, PLplot itself would print and exit(1) (or ask for
+// a device on stdin); we get one error line instead, and training goes on
+// with a single warning: the checkpoints matter more than their pictures.
+TEST_F(PlotCli, MissingPlplotDriversAreOneErrorLine) {
+  const fs::path no_drivers = scratch_->path() / "no-drivers-here";
+  fs::create_directories(no_drivers);
+  const std::string env = "PLPLOT_DRV_DIR=" + quoted(no_drivers);
+  const fs::path run = copy_of_run("no-drivers");
+  CliResult r = run_cli("plot " + quoted(run), scratch_->path(), env);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("lenet: error: PLplot", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  const fs::path train_run = scratch_->path() / "no-drivers-train";
+  r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --limit-train 64 --limit-test 32"
+              " --threads 2 --out " + quoted(train_run), scratch_->path(), env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.rfind("lenet: warning: could not draw the training pictures: PLplot", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(train_run / "best.safetensors"));
+  EXPECT_EQ(read_metrics_csv(train_run / "metrics.csv").size(), 2u);
 }
 
 TEST_F(PlotCli, NotARunFolder) {

@@ -58,6 +58,44 @@ std::string format(const char* fmt, double v) {
   return buf;
 }
 
+// PLplot reports errors on stderr and, for fatal ones, ends the process. A
+// stream's recoverable errors (plabort) go into its error buffer instead
+// (plsError) and are thrown when the picture is done; a fatal one (plexit)
+// throws from the exit handler, unwinding through PLplot's C frames (built
+// with unwind tables on Debian) — better than a training run that vanishes
+// with exit(1). Warnings (plwarn) cannot be redirected: the callers keep to
+// valid ranges so that there are none.
+int on_plplot_exit(PLCHAR_VECTOR message) {
+  throw std::runtime_error(std::string("PLplot: ") + (message ? message : "fatal error"));
+}
+void install_plplot_exit_handler() {
+  static const bool installed = [] {
+    plsexit(on_plplot_exit);
+    return true;
+  }();
+  (void)installed;
+}
+
+// Without the driver plinit would ask for a device on stdin, and a training
+// run would hang; look it up first (once: the list does not change).
+void require_pngcairo() {
+  static const bool available = [] {
+    constexpr int kMaxDevices = 64;
+    const char* menu_storage[kMaxDevices];
+    const char* name_storage[kMaxDevices];
+    const char** menus = menu_storage;  // PLplot fills the arrays these point to
+    const char** names = name_storage;
+    int count = kMaxDevices;
+    plgFileDevs(&menus, &names, &count);
+    for (int i = 0; i < count; ++i)
+      if (std::string(names[i]) == "pngcairo") return true;
+    return false;
+  }();
+  if (!available)
+    throw std::runtime_error("PLplot's cairo PNG driver (pngcairo) is not installed; install the Debian package "
+                             "plplot-driver-cairo");
+}
+
 // One PLplot stream that renders a PNG of w × h pixels into `file`. The
 // destructor ends the stream (which writes the file) and makes the previous
 // stream current again.
@@ -70,12 +108,15 @@ class PngStream {
       std::ofstream probe(file, std::ios::binary | std::ios::trunc);
       if (!probe) throw std::runtime_error("cannot create " + file.string() + " for a plot");
     }
+    install_plplot_exit_handler();
+    require_pngcairo();
     plgstrm(&previous_);
     plmkstrm(&stream_);
     if (stream_ < 0) {
       plsstrm(previous_);
       throw std::runtime_error("PLplot has no free plot stream left for " + file.string());
     }
+    plsError(&error_code_, error_message_);
     plsdev("pngcairo");
     plsfnam(file.c_str());
     plspage(0, 0, width, height, 0, 0);
@@ -90,14 +131,28 @@ class PngStream {
     pladv(0);
   }
   ~PngStream() {
-    plend1();
-    plsstrm(previous_);
+    if (!finished_) end();
   }
   PngStream(const PngStream&) = delete;
   PngStream& operator=(const PngStream&) = delete;
 
+  // Ends the stream, which writes the file; throws what PLplot reported.
+  void finish(const fs::path& destination) {
+    end();
+    if (error_code_ != 0)
+      throw std::runtime_error("PLplot could not draw " + destination.string() + ": " + error_message_);
+  }
+
  private:
+  void end() {
+    finished_ = true;
+    plend1();
+    plsstrm(previous_);
+  }
   PLINT previous_ = 0, stream_ = -1;
+  PLINT error_code_ = 0;
+  char error_message_[1024] = {};  // PLplot's messages are one short line
+  bool finished_ = false;
 };
 
 // The largest "nice" step (1, 2 or 5 times a power of ten) at most `raw`.
@@ -164,7 +219,7 @@ void draw_line(const std::vector<double>& xs, const std::vector<double>& ys) {
   flush();
 }
 
-void draw_curves(const fs::path& tmp, const CurvePlot& plot) {
+void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePlot& plot) {
   const auto& xs = plot.epochs;
   // x range: the epochs, with a little room so end markers are not cut.
   double x0 = *std::min_element(xs.begin(), xs.end()), x1 = *std::max_element(xs.begin(), xs.end());
@@ -187,6 +242,7 @@ void draw_curves(const fs::path& tmp, const CurvePlot& plot) {
   if (pad < 1e-9) pad = std::max(0.05 * std::abs(hi), 0.01);
   double y0 = std::max(lo - pad, plot.floor), y1 = std::min(hi + pad, plot.ceiling);
   if (y1 <= y0) y1 = y0 + 2 * pad;
+  if (!std::isfinite(y1 - y0) || !(y1 > y0)) y0 = 0, y1 = 1;  // absurd values: keep PLplot's window valid
 
   // x ticks on whole epochs: 1, 2 or 5 times a power of ten, about 8 of them.
   const double xstep = std::max(1.0, nice_step(x_span / 8.0));
@@ -264,6 +320,7 @@ void draw_curves(const fs::path& tmp, const CurvePlot& plot) {
            0.0, 0.01, 0.07, kBackground, kInk, 1, 1, n, n, opts.data(), 1.0, 1.0, 2.0, 0.0,
            text_colours.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
            widths.data(), nullptr, nullptr, nullptr, nullptr);
+  png.finish(destination);
 }
 
 void check_history(const std::vector<EpochMetrics>& history, const fs::path& path) {
@@ -301,7 +358,7 @@ void fill_rect(double x0, double y0, double x1, double y1) {
   plfill(4, x, y);
 }
 
-void draw_confusion(const fs::path& tmp, const Evaluation& eval, const std::vector<std::string>& names,
+void draw_confusion(const fs::path& tmp, const fs::path& destination, const Evaluation& eval, const std::vector<std::string>& names,
                     const std::string& title, const std::string& subtitle) {
   const int n = eval.classes;
   std::vector<int64_t> row_total(n, 0);
@@ -378,6 +435,7 @@ void draw_confusion(const fs::path& tmp, const Evaluation& eval, const std::vect
   plbox("bc", 0, 0, "bcmtv", 25, 0);
   plmtex("r", 4.6, 0.5, 0.5, "% of true class");
   plschr(0, 1.0);
+  png.finish(destination);
 }
 
 }  // namespace
@@ -414,7 +472,7 @@ void plot_loss(const fs::path& path, const std::vector<EpochMetrics>& history, c
   test.last_label = format("%.3f", test.y.back());
   plot.series = {train, test};
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, plot); });
+  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, path, plot); });
 }
 
 void plot_accuracy(const fs::path& path, const std::vector<EpochMetrics>& history, const PlotLabels& labels) {
@@ -434,7 +492,7 @@ void plot_accuracy(const fs::path& path, const std::vector<EpochMetrics>& histor
   test.last_label = format("%.1f%%", test.y.back());
   plot.series = {train, test};
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, plot); });
+  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, path, plot); });
 }
 
 void plot_confusion(const fs::path& path, const Evaluation& eval, const std::vector<std::string>& class_names,
@@ -464,7 +522,7 @@ void plot_confusion(const fs::path& path, const Evaluation& eval, const std::vec
       format("%.1f%%", total > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0) +
       " correct";
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_confusion(tmp, eval, class_names, title, subtitle); });
+  write_file_atomic(path, [&](const fs::path& tmp) { draw_confusion(tmp, path, eval, class_names, title, subtitle); });
 }
 
 }  // namespace lenet
