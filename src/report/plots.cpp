@@ -155,6 +155,61 @@ class PngStream {
   bool finished_ = false;
 };
 
+// Text sizes. PLplot draws text but does not measure it, so widths are
+// estimated: DejaVu Sans (cairo's default "sans") averages about 0.68
+// character heights per glyph on class names and titles (measured at 72 dpi).
+constexpr double kGlyphWidth = 0.68;
+constexpr size_t kMaxClassNameChars = 20;  // longer names end in "…"
+
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+// The first `max_chars` characters (not bytes) of s, with "…" when cut.
+std::string shorten(const std::string& s, size_t max_chars) {
+  if (utf8_length(s) <= max_chars) return s;
+  size_t kept = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && kept++ == max_chars - 1) break;
+  }
+  return s.substr(0, i) + "\u2026";
+}
+double text_width(const std::string& s, double char_h_mm) {
+  return static_cast<double>(utf8_length(s)) * kGlyphWidth * char_h_mm;
+}
+
+struct TextMetrics {
+  double char_h;          // mm, at scale 1
+  double page_w, page_h;  // mm
+};
+TextMetrics text_metrics() {
+  PLFLT def, ht, x0, x1, y0, y1;
+  plgchr(&def, &ht);
+  plgspa(&x0, &x1, &y0, &y1);
+  return {def, x1 - x0, y1 - y0};
+}
+
+// A title centred above the current viewport, `disp` character heights (at
+// `max_scale`) above it: made smaller when wider than the page allows around
+// that centre, and shortened when even that is not enough.
+void draw_title(const std::string& text, double disp, double max_scale, const TextMetrics& m) {
+  constexpr double kMinScale = 0.75;
+  PLFLT vx0, vx1, vy0, vy1;
+  plgvpd(&vx0, &vx1, &vy0, &vy1);
+  const double centre = (vx0 + vx1) / 2;
+  const double width_mm = 2 * std::min(centre, 1 - centre) * m.page_w * 0.97;
+  double scale = std::min(max_scale, width_mm / std::max(1.0, text_width(text, m.char_h)));
+  std::string shown = text;
+  if (scale < kMinScale) {
+    scale = kMinScale;
+    shown = shorten(text, static_cast<size_t>(width_mm / (kGlyphWidth * m.char_h * scale)));
+  }
+  plschr(0, scale);
+  plmtex("t", disp * max_scale / scale, 0.5, 0.5, pl_text(shown).c_str());
+  plschr(0, 1.0);
+}
+
 // The largest "nice" step (1, 2 or 5 times a power of ten) at most `raw`.
 double nice_step(double raw) {
   if (!(raw > 0)) return 1;
@@ -258,11 +313,9 @@ void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePl
   plbox("g", xstep, xsub, "g", 0, 0);
   plcol0(kInk);
   plbox(xopt, xstep, xsub, "bcnstv", 0, 0);
-  plmtex("b", 3.0, 0.5, 0.5, "epoch");
+  plmtex("b", 3.2, 0.5, 0.5, "epoch");
   plmtex("l", 4.2, 0.5, 0.5, pl_text(plot.ylabel).c_str());
-  plschr(0, 1.25);
-  plmtex("t", 3.4, 0.5, 0.5, pl_text(plot.title).c_str());
-  plschr(0, 1.0);
+  draw_title(plot.title, 3.4, 1.25, text_metrics());
 
   const bool dots = xs.size() <= 40;
   for (auto& s : plot.series) {
@@ -358,25 +411,44 @@ void fill_rect(double x0, double y0, double x1, double y1) {
   plfill(4, x, y);
 }
 
-void draw_confusion(const fs::path& tmp, const fs::path& destination, const Evaluation& eval, const std::vector<std::string>& names,
-                    const std::string& title, const std::string& subtitle) {
+void draw_confusion(const fs::path& tmp, const fs::path& destination, const Evaluation& eval,
+                    const std::vector<std::string>& names, const std::string& title, const std::string& subtitle) {
   const int n = eval.classes;
   std::vector<int64_t> row_total(n, 0);
+  int64_t largest = 0;
   for (int t = 0; t < n; ++t)
-    for (int p = 0; p < n; ++p) row_total[t] += eval.confusion[static_cast<size_t>(t) * n + p];
-  size_t longest = 1;
-  for (auto& s : names) longest = std::max(longest, s.size());
+    for (int p = 0; p < n; ++p) {
+      row_total[t] += eval.confusion[static_cast<size_t>(t) * n + p];
+      largest = std::max(largest, eval.confusion[static_cast<size_t>(t) * n + p]);
+    }
+  std::vector<std::string> labels(n);
+  for (int i = 0; i < n; ++i)
+    labels[i] = shorten(i < static_cast<int>(names.size()) ? names[i] : std::to_string(i), kMaxClassNameChars);
 
   PngStream png(tmp, kConfusionPlotWidth, kConfusionPlotHeight);
   set_blues_colour_map();
-  // Text scales down as the cells shrink; past 30 classes counts are left out
-  // and past 60 so are the names (the colours still tell the story).
-  const double cell_scale = n <= 10 ? 0.95 : n <= 16 ? 0.75 : n <= 30 ? 0.55 : 0.0;
-  const double name_scale = n <= 12 ? 0.9 : n <= 30 ? 0.65 : n <= 60 ? 0.45 : 0.0;
-  const double name_len = name_scale > 0 ? static_cast<double>(longest) * 0.55 * name_scale : 1.5;
-
   plschr(0, 1.0);
-  plvpas(0.20, 0.84, 0.20, 0.88, 1.0);
+  const TextMetrics m = text_metrics();
+
+  // Layout from the text it must hold: class names beside and below the
+  // matrix, sized so a name is no taller than its row; titles above; the
+  // colour bar to the right. Past about 60 classes the names no longer fit
+  // and numbered ticks stand in; counts go once they would be unreadable.
+  const double provisional_cell = 0.6 * m.page_w / n;
+  double name_scale = std::min(0.9, 0.85 * provisional_cell / m.char_h);
+  if (name_scale < 0.35) name_scale = 0;
+  double name_mm = 0;
+  for (auto& l : labels) name_mm = std::max(name_mm, text_width(l, m.char_h * name_scale));
+  if (name_scale == 0) name_mm = text_width(std::to_string(n), m.char_h * 0.8);
+  const double margin_mm = name_mm + 3.2 * m.char_h;  // names, gap and the axis label
+  plvpas(0.02 + margin_mm / m.page_w, 0.84, 0.02 + margin_mm / m.page_h, 1.0 - 4.4 * m.char_h / m.page_h, 1.0);
+  PLFLT vx0, vx1, vy0, vy1;
+  plgvpd(&vx0, &vx1, &vy0, &vy1);
+  const double cell_mm = (vx1 - vx0) * m.page_w / n;
+  const double digits = static_cast<double>(std::to_string(largest).size());
+  double count_scale = std::min({0.95, 0.7 * cell_mm / (digits * kGlyphWidth * m.char_h), 0.55 * cell_mm / m.char_h});
+  if (count_scale < 0.4) count_scale = 0;
+
   plwind(0, n, 0, n);
   // Row t (true class) is drawn top to bottom, column p (predicted) left to right.
   for (int t = 0; t < n; ++t) {
@@ -385,8 +457,8 @@ void draw_confusion(const fs::path& tmp, const fs::path& destination, const Eval
       const double share = row_total[t] > 0 ? static_cast<double>(count) / row_total[t] : 0.0;
       plcol1(share);
       fill_rect(p, n - t - 1, p + 1, n - t);
-      if (cell_scale > 0) {
-        plschr(0, cell_scale);
+      if (count_scale > 0) {
+        plschr(0, count_scale);
         plcol0(share > 0.5 ? kWhite : kInk);
         const std::string text = std::to_string(count);
         plptex(p + 0.5, n - t - 0.5, 1, 0, 0.5, text.c_str());
@@ -399,29 +471,30 @@ void draw_confusion(const fs::path& tmp, const fs::path& destination, const Eval
   if (name_scale > 0) {
     plschr(0, name_scale);
     for (int i = 0; i < n; ++i) {
-      const std::string name = pl_text(i < static_cast<int>(names.size()) ? names[i] : std::to_string(i));
+      const std::string name = pl_text(labels[i]);
       const double pos = (i + 0.5) / n;
       plmtex("lv", 0.6, 1.0 - pos, 1.0, name.c_str());
       plmtex("bv", 0.6, pos, 1.0, name.c_str());
     }
     plschr(0, 1.0);
   } else {
-    plbox("bnst", 0, 0, "bnstv", 0, 0);
+    // Class numbers from 0 at the top-left corner, as the rows and columns count.
+    plschr(0, 0.8);
+    plwind(-0.5, n - 0.5, n - 0.5, -0.5);
+    plbox("bnt", 0, 0, "bntv", 0, 0);
+    plwind(0, n, 0, n);
+    plschr(0, 1.0);
   }
-  const double label_gap = 1.4 + name_len * (name_scale > 0 ? name_scale : 1.0) / 1.0;
-  plmtex("l", label_gap, 0.5, 0.5, "true class");
-  plmtex("b", label_gap, 0.5, 0.5, "predicted class");
-  plschr(0, 1.15);
-  plmtex("t", 2.6, 0.5, 0.5, pl_text(title).c_str());
-  plschr(0, 0.9);
+  const double label_disp = (name_mm + 0.6 * m.char_h * std::max(name_scale, 0.8)) / m.char_h + 1.3;
+  plmtex("l", label_disp, 0.5, 0.5, "true class");
+  plmtex("b", label_disp, 0.5, 0.5, "predicted class");
+  draw_title(title, 2.6, 1.15, m);
   plcol0(kMuted);
-  plmtex("t", 1.2, 0.5, 0.5, pl_text(subtitle).c_str());
+  draw_title(subtitle, 1.2, 0.9, m);
   plcol0(kInk);
   plschr(0, 1.0);
 
   // Colour bar: the share of the true class that a cell holds.
-  PLFLT vx0, vx1, vy0, vy1;
-  plgvpd(&vx0, &vx1, &vy0, &vy1);
   plvpor(vx1 + 0.03, vx1 + 0.055, vy0, vy1);
   plwind(0, 1, 0, 100);
   constexpr int kStrips = 100;
