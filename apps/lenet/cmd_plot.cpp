@@ -167,6 +167,7 @@ EpochHook make_report_hook(ReportSource source) {
     std::optional<Evaluation> best_test;  // the best checkpoint's test evaluation
     std::optional<ModelInfo> best_info;
     bool warned = false;
+    bool recorded = false;  // report.json written
   };
   auto state = std::make_shared<State>();
   state->source = std::move(source);
@@ -176,10 +177,11 @@ EpochHook make_report_hook(ReportSource source) {
       state->best_info = event.info;
     }
     try {
-      if (event.history.size() == 1) {
+      if (!state->recorded) {
         state->source.settings.emplace_back("training images", std::to_string(event.data.train.count));
         state->source.settings.emplace_back("test images", count_text(event.data.test.count, state->source.limit_test));
         write_report_json(event.out_dir / "report.json", state->source);
+        state->recorded = true;
       }
       RunReport report;
       report.info = *state->best_info;
