@@ -153,7 +153,10 @@ void add_train_command(CLI::App& app) {
     o.normalize = a->normalize;
     o.progress = ::isatty(::fileno(stdout)) == 1;
     o.out_dir = prepare_output(a->out);
-    train(data, o, make_epoch_hooks(*a));
+    std::vector<EpochHook> hooks = make_epoch_hooks(*a);
+    // Last, so the report embeds the pictures the other hooks wrote.
+    hooks.push_back(make_report_hook(make_report_source(o, data_dir, a->limit_test)));
+    train(data, o, hooks);
   });
 }
 

@@ -4,8 +4,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "lenet/train.h"
 
 namespace lenet::cli {
 
@@ -18,5 +23,20 @@ void add_info_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_tutorial_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
+
+// Training pictures (cmd_plot.cpp). What the report shows about a run and
+// where its test split comes from; `lenet train` saves it as OUT/report.json.
+struct ReportSource {
+  std::filesystem::path data_dir;  // absolute
+  int64_t limit_test = 0;          // 0: the whole test split
+  uint64_t seed = 0;               // the data options' seed (image-folder splits)
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+ReportSource make_report_source(const TrainOptions& options, const std::filesystem::path& data_dir, int64_t limit_test);
+// Redraws loss.png, accuracy.png, confusion.png (of the best epoch so far) and
+// report.html after every epoch; run it after the other hooks, whose pictures
+// the report embeds.
+EpochHook make_report_hook(ReportSource source);
 
 }  // namespace lenet::cli
