@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include "lenet/fileio.h"
@@ -39,9 +41,12 @@ class TempDir {
   fs::path path_;
 };
 
+// Plain writes (no fsync): test data is thrown away, and hundreds of synced files are slow.
 inline void write_bytes(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
-  write_file_atomic(path, bytes);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("test: cannot write " + path.string());
 }
 
 // Writes `image` in the format its extension names (.png, .jpg, .bmp, .pgm).
