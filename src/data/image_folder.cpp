@@ -310,7 +310,7 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
   // 3. Report what was skipped; drop it.
   ImageLoadReport local;
   ImageLoadReport& rep = report ? *report : local;
-  rep.files = static_cast<int64_t>(all.size());
+  rep.files = static_cast<int64_t>(all.size() + train_list.notes.size() + test_list.notes.size());
   for (auto* notes : {&train_list.notes, &test_list.notes})
     for (const auto& n : *notes) rep.skipped.push_back(n);
   std::vector<int64_t> good;
