@@ -16,7 +16,7 @@
 #include "lenet/fileio.h"
 #include "lenet/image.h"
 
-namespace lenet::test {
+namespace lenet::imgtest {
 
 namespace fs = std::filesystem;
 
@@ -106,4 +106,4 @@ inline int count_lines(const std::string& text) {
   return n;
 }
 
-}  // namespace lenet::test
+}  // namespace lenet::imgtest

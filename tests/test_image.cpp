@@ -11,7 +11,7 @@
 namespace lenet {
 namespace {
 
-using test::TempDir;
+using imgtest::TempDir;
 
 Image solid(int h, int w, std::initializer_list<uint8_t> colour) {
   Image img(h, w, static_cast<int>(colour.size()));
@@ -53,7 +53,7 @@ TEST(Grayscale, AlphaIsIgnoredAndGrayKept) {
 
 TEST(Grayscale, ColourPngFileBecomesLuma) {
   TempDir dir("gray");
-  test::save_image(dir / "orange.png", solid(3, 4, {255, 128, 0}));
+  imgtest::save_image(dir / "orange.png", solid(3, 4, {255, 128, 0}));
   const Image decoded = read_image(dir / "orange.png");
   EXPECT_EQ(decoded.channels, 3);
   EXPECT_EQ(to_grayscale(decoded).pixels, std::vector<uint8_t>(12, 151));
@@ -106,7 +106,7 @@ TEST(Resize, EightBitRoundsToNearest) {
 }
 
 TEST(Resize, SameSizeIsIdentityAndChannelsStaySeparate) {
-  const Image img = test::class_image(3, 1, 28, 20, true);
+  const Image img = imgtest::class_image(3, 1, 28, 20, true);
   EXPECT_EQ(resize_bilinear(img, 28, 20).pixels, img.pixels);
   const Image rgb = resize_bilinear(solid(3, 5, {10, 200, 30}), 7, 2);
   EXPECT_EQ(rgb.channels, 3);
@@ -130,13 +130,13 @@ TEST(Upscale, NearestRepeatsEachPixelAsABlock) {
 
 TEST(Decode, PngBmpPgmRoundTripExactlyJpegClosely) {
   TempDir dir("formats");
-  const Image colour = test::class_image(4, 2, 28, 20, true);
-  const Image gray = test::class_image(4, 2, 28, 20, false);
-  test::save_image(dir / "a.png", colour);
-  test::save_image(dir / "a.bmp", colour);
-  test::save_image(dir / "g.png", gray);
-  test::save_image(dir / "g.pgm", gray);
-  test::save_image(dir / "a.jpg", colour);
+  const Image colour = imgtest::class_image(4, 2, 28, 20, true);
+  const Image gray = imgtest::class_image(4, 2, 28, 20, false);
+  imgtest::save_image(dir / "a.png", colour);
+  imgtest::save_image(dir / "a.bmp", colour);
+  imgtest::save_image(dir / "g.png", gray);
+  imgtest::save_image(dir / "g.pgm", gray);
+  imgtest::save_image(dir / "a.jpg", colour);
   EXPECT_EQ(read_image(dir / "a.png").pixels, colour.pixels);
   EXPECT_EQ(read_image(dir / "a.bmp").pixels, colour.pixels);
   EXPECT_EQ(read_image(dir / "g.png").pixels, gray.pixels);
@@ -178,7 +178,7 @@ void expect_decode_error(const std::string& bytes, const std::string& name, cons
 }
 
 TEST(Decode, BadBytesGiveOneClearError) {
-  const Image img = test::class_image(1, 1, 28, 20, true);
+  const Image img = imgtest::class_image(1, 1, 28, 20, true);
   const std::string png = encode_png(img), jpg = encode_jpeg(img), bmp = encode_bmp(img);
   const std::string pgm = "P5\n20 28\n255\n" + std::string(560, '\x40');
   expect_decode_error("", "empty.png", "empty file (0 bytes)");
@@ -220,7 +220,7 @@ TEST(Decode, MissingFileOrFolderIsNamed) {
 
 TEST(WritePng, WritesAtomicallyAndReadsBack) {
   TempDir dir("writepng");
-  const Image img = test::class_image(2, 3, 28, 20, true);
+  const Image img = imgtest::class_image(2, 3, 28, 20, true);
   write_png(dir / "x.png", img);
   EXPECT_EQ(read_image(dir / "x.png").pixels, img.pixels);
   // A folder that does not exist: an error naming the path, nothing left behind.
@@ -233,7 +233,7 @@ TEST(WritePng, WritesAtomicallyAndReadsBack) {
 
 TEST(ModelInput, SamePathAsTrainingWithResizeAndNormalisation) {
   TempDir dir("input");
-  test::save_image(dir / "x.png", gray_from(2, 2, {40, 80, 120, 160}));
+  imgtest::save_image(dir / "x.png", gray_from(2, 2, {40, 80, 120, 160}));
   Preprocessing pre;
   pre.resize_height = 4, pre.resize_width = 4;
   pre.normalization = {0.5f, 0.25f};
@@ -245,7 +245,7 @@ TEST(ModelInput, SamePathAsTrainingWithResizeAndNormalisation) {
 
 TEST(ModelInput, ColourFileBecomesGrayOrPlanarRgb) {
   TempDir dir("input-rgb");
-  test::save_image(dir / "o.bmp", solid(2, 3, {255, 128, 0}));
+  imgtest::save_image(dir / "o.bmp", solid(2, 3, {255, 128, 0}));
   const Tensor g = image_file_to_input(dir / "o.bmp", {}, {1, 2, 3});
   for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(g[i], 151 / 255.0f);
   Preprocessing rgb_pre;
@@ -260,7 +260,7 @@ TEST(ModelInput, ColourFileBecomesGrayOrPlanarRgb) {
 
 TEST(ModelInput, WrongSizeWithoutResizeNamesBothSizes) {
   TempDir dir("input-size");
-  test::save_image(dir / "big.png", Image(32, 32, 1, 9));
+  imgtest::save_image(dir / "big.png", Image(32, 32, 1, 9));
   try {
     image_file_to_input(dir / "big.png", {}, {1, 28, 20});
     ADD_FAILURE();
@@ -282,7 +282,7 @@ std::vector<GalleryItem> sample_items(int n, bool truth) {
   const char* names[] = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight"};
   for (int i = 0; i < n; ++i) {
     GalleryItem it;
-    it.image = test::class_image(i % 9, i, 28, 20);
+    it.image = imgtest::class_image(i % 9, i, 28, 20);
     it.truth = truth ? names[i % 9] : "";
     it.prediction = (i % 4 == 3) ? names[(i + 1) % 9] : names[i % 9];  // every fourth one wrong
     it.probability = 0.5 + 0.05 * (i % 10);

@@ -11,7 +11,7 @@
 namespace lenet {
 namespace {
 
-using test::TempDir;
+using imgtest::TempDir;
 namespace fs = std::filesystem;
 
 const char* kExt[] = {".png", ".jpg", ".bmp", ".pgm"};
@@ -20,8 +20,8 @@ const char* kExt[] = {".png", ".jpg", ".bmp", ".pgm"};
 void make_split(const fs::path& root, const std::string& split, int classes, int per_class, int h = 28, int w = 20) {
   for (int k = 0; k < classes; ++k)
     for (int i = 0; i < per_class; ++i)
-      test::save_image(root / split / (std::string("c") + std::to_string(k)) / (std::to_string(i) + kExt[(i + k) % 4]),
-                       test::class_image(k, i, h, w, (i % 2) == 1));
+      imgtest::save_image(root / split / (std::string("c") + std::to_string(k)) / (std::to_string(i) + kExt[(i + k) % 4]),
+                       imgtest::class_image(k, i, h, w, (i % 2) == 1));
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -58,12 +58,12 @@ TEST(ImageFolder, LoadsTrainAndTestWithSortedClassNames) {
   const auto at = std::find(s.train.files.begin(), s.train.files.end(), (dir / "train/c0/0.png").string());
   ASSERT_NE(at, s.train.files.end());
   const int64_t idx = at - s.train.files.begin();
-  const Image expected = test::class_image(0, 0);
+  const Image expected = imgtest::class_image(0, 0);
   EXPECT_TRUE(std::equal(expected.pixels.begin(), expected.pixels.end(), s.train.pixels.begin() + idx * 560));
   // A colour BMP arrives as its luma.
   const auto bmp = std::find(s.train.files.begin(), s.train.files.end(), (dir / "train/c1/1.bmp").string());
   ASSERT_NE(bmp, s.train.files.end());
-  const Image luma = to_grayscale(test::class_image(1, 1, 28, 20, true));
+  const Image luma = to_grayscale(imgtest::class_image(1, 1, 28, 20, true));
   EXPECT_TRUE(std::equal(luma.pixels.begin(), luma.pixels.end(),
                          s.train.pixels.begin() + (bmp - s.train.files.begin()) * 560));
 }
@@ -108,7 +108,7 @@ TEST(ImageFolder, SeededStratifiedSplitWithoutTestFolder) {
 TEST(ImageFolder, SizeOptionResizesEveryImageBilinearly) {
   TempDir dir("resize");
   make_split(dir.path(), "train", 2, 3, 28, 20);
-  test::save_image(dir / "train/c1/big.png", test::class_image(1, 9, 56, 40));
+  imgtest::save_image(dir / "train/c1/big.png", imgtest::class_image(1, 9, 56, 40));
   DataOptions o;
   o.resize_height = 14, o.resize_width = 10;
   ImageLoadReport r;
@@ -121,7 +121,7 @@ TEST(ImageFolder, SizeOptionResizesEveryImageBilinearly) {
   for (const auto* split : {&s.train, &s.test}) {
     const auto at = std::find(split->files.begin(), split->files.end(), (dir / "train/c1/big.png").string());
     if (at == split->files.end()) continue;
-    const Image expected = resize_bilinear(test::class_image(1, 9, 56, 40), 14, 10);
+    const Image expected = resize_bilinear(imgtest::class_image(1, 9, 56, 40), 14, 10);
     EXPECT_TRUE(std::equal(expected.pixels.begin(), expected.pixels.end(),
                            split->pixels.begin() + (at - split->files.begin()) * 140));
   }
@@ -132,12 +132,12 @@ TEST(ImageFolder, BadFilesAreSkippedAndCounted) {
   TempDir dir("badfiles");
   make_split(dir.path(), "train", 2, 4);
   make_split(dir.path(), "test", 2, 2);
-  test::write_bytes(dir / "train/c0/empty.png", "");
-  const std::string png = encode_png(test::class_image(0, 5));
-  test::write_bytes(dir / "train/c0/cut.png", png.substr(0, png.size() / 2));
-  test::write_bytes(dir / "train/c1/notes.txt", "not an image\n");
-  test::write_bytes(dir / "test/c1/cut.jpg", encode_jpeg(test::class_image(1, 5)).substr(0, 300));
-  test::write_bytes(dir / "train/c1/.DS_Store", "hidden files are not looked at");
+  imgtest::write_bytes(dir / "train/c0/empty.png", "");
+  const std::string png = encode_png(imgtest::class_image(0, 5));
+  imgtest::write_bytes(dir / "train/c0/cut.png", png.substr(0, png.size() / 2));
+  imgtest::write_bytes(dir / "train/c1/notes.txt", "not an image\n");
+  imgtest::write_bytes(dir / "test/c1/cut.jpg", encode_jpeg(imgtest::class_image(1, 5)).substr(0, 300));
+  imgtest::write_bytes(dir / "train/c1/.DS_Store", "hidden files are not looked at");
   ImageLoadReport r;
   const DataSplit s = load_image_folder(dir.path(), {}, &r);
   EXPECT_EQ(s.train.count, 8);
@@ -158,7 +158,7 @@ TEST(ImageFolder, BadFilesAreSkippedAndCounted) {
 TEST(ImageFolder, OtherSizeWithoutResizeNamesFileSizeAndExpected) {
   TempDir dir("size");
   make_split(dir.path(), "train", 2, 5);
-  test::save_image(dir / "train/c1/odd.png", test::class_image(1, 1, 32, 32));
+  imgtest::save_image(dir / "train/c1/odd.png", imgtest::class_image(1, 1, 32, 32));
   const std::string e = error_of([&] { load_image_folder(dir.path(), {}); });
   EXPECT_NE(e.find((dir / "train/c1/odd.png").string()), std::string::npos) << e;
   EXPECT_NE(e.find("is 32x32 (HxW)"), std::string::npos) << e;
@@ -186,7 +186,7 @@ TEST(ImageFolder, EmptyClassFolderOneClassAndUnknownTestClassAreErrors) {
   // A class whose every file is unreadable is as empty as an empty folder.
   fs::remove_all(dir / "test");
   fs::remove_all(dir / "train/c1");
-  test::write_bytes(dir / "train/c1/a.png", "");
+  imgtest::write_bytes(dir / "train/c1/a.png", "");
   ImageLoadReport r;
   e = error_of([&] { load_image_folder(dir.path(), {}, &r); });
   EXPECT_NE(e.find("class 'c1' has no readable training images"), std::string::npos) << e;
@@ -201,10 +201,10 @@ TEST(ImageFolder, CsvListsWithNamesOrNumbers) {
   for (int k = 0; k < 3; ++k)
     for (int i = 0; i < 5; ++i) {
       const std::string rel = "imgs/" + std::to_string(k) + "_" + std::to_string(i) + ".png";
-      test::save_image(dir / rel, test::class_image(k, i));
+      imgtest::save_image(dir / rel, imgtest::class_image(k, i));
       csv += (i == 0 ? "\"" + rel + "\"" : rel) + "," + std::string(k == 0 ? "cat" : k == 1 ? "ant" : "bee") + "\n";
     }
-  test::write_bytes(dir / "list.csv", csv);
+  imgtest::write_bytes(dir / "list.csv", csv);
   DataOptions o;
   o.val_split = 0.2;
   ImageLoadReport r;
@@ -222,15 +222,15 @@ TEST(ImageFolder, CsvListsWithNamesOrNumbers) {
   std::string train = "", test = "";
   for (int k = 0; k < 3; ++k)
     for (int i = 0; i < 5; ++i) (i < 4 ? train : test) += "imgs/" + std::to_string(k) + "_" + std::to_string(i) + ".png," + std::to_string(k) + "\n";
-  test::write_bytes(dir / "train.csv", train);
-  test::write_bytes(dir / "test.csv", test);
+  imgtest::write_bytes(dir / "train.csv", train);
+  imgtest::write_bytes(dir / "test.csv", test);
   const DataSplit n = load_image_folder(dir.path(), {}, &r);
   EXPECT_EQ(n.train.class_names, (std::vector<std::string>{"0", "1", "2"}));
   EXPECT_EQ(n.train.count, 12);
   EXPECT_EQ(n.test.count, 3);
   EXPECT_EQ(n.test.labels, (std::vector<int32_t>{0, 1, 2}));
 
-  test::write_bytes(dir / "bad.csv", "path,label\nimgs/0_0.png,cat\nimgs/0_1.png\n");
+  imgtest::write_bytes(dir / "bad.csv", "path,label\nimgs/0_0.png,cat\nimgs/0_1.png\n");
   const std::string e = error_of([&] { load_image_folder(dir / "bad.csv", {}); });
   EXPECT_NE(e.find("bad.csv:3: expected 'path,label'"), std::string::npos) << e;
 }

@@ -19,8 +19,8 @@ namespace lenet {
 namespace {
 
 namespace fs = std::filesystem;
-using test::run_lenet;
-using test::TempDir;
+using imgtest::run_lenet;
+using imgtest::TempDir;
 
 // Sorted order is the class order.
 const std::vector<std::string> kClasses = {"ankle", "bag", "coat", "dress", "pullover", "sandal", "shirt", "sneaker", "trouser"};
@@ -33,11 +33,11 @@ void write_dataset(const fs::path& root, bool with_test = true) {
   const char* ext[] = {".png", ".jpg", ".bmp"};
   for (int k = 0; k < 9; ++k) {
     for (int i = 0; i < kTrainPerClass; ++i)
-      test::save_image(root / "train" / kClasses[k] / (std::to_string(i) + ext[i % 3]), test::class_image(k, i, 28, 20, i % 2));
+      imgtest::save_image(root / "train" / kClasses[k] / (std::to_string(i) + ext[i % 3]), imgtest::class_image(k, i, 28, 20, i % 2));
     if (with_test)
       for (int i = 0; i < kTestPerClass; ++i)
-        test::save_image(root / "test" / kClasses[k] / (std::to_string(i) + ext[(i + k) % 3]),
-                         test::class_image(k, 1000 + i, 28, 20, i % 2));
+        imgtest::save_image(root / "test" / kClasses[k] / (std::to_string(i) + ext[(i + k) % 3]),
+                         imgtest::class_image(k, 1000 + i, 28, 20, i % 2));
   }
 }
 
@@ -54,7 +54,7 @@ class PredictCli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir("predict-e2e");
     write_dataset(data());
-    train_result_ = new test::CommandResult(run_lenet(
+    train_result_ = new imgtest::CommandResult(run_lenet(
         "train --data " + q(data()) + " --out " + q(run()) +
             " --arch lenet-relu --epochs 3 --batch-size 16 --seed 3 --threads 2",
         dir_->path()));
@@ -68,10 +68,10 @@ class PredictCli : public ::testing::Test {
   static fs::path model() { return run() / "best.safetensors"; }
   static fs::path scratch() { return dir_->path(); }
   static TempDir* dir_;
-  static test::CommandResult* train_result_;
+  static imgtest::CommandResult* train_result_;
 };
 TempDir* PredictCli::dir_ = nullptr;
-test::CommandResult* PredictCli::train_result_ = nullptr;
+imgtest::CommandResult* PredictCli::train_result_ = nullptr;
 
 TEST_F(PredictCli, TrainsOnTheImageFolderAndDrawsPredictions) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
@@ -190,11 +190,11 @@ TEST_F(PredictCli, GalleryHasOneCellPerImage) {
 TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
   const fs::path bad = scratch() / "bad";
-  test::write_bytes(bad / "empty.png", "");
-  test::write_bytes(bad / "notes.txt", "not an image");
-  const std::string png = encode_png(test::class_image(2, 7));
-  test::write_bytes(bad / "cut.png", png.substr(0, png.size() / 2));
-  test::save_image(bad / "big.png", test::class_image(2, 7, 56, 40));
+  imgtest::write_bytes(bad / "empty.png", "");
+  imgtest::write_bytes(bad / "notes.txt", "not an image");
+  const std::string png = encode_png(imgtest::class_image(2, 7));
+  imgtest::write_bytes(bad / "cut.png", png.substr(0, png.size() / 2));
+  imgtest::save_image(bad / "big.png", imgtest::class_image(2, 7, 56, 40));
   const fs::path good = data() / "test" / "coat" / "1.png";
   const auto r = run_lenet("predict --model " + q(model()) + " " + q(scratch() / "missing.png") + " " + q(good) + " " +
                                q(bad / "empty.png") + " " + q(bad / "notes.txt") + " " + q(bad / "cut.png") + " " +
@@ -221,7 +221,7 @@ TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
 
   const auto no_model = run_lenet("predict --model " + q(scratch() / "none.safetensors") + " " + q(good), scratch());
   EXPECT_EQ(no_model.code, 1);
-  EXPECT_EQ(test::count_lines(no_model.err), 1) << no_model.err;
+  EXPECT_EQ(imgtest::count_lines(no_model.err), 1) << no_model.err;
   EXPECT_NE(no_model.err.find("none.safetensors"), std::string::npos) << no_model.err;
   EXPECT_EQ(no_model.out, "");
 
@@ -243,10 +243,10 @@ class TrainImageFolderCli : public ::testing::Test {
 
 TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   write_dataset(data, /*with_test=*/false);
-  test::save_image(data / "train" / "coat" / "wide.png", test::class_image(2, 99, 28, 28));
+  imgtest::save_image(data / "train" / "coat" / "wide.png", imgtest::class_image(2, 99, 28, 28));
   const auto r = run_lenet(train_args("run"), dir.path());
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(imgtest::count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find((data / "train" / "coat" / "wide.png").string() + ": image is 28x28 (HxW) but 216 of the 217 images are 28x20"),
             std::string::npos)
       << r.err;
@@ -273,17 +273,17 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   for (const char* bad : {"--size 14", "--size 0x10", "--val-split 1.5", "--val-split 0"}) {
     const auto u = run_lenet(train_args("run3", bad), dir.path());
     EXPECT_EQ(u.code, 1) << bad;
-    EXPECT_EQ(test::count_lines(u.err), 1) << u.err;
+    EXPECT_EQ(imgtest::count_lines(u.err), 1) << u.err;
     EXPECT_NE(u.err.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos) << u.err;
   }
 }
 
 TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount) {
   write_dataset(data);
-  test::write_bytes(data / "train" / "bag" / "zero.png", "");
-  test::write_bytes(data / "train" / "coat" / "readme.txt", "hello");
-  const std::string jpg = encode_jpeg(test::class_image(3, 1));
-  test::write_bytes(data / "test" / "dress" / "cut.jpg", jpg.substr(0, jpg.size() - 40));
+  imgtest::write_bytes(data / "train" / "bag" / "zero.png", "");
+  imgtest::write_bytes(data / "train" / "coat" / "readme.txt", "hello");
+  const std::string jpg = encode_jpeg(imgtest::class_image(3, 1));
+  imgtest::write_bytes(data / "test" / "dress" / "cut.jpg", jpg.substr(0, jpg.size() - 40));
   const auto r = run_lenet(train_args("run"), dir.path());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto err = lines_of(r.err);
@@ -306,12 +306,12 @@ TEST_F(TrainImageFolderCli, EmptyClassFolderAndOneClassAreErrors) {
                        ": empty class folder (no image files); add images or remove it\n");
 
   TempDir one("one-class");
-  test::save_image(one / "train" / "only" / "a.png", test::class_image(0, 0));
-  test::save_image(one / "train" / "only" / "b.png", test::class_image(0, 1));
+  imgtest::save_image(one / "train" / "only" / "a.png", imgtest::class_image(0, 0));
+  imgtest::save_image(one / "train" / "only" / "b.png", imgtest::class_image(0, 1));
   r = run_lenet("train --data " + q(one.path()) + " --out " + q(dir / "run1") + " --epochs 1", dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("1 class ('only'); a classifier needs at least two classes"), std::string::npos) << r.err;
-  EXPECT_EQ(test::count_lines(r.err), 1);
+  EXPECT_EQ(imgtest::count_lines(r.err), 1);
 }
 
 }  // namespace
