@@ -84,7 +84,7 @@ std::vector<Input> expand_inputs(const std::vector<std::string>& args, const std
   return inputs;
 }
 
-nlohmann::json score_json(const ClassScore& s, const std::vector<std::string>& classes) {
+nlohmann::ordered_json score_json(const ClassScore& s, const std::vector<std::string>& classes) {
   return {{"index", s.index}, {"label", classes[static_cast<size_t>(s.index)]}, {"probability", s.probability}};
 }
 
@@ -159,11 +159,11 @@ void add_predict_command(CLI::App& app) {
       const Prediction& p = *by_input[i];
       if (in.truth >= 0) ++labelled, correct += p.index() == in.truth;
       if (a->json) {
-        nlohmann::json j = {{"file", in.file.string()},
+        nlohmann::ordered_json j = {{"file", in.file.string()},
                             {"index", p.index()},
                             {"label", classes[static_cast<size_t>(p.index())]},
                             {"probability", p.probability()}};
-        j["top_k"] = nlohmann::json::array();
+        j["top_k"] = nlohmann::ordered_json::array();
         for (const auto& s : p.top) j["top_k"].push_back(score_json(s, classes));
         if (in.truth >= 0) {
           j["true_index"] = in.truth;
