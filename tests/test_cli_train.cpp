@@ -126,7 +126,7 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   const fs::path earlier = dir_ / "earlier";
   ASSERT_EQ(run_lenet(train_args("--out " + quoted(earlier))).code, 0);
   const auto before = snapshot(earlier);
-  // best, last and metrics.csv, plus the pictures and report of the report hook
+  // best, last and metrics.csv, plus the pictures, the gallery and the report of the hooks
   for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv"}) ASSERT_EQ(before.count(name), 1u) << name;
 
   // Broken data folders, each a copy of the good one with one defect.

@@ -12,6 +12,8 @@
 
 #include "commands.h"
 #include "lenet/data.h"
+#include "lenet/gallery.h"
+#include "lenet/image.h"
 #include "lenet/nn.h"
 #include "lenet/train.h"
 
@@ -35,12 +37,21 @@ struct TrainArgs {
   std::string out;
   bool normalize = false;
   int64_t limit_train = 0, limit_test = 0;
+  std::string size;         // image folders: --size HxW
+  double val_split = 0.2;   // image folders without test/
+  uint64_t split_seed = 0;  // kept apart from --seed so the held-out images stay the same across runs
 };
 
 // The reports that follow every epoch (plots, ONNX export, prediction gallery)
 // each add their hook here, in the order they should run.
 std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   std::vector<EpochHook> hooks;
+  // The chapter's last figure: the first ten test images with true and
+  // predicted labels, redrawn after every epoch so the last one shows the end.
+  hooks.push_back([](const EpochEvent& e) {
+    write_prediction_gallery(e.out_dir / "predictions.png", e.model, e.data.test, e.info.preprocessing.normalization, 10,
+                             e.data.name + ": first test images after epoch " + std::to_string(e.history.back().epoch));
+  });
   return hooks;
 }
 
@@ -64,6 +75,8 @@ void check_arguments(const TrainArgs& a) {
   if (a.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(a.threads));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
+  if (!(a.val_split > 0 && a.val_split < 1))
+    throw UsageError("--val-split must lie between 0 and 1 (exclusive), got " + number(a.val_split));
 }
 
 // Builds the architecture once for the data's shape, so a bad --arch fails
@@ -115,7 +128,8 @@ void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   // A repeated option takes its last value, so a script can append overrides.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--data", a->data, "Data set folder (IDX files); default: Fashion-MNIST from " + default_data_dir().string());
+  cmd->add_option("--data", a->data, "Data set: IDX folder, image folder (train/<class>/*, test/<class>/*) or a CSV "
+                                     "list path,label; default: Fashion-MNIST from " + default_data_dir().string());
   cmd->add_option("--arch", a->arch, "Built-in name (lenet, lenet-max, lenet-relu, mlp) or a layer spec")->capture_default_str();
   cmd->add_option("--epochs", a->epochs, "Passes over the training set")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Images per minibatch")->capture_default_str();
@@ -129,12 +143,24 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--normalize", a->normalize, "Normalise pixels by the training set's mean and std (stored with the model)");
   cmd->add_option("--limit-train", a->limit_train, "Use only the first N training images (quick runs)");
   cmd->add_option("--limit-test", a->limit_test, "Use only the first N test images");
+  cmd->add_option("--size", a->size, "Image folders: resize every image to HxW (bilinear), e.g. 28x28");
+  cmd->add_option("--val-split", a->val_split, "Image folders without test/: fraction of each class held out for testing")
+      ->capture_default_str();
+  cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")->capture_default_str();
   cmd->callback([a] {
     check_arguments(*a);
     const fs::path data_dir = a->data.empty() ? default_data_dir() : fs::path(a->data);
     DataOptions data_options;
-    data_options.seed = a->seed;
+    data_options.seed = a->split_seed;
+    data_options.val_split = a->val_split;
     data_options.threads = a->threads;
+    if (!a->size.empty()) {
+      try {
+        std::tie(data_options.resize_height, data_options.resize_width) = parse_size(a->size);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--size: ") + e.what());
+      }
+    }
     DataSplit data = load_dataset(data_dir, data_options);
     if (a->limit_train > 0) data.train = data.train.head(a->limit_train);
     if (a->limit_test > 0) data.test = data.test.head(a->limit_test);

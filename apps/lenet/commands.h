@@ -38,5 +38,6 @@ ReportSource make_report_source(const TrainOptions& options, const std::filesyst
 // report.html after every epoch; run it after the other hooks, whose pictures
 // the report embeds.
 EpochHook make_report_hook(ReportSource source);
+void add_predict_command(CLI::App& app);
 
 }  // namespace lenet::cli

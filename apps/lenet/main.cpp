@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   lenet::cli::add_eval_command(app);
   lenet::cli::add_tutorial_command(app);
   lenet::cli::add_plot_command(app);
+  lenet::cli::add_predict_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

@@ -1,11 +1,12 @@
-// Any data set folder: told apart by its contents. IDX folders for now; the
-// image-folder reader joins here.
+// Any data set folder: told apart by its contents — IDX files, or an image
+// folder (train/<class>/..., train.csv, or a .csv list).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "lenet/data.h"
+#include "lenet/image.h"
 
 namespace lenet {
 
@@ -14,12 +15,14 @@ namespace fs = std::filesystem;
 DataSplit load_dataset(const fs::path& dir, const DataOptions& options) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) throw std::runtime_error("data folder " + dir.string() + " does not exist");
+  if (fs::is_regular_file(dir, ec) && is_image_folder(dir)) return load_image_folder(dir, options);  // a .csv list
   if (!fs::is_directory(dir, ec)) throw std::runtime_error("data path " + dir.string() + " is not a folder");
   if (is_idx_folder(dir)) {
     if (options.resize_height || options.resize_width)
       throw std::invalid_argument(dir.string() + ": resizing is not supported for IDX data sets");
     return load_idx_folder(dir);
   }
+  if (is_image_folder(dir)) return load_image_folder(dir, options);
   // A folder with some IDX files is an IDX set that lacks one: say which.
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -27,7 +30,8 @@ DataSplit load_dataset(const fs::path& dir, const DataOptions& options) {
   }
   throw std::runtime_error(dir.string() +
                            ": not a data set folder (expected the IDX files train-images-idx3-ubyte[.gz], "
-                           "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])");
+                           "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz], "
+                           "or an image folder train/<class>/*.png (test/<class>/ optional), or train.csv)");
 }
 
 Normalization compute_normalization(const Dataset& data) {
