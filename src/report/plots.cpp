@@ -306,7 +306,7 @@ void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePl
 
   PngStream png(tmp, kCurvePlotWidth, kCurvePlotHeight);
   plschr(0, 1.0);
-  plvpor(0.10, 0.86, 0.12, 0.82);
+  plvpor(0.12, 0.86, 0.12, 0.82);
   plwind(x0, x1, y0, y1);
   plwidth(1.0);
   plcol0(kGrid);
@@ -314,7 +314,7 @@ void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePl
   plcol0(kInk);
   plbox(xopt, xstep, xsub, "bcnstv", 0, 0);
   plmtex("b", 3.2, 0.5, 0.5, "epoch");
-  plmtex("l", 4.2, 0.5, 0.5, pl_text(plot.ylabel).c_str());
+  plmtex("l", 5.4, 0.5, 0.5, pl_text(plot.ylabel).c_str());
   draw_title(plot.title, 3.4, 1.25, text_metrics());
 
   const bool dots = xs.size() <= 40;
