@@ -267,7 +267,8 @@ TEST(OnnxExport, WritesTheExpectedGraph) {
   EXPECT_EQ(nlohmann::json::parse(meta["lenet.class_names"]).get<std::vector<std::string>>(), b.info.class_names);
   EXPECT_EQ(meta["normalization_mean"], "0.286000013");
   auto pre = nlohmann::json::parse(meta["lenet.preprocessing"]);
-  EXPECT_FLOAT_EQ(pre["std"].get<float>(), 0.353f);
+  EXPECT_FLOAT_EQ(pre["normalization"]["std"].get<float>(), 0.353f);
+  EXPECT_FLOAT_EQ(pre["normalization"]["mean"].get<float>(), 0.286f);
   EXPECT_EQ(pre["resize"], nlohmann::json({28, 28}));
   EXPECT_EQ(meta["lenet.epoch"], "7");
 }

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "lenet/data.h"
 #include "lenet/nn.h"
+#include "lenet/onnx.h"
 #include "lenet/train.h"
 
 namespace lenet::cli {
@@ -40,6 +41,10 @@ struct TrainArgs {
 // each add their hook here, in the order they should run.
 std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   std::vector<EpochHook> hooks;
+  // best.onnx follows best.safetensors, as the chapter saves its best model as ONNX.
+  hooks.push_back([](const EpochEvent& e) {
+    if (e.new_best) export_onnx(e.out_dir / "best.onnx", e.model, e.info);
+  });
   return hooks;
 }
 

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   lenet::cli::add_info_command(app);
   lenet::cli::add_train_command(app);
   lenet::cli::add_eval_command(app);
+  lenet::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

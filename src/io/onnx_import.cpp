@@ -164,6 +164,7 @@ class Importer {
       fail("metadata lists " + std::to_string(info.class_names.size()) + " class names but the model has " +
            std::to_string(classes) + " outputs");
     loaded.info = std::move(info);
+    loaded.metadata = std::move(props);
     return loaded;
   }
 

@@ -2,6 +2,7 @@
 // facts a foreign consumer needs under plain names.
 #include "io/onnx_metadata.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -23,14 +24,15 @@ std::string number_text(double v) {
 
 std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info) {
   const auto& pre = info.preprocessing;
+  // The same layout as a checkpoint's "preprocessing".
   nlohmann::json preprocessing = {
       {"grayscale", pre.grayscale},
       {"resize", {pre.resize_height, pre.resize_width}},
-      {"mean", pre.normalization.mean},
-      {"std", pre.normalization.std},
+      {"normalization", {{"mean", static_cast<double>(pre.normalization.mean)},
+                         {"std", static_cast<double>(pre.normalization.std)}}},
   };
   nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& [k, v] : info.metrics) metrics[k] = v;
+  for (const auto& [k, v] : info.metrics) metrics[k] = v;  // NaN becomes null
   const std::string classes = nlohmann::json(info.class_names).dump();
   return {
       {"lenet.format", kFormatVersion},
@@ -77,19 +79,29 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
     pre.grayscale = j.at("grayscale").get<bool>();
     pre.resize_height = j.at("resize").at(0).get<int>();
     pre.resize_width = j.at("resize").at(1).get<int>();
-    pre.normalization.mean = j.at("mean").get<float>();
-    pre.normalization.std = j.at("std").get<float>();
+    pre.normalization.mean = j.at("normalization").at("mean").get<float>();
+    pre.normalization.std = j.at("normalization").at("std").get<float>();
   });
   parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = j.get<int>(); });
-  parse("lenet.metrics", [&](const nlohmann::json& j) { info.metrics = j.get<std::map<std::string, double>>(); });
+  parse("lenet.metrics", [&](const nlohmann::json& j) {
+    for (const auto& [k, v] : j.items()) info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
+  });
   if (auto it = props.find("lenet.dataset"); it != props.end()) info.dataset = it->second;
   if (auto it = props.find("lenet.arch"); it != props.end()) info.arch = it->second;
-  if (info.input_shape.size() != 3 || info.input_shape[0] < 1 || info.input_shape[1] < 1 || info.input_shape[2] < 1)
-    throw std::runtime_error(source + ": metadata 'lenet.input_shape' must be [C, H, W] with positive sizes, got " +
+  const auto size_ok = [](int64_t d) { return d >= 1 && d <= 65536; };
+  if (info.input_shape.size() != 3 || !size_ok(info.input_shape[0]) || !size_ok(info.input_shape[1]) ||
+      !size_ok(info.input_shape[2]))
+    throw std::runtime_error(source + ": metadata 'lenet.input_shape' must be [C, H, W] with sizes in [1, 65536], got " +
                              to_string(info.input_shape));
-  if (info.preprocessing.normalization.std <= 0.0f)
-    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has std " +
-                             number_text(info.preprocessing.normalization.std) + ", expected a positive value");
+  if (info.class_names.empty()) throw std::runtime_error(source + ": metadata 'lenet.class_names' is an empty list");
+  const auto& pre = info.preprocessing;
+  if (pre.resize_height < 0 || pre.resize_width < 0 || pre.resize_height > 65536 || pre.resize_width > 65536)
+    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) +
+                             "x" + std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
+  if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) || !(pre.normalization.std > 0.0f))
+    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
+                             " and std " + number_text(pre.normalization.std) +
+                             ", expected a finite mean and a positive std");
   return true;
 }
 
