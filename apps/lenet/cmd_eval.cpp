@@ -45,6 +45,8 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a saved model on a data set's test split");
   auto model_path = std::make_shared<std::string>();
+  // A repeated option takes its last value, so a script can append overrides.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   auto data = std::make_shared<std::string>();
   auto batch = std::make_shared<int>(256);
   auto threads = std::make_shared<int>(0);
@@ -80,7 +82,9 @@ void add_eval_command(CLI::App& app) {
                    data_dir.string().c_str());
 
     const Evaluation ev = evaluate(loaded.model, test, info.preprocessing.normalization, *batch);
-    std::printf("model  %s (%s, epoch %d)\n", model_path->c_str(), info.arch.c_str(), info.epoch);
+    std::printf("model  %s (epoch %d, trained on %s)\n", model_path->c_str(), info.epoch,
+                info.dataset.empty() ? "unknown data" : info.dataset.c_str());
+    std::printf("arch   %s\n", info.arch.c_str());
     std::printf("data   %s, test split, %lld images\n", data_dir.string().c_str(), static_cast<long long>(ev.count));
     std::printf("loss %.4f  accuracy %.4f\n\n", ev.loss, ev.accuracy);
 
@@ -91,8 +95,9 @@ void add_eval_command(CLI::App& app) {
     for (int c = 0; c < ev.classes; ++c) {
       int64_t row = 0;
       for (int p = 0; p < ev.classes; ++p) row += ev.confusion[static_cast<size_t>(c * ev.classes + p)];
-      std::printf("  %-*s  %s  (%lld images)\n", static_cast<int>(name_width), info.class_names[static_cast<size_t>(c)].c_str(),
-                  row ? std::to_string(per_class[static_cast<size_t>(c)]).substr(0, 6).c_str() : "   n/a",
+      char acc[16] = "   n/a";  // no test images of this class
+      if (row) std::snprintf(acc, sizeof acc, "%.4f", per_class[static_cast<size_t>(c)]);
+      std::printf("  %-*s  %s  (%lld images)\n", static_cast<int>(name_width), info.class_names[static_cast<size_t>(c)].c_str(), acc,
                   static_cast<long long>(row));
     }
     std::printf("\nconfusion matrix (rows: true class, columns: predicted class)\n%s",

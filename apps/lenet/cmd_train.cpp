@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -48,17 +49,23 @@ std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   return hooks;
 }
 
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 void check_arguments(const TrainArgs& a) {
   if (a.epochs < 1) throw UsageError("--epochs must be a positive whole number, got " + std::to_string(a.epochs));
   if (a.batch_size < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a.batch_size));
   if (a.lr && (!(*a.lr > 0) || !std::isfinite(*a.lr)))
-    throw UsageError("--lr must be a positive number, got " + std::to_string(*a.lr));
+    throw UsageError("--lr must be a positive number, got " + number(*a.lr));
   if (a.optimizer != "sgd" && a.optimizer != "adam")
     throw UsageError("--optimizer must be sgd or adam, got '" + a.optimizer + "'");
-  if (!(a.momentum >= 0 && a.momentum < 1)) throw UsageError("--momentum must lie in [0, 1), got " + std::to_string(a.momentum));
+  if (!(a.momentum >= 0 && a.momentum < 1)) throw UsageError("--momentum must lie in [0, 1), got " + number(a.momentum));
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
-    throw UsageError("--weight-decay must be >= 0, got " + std::to_string(a.weight_decay));
+    throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
   if (a.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(a.threads));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
@@ -111,6 +118,8 @@ fs::path prepare_output(const std::string& out) {
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model; writes best.safetensors, last.safetensors and metrics.csv");
   auto a = std::make_shared<TrainArgs>();
+  // A repeated option takes its last value, so a script can append overrides.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--data", a->data, "Data set folder (IDX files); default: Fashion-MNIST from " + default_data_dir().string());
   cmd->add_option("--arch", a->arch, "Built-in name (lenet, lenet-max, lenet-relu, mlp) or a layer spec")->capture_default_str();
   cmd->add_option("--epochs", a->epochs, "Passes over the training set")->capture_default_str();

@@ -145,17 +145,13 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   return a;
 }
 
-// The standard names, with MNIST's ".idx" variant and an optional ".gz".
-std::vector<std::string> candidate_names(const std::string& prefix, const std::string& kind) {
-  return {prefix + "-" + kind + "-ubyte.gz", prefix + "-" + kind + "-ubyte", prefix + "." + kind + "-ubyte.gz",
-          prefix + "." + kind + "-ubyte"};
-}
-
-// The path of one of the four files, or empty when the folder lacks it.
-fs::path find_idx_file(const fs::path& dir, const std::string& prefix, const std::string& kind) {
+// The standard names ("train-images-idx3-ubyte"), the ".idx3" variant some
+// mirrors use ("train-images.idx3-ubyte"), each with or without ".gz".
+fs::path find_idx_file(const fs::path& dir, const std::string& prefix, const std::string& what, const std::string& idx) {
   std::error_code ec;
-  for (const auto& name : candidate_names(prefix, kind))
-    if (fs::is_regular_file(dir / name, ec)) return dir / name;
+  for (const std::string& name : {prefix + "-" + what + "-" + idx + "-ubyte", prefix + "-" + what + "." + idx + "-ubyte"})
+    for (const char* ext : {".gz", ""})
+      if (fs::is_regular_file(dir / (name + ext), ec)) return dir / (name + ext);
   return {};
 }
 
@@ -164,8 +160,8 @@ struct IdxFiles {
 };
 
 IdxFiles locate(const fs::path& dir) {
-  return {find_idx_file(dir, "train", "images-idx3"), find_idx_file(dir, "train", "labels-idx1"),
-          find_idx_file(dir, "t10k", "images-idx3"), find_idx_file(dir, "t10k", "labels-idx1")};
+  return {find_idx_file(dir, "train", "images", "idx3"), find_idx_file(dir, "train", "labels", "idx1"),
+          find_idx_file(dir, "t10k", "images", "idx3"), find_idx_file(dir, "t10k", "labels", "idx1")};
 }
 
 bool looks_like_fashion(const fs::path& dir) {

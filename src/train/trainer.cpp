@@ -19,18 +19,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 void validate(const DataSplit& data, const TrainOptions& o) {
   auto positive = [](const char* what, double v) {
     if (!(v > 0) || !std::isfinite(v))
-      throw std::invalid_argument(std::string("train: ") + what + " must be positive, got " + std::to_string(v));
+      throw std::invalid_argument(std::string("train: ") + what + " must be positive, got " + short_number(v));
   };
   if (o.epochs < 1) throw std::invalid_argument("train: epochs must be positive, got " + std::to_string(o.epochs));
   if (o.batch_size < 1) throw std::invalid_argument("train: batch size must be positive, got " + std::to_string(o.batch_size));
   positive("learning rate", o.lr);
   if (!(o.momentum >= 0 && o.momentum < 1))
-    throw std::invalid_argument("train: momentum must lie in [0, 1), got " + std::to_string(o.momentum));
+    throw std::invalid_argument("train: momentum must lie in [0, 1), got " + short_number(o.momentum));
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay))
-    throw std::invalid_argument("train: weight decay must be >= 0, got " + std::to_string(o.weight_decay));
+    throw std::invalid_argument("train: weight decay must be >= 0, got " + short_number(o.weight_decay));
   if (o.optimizer != "sgd" && o.optimizer != "adam")
     throw std::invalid_argument("train: unknown optimizer '" + o.optimizer + "' (known: sgd, adam)");
   if (o.optimizer == "adam" && o.momentum != 0)
@@ -53,12 +59,6 @@ std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions&
   a.lr = o.lr;
   a.weight_decay = o.weight_decay;
   return std::make_unique<Adam>(model, a);
-}
-
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
 }
 
 std::string shape_text(const Shape& chw) {
@@ -98,8 +98,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   std::string settings = o.optimizer + " lr " + short_number(o.lr);
   if (o.momentum > 0) settings += ", momentum " + short_number(o.momentum);
   if (o.weight_decay > 0) settings += ", weight decay " + short_number(o.weight_decay);
-  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + " epochs, seed " +
-              std::to_string(o.seed) + ", " + std::to_string(num_threads()) + " threads";
+  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + (o.epochs == 1 ? " epoch" : " epochs") +
+              ", seed " + std::to_string(o.seed) + ", " + std::to_string(num_threads()) + (num_threads() == 1 ? " thread" : " threads");
   if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
   std::printf("%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
   std::fflush(stdout);
