@@ -126,7 +126,7 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   const fs::path earlier = dir_ / "earlier";
   ASSERT_EQ(run_lenet(train_args("--out " + quoted(earlier))).code, 0);
   const auto before = snapshot(earlier);
-  ASSERT_EQ(before.size(), 3u);
+  ASSERT_EQ(before.size(), 4u);  // best.safetensors, last.safetensors, metrics.csv, best.onnx
 
   // Broken data folders, each a copy of the good one with one defect.
   auto broken = [&](const std::string& name, const std::function<void(const fs::path&)>& damage) {
