@@ -127,7 +127,7 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   ASSERT_EQ(run_lenet(train_args("--out " + quoted(earlier))).code, 0);
   const auto before = snapshot(earlier);
   // best, last and metrics.csv, plus the pictures, the gallery and the report of the hooks
-  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv"}) ASSERT_EQ(before.count(name), 1u) << name;
+  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv", "best.onnx"}) ASSERT_EQ(before.count(name), 1u) << name;
 
   // Broken data folders, each a copy of the good one with one defect.
   auto broken = [&](const std::string& name, const std::function<void(const fs::path&)>& damage) {

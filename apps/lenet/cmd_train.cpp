@@ -15,6 +15,7 @@
 #include "lenet/gallery.h"
 #include "lenet/image.h"
 #include "lenet/nn.h"
+#include "lenet/onnx.h"
 #include "lenet/train.h"
 
 namespace lenet::cli {
@@ -46,6 +47,10 @@ struct TrainArgs {
 // each add their hook here, in the order they should run.
 std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   std::vector<EpochHook> hooks;
+  // best.onnx follows best.safetensors, as the chapter saves its best model as ONNX.
+  hooks.push_back([](const EpochEvent& e) {
+    if (e.new_best) export_onnx(e.out_dir / "best.onnx", e.model, e.info);
+  });
   // The chapter's last figure: the first ten test images with true and
   // predicted labels, redrawn after every epoch so the last one shows the end.
   hooks.push_back([](const EpochEvent& e) {
