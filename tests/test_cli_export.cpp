@@ -14,7 +14,8 @@
 
 using namespace lenet;
 using test::quoted;
-using test::run_lenet;
+using test::line_count;
+using test::run_cli;
 namespace fs = std::filesystem;
 
 namespace {
@@ -23,7 +24,7 @@ const fs::path kFixtures = fs::path(LENET_TEST_DATA) / "pytorch-onnx";
 
 void expect_one_line_error(const test::CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
   EXPECT_NE(r.code, 0) << what;
-  EXPECT_EQ(test::count_lines(r.err), 1) << what << "\nstderr: " << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
   EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
   for (const auto& p : phrases)
     EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
@@ -45,7 +46,7 @@ class CliOnnx : public ::testing::Test {
     dir_ = new test::ScratchDir("lenet-cli-onnx");
     test::write_synthetic_idx(*dir_ / "data", 200, 60, 12, 4);
     run_ = *dir_ / "run";
-    const auto r = run_lenet("train --data " + quoted(*dir_ / "data") +
+    const auto r = run_cli("train --data " + quoted(*dir_ / "data") +
                              " --arch 'conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, tanh, linear' --epochs 3"
                              " --batch-size 32 --threads 1 --seed 5 --out " + quoted(run_));
     ASSERT_EQ(r.code, 0) << r.err;
@@ -81,7 +82,7 @@ TEST_F(CliOnnx, TrainingWritesBestOnnxWithTheBestWeights) {
 
 TEST_F(CliOnnx, ExportConvertsACheckpoint) {
   const fs::path out = *dir_ / "export-default.onnx";
-  const auto r = run_lenet("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(out));
+  const auto r = run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(out));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_NE(r.out.find("wrote " + out.string() + " (opset 11): conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, "
@@ -92,7 +93,7 @@ TEST_F(CliOnnx, ExportConvertsACheckpoint) {
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(run_ / "best.onnx"));
 
   const fs::path newer = *dir_ / "export-13.onnx";
-  ASSERT_EQ(run_lenet("export --model " + quoted(run_ / "last.safetensors") + " --onnx " + quoted(newer) +
+  ASSERT_EQ(run_cli("export --model " + quoted(run_ / "last.safetensors") + " --onnx " + quoted(newer) +
                       " --opset 13").code, 0);
   onnx::ModelProto m;
   ASSERT_TRUE(m.ParseFromString(test::read_bytes(newer)));
@@ -105,7 +106,7 @@ TEST_F(CliOnnx, ExportConvertsACheckpoint) {
 TEST_F(CliOnnx, ExportConvertsAPyTorchFileAndAddsMetadata) {
   const fs::path source = kFixtures / "lenet-relu-max-28x20-9.onnx";
   const fs::path out = *dir_ / "from-pytorch.onnx";
-  const auto r = run_lenet("export --model " + quoted(source) + " --onnx " + quoted(out));
+  const auto r = run_cli("export --model " + quoted(source) + " --onnx " + quoted(out));
   ASSERT_EQ(r.code, 0) << r.err;
   LoadedModel original = import_onnx(source);
   LoadedModel converted = import_onnx(out);
@@ -118,8 +119,8 @@ TEST_F(CliOnnx, ExportConvertsAPyTorchFileAndAddsMetadata) {
 TEST_F(CliOnnx, CommandsReadOnnxFilesByContent) {
   // eval gives the same numbers from best.onnx as from best.safetensors.
   const std::string data = " --data " + quoted(*dir_ / "data") + " --threads 1";
-  const auto a = run_lenet("eval --model " + quoted(run_ / "best.safetensors") + data);
-  const auto b = run_lenet("eval --model " + quoted(run_ / "best.onnx") + data);
+  const auto a = run_cli("eval --model " + quoted(run_ / "best.safetensors") + data);
+  const auto b = run_cli("eval --model " + quoted(run_ / "best.onnx") + data);
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
   const auto numbers = [](const std::string& out) { return out.substr(out.find("loss ")); };
@@ -150,34 +151,34 @@ TEST_F(CliOnnx, CommandsReadOnnxFilesByContent) {
 
 TEST_F(CliOnnx, ExportBadInputFailsCleanly) {
   const fs::path existing = *dir_ / "keep.onnx";
-  ASSERT_EQ(run_lenet("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing)).code, 0);
+  ASSERT_EQ(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing)).code, 0);
   const std::string kept = test::read_bytes(existing);
 
-  expect_one_line_error(run_lenet("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
+  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
                                   " --opset 8"),
                         {"--opset 8 is not supported (expected 9.."}, "old opset");
-  expect_one_line_error(run_lenet("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
+  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
                                   " --opset 99"),
                         {"--opset 99 is not supported"}, "future opset");
 
   const fs::path missing = *dir_ / "no-such.safetensors";
-  expect_one_line_error(run_lenet("export --model " + quoted(missing) + " --onnx " + quoted(existing)),
+  expect_one_line_error(run_cli("export --model " + quoted(missing) + " --onnx " + quoted(existing)),
                         {missing.string()}, "missing model");
 
   const std::string ckpt = test::read_bytes(run_ / "best.safetensors");
   const fs::path truncated = *dir_ / "truncated.safetensors";
   test::write_bytes(truncated, ckpt.substr(0, ckpt.size() - 100));
-  expect_one_line_error(run_lenet("export --model " + quoted(truncated) + " --onnx " + quoted(existing)),
+  expect_one_line_error(run_cli("export --model " + quoted(truncated) + " --onnx " + quoted(existing)),
                         {truncated.string(), "truncated"}, "truncated checkpoint");
 
   const std::string onnx_bytes = test::read_bytes(run_ / "best.onnx");
   const fs::path cut = *dir_ / "cut.onnx";
   test::write_bytes(cut, onnx_bytes.substr(0, onnx_bytes.size() / 3));
-  expect_one_line_error(run_lenet("export --model " + quoted(cut) + " --onnx " + quoted(existing)),
+  expect_one_line_error(run_cli("export --model " + quoted(cut) + " --onnx " + quoted(existing)),
                         {cut.string(), "not an ONNX model, or a truncated one"}, "truncated ONNX");
 
   const fs::path nowhere = *dir_ / "missing-folder" / "m.onnx";
-  expect_one_line_error(run_lenet("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(nowhere)),
+  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(nowhere)),
                         {"cannot write " + nowhere.string()}, "missing folder");
   EXPECT_FALSE(fs::exists(nowhere.parent_path()));
 
@@ -186,7 +187,7 @@ TEST_F(CliOnnx, ExportBadInputFailsCleanly) {
   for (const auto& e : fs::directory_iterator(dir_->path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 
-  const auto no_onnx = run_lenet("export --model " + quoted(run_ / "best.safetensors"));
+  const auto no_onnx = run_cli("export --model " + quoted(run_ / "best.safetensors"));
   EXPECT_NE(no_onnx.code, 0);
   EXPECT_NE(no_onnx.err.find("--onnx is required"), std::string::npos) << no_onnx.err;
 }

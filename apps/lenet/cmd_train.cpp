@@ -1,5 +1,6 @@
 // `lenet train`: trains a model on a data set folder, writing best.safetensors,
 // last.safetensors and metrics.csv (and whatever the epoch hooks add) to a run folder.
+#include <algorithm>
 #include <unistd.h>
 
 #include <chrono>
@@ -91,8 +92,15 @@ void check_architecture(const std::string& arch, const Dataset& data) {
     build_model(arch, data.input_shape(), data.num_classes(), nullptr);
   } catch (const std::invalid_argument& e) {
     const bool one_word = arch.find_first_of(" ,[") == std::string::npos;
+    const auto names = builtin_architectures();
+    const bool builtin = std::find(names.begin(), names.end(), arch) != names.end();
     std::string builtins;
-    for (const auto& name : builtin_architectures()) builtins += (builtins.empty() ? "" : ", ") + name;
+    for (const auto& name : names) {
+      if (!builtins.empty()) builtins += ", ";
+      builtins += name;
+    }
+    if (builtin)
+      throw UsageError("--arch " + arch + " does not fit images of " + to_string(data.input_shape()) + ": " + e.what());
     if (one_word) throw UsageError("unknown --arch '" + arch + "' (built-in: " + builtins + ", or a layer spec such as 'conv 6 k5 p2, sigmoid, ...')");
     throw UsageError("--arch '" + arch + "': " + e.what());
   }
