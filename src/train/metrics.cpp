@@ -45,7 +45,10 @@ std::string trim(const std::string& s) {
 
 void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
   std::string out;
-  for (size_t i = 0; i < kColumns.size(); ++i) out += (i ? "," : "") + std::string(kColumns[i]);
+  for (size_t i = 0; i < kColumns.size(); ++i) {
+    if (i) out += ',';
+    out += kColumns[i];
+  }
   out += "\n";
   for (const EpochMetrics& m : history) {
     out += std::to_string(m.epoch) + "," + number(m.train_loss) + "," + number(m.train_acc) + "," + number(m.test_loss) + "," +
