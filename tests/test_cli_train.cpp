@@ -171,6 +171,7 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
       {good + " --optimizer rmsprop", {"--optimizer", "rmsprop"}},
       {good + " --optimizer adam --momentum 0.9", {"--momentum", "sgd"}},
       {good + " --limit-train -5", {"--limit-train"}},
+      {good + " --threads 100000", {"--threads", "100000"}},
   };
   for (const Case& c : cases) {
     // Once into the earlier run's folder, once into a new one: neither may be touched.

@@ -78,7 +78,8 @@ void check_arguments(const TrainArgs& a) {
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
     throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
-  if (a.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(a.threads));
+  if (a.threads < 0 || a.threads > 1024)
+    throw UsageError("--threads must lie in [0, 1024] (0: all cores), got " + std::to_string(a.threads));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
   if (!(a.val_split > 0 && a.val_split < 1))
