@@ -1,0 +1,118 @@
+// The fast kernels' own paths against libm and the reference kernels: the
+// vectorised activations, convolution blocks of many images (the existing
+// kernel tests use batches 1 and 7, one short block), pooling and linear fast
+// paths, and bit-identical results for a fixed thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "lenet/kernels.h"
+#include "lenet/parallel.h"
+#include "test_util.h"
+
+using namespace lenet;
+using namespace lenet::kernels;
+
+namespace {
+
+Tensor random(int64_t n, Rng& rng, float lo = -1, float hi = 1) { return test::random_tensor({n}, rng, lo, hi); }
+
+void expect_close(const Tensor& fast, const Tensor& ref, const std::string& what) {
+  float scale = 1;
+  for (float v : ref.span()) scale = std::max(scale, std::fabs(v));
+  EXPECT_LE(max_abs_diff(fast, ref), 1e-5f * scale) << what;
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
+}
+
+// Units in the last place between a float result and the exact (double) value.
+double ulps(float got, double exact) {
+  const double ulp = std::ldexp(1.0, std::ilogb(static_cast<float>(exact)) - 23);
+  return std::fabs(got - exact) / std::max(ulp, double(std::numeric_limits<float>::denorm_min()));
+}
+
+}  // namespace
+
+TEST(ActivationKernel, SigmoidAndTanhWithinFewUlpsOfLibm) {
+  // A dense sweep through the ranges that matter, plus the saturated ends.
+  std::vector<float> xs;
+  for (float v = -20.0f; v <= 20.0f; v += 0.001953125f) xs.push_back(v);
+  for (float v : {-200.0f, -88.0f, -87.5f, -1e-30f, 0.0f, 1e-30f, 1e-6f, 87.5f, 88.5f, 200.0f}) xs.push_back(v);
+  const int64_t n = static_cast<int64_t>(xs.size());
+  std::vector<float> s(xs.size()), t(xs.size());
+  sigmoid_forward(n, xs.data(), s.data());
+  tanh_forward(n, xs.data(), t.data());
+  double worst_s = 0, worst_t = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i];
+    const double es = 1.0 / (1.0 + std::exp(-x)), et = std::tanh(x);
+    // Far in the tails both are within a denormal of 0 (sigmoid) or exact ±1.
+    if (es > 1e-30) worst_s = std::max(worst_s, ulps(s[i], es));
+    else EXPECT_LT(s[i], 1e-30f) << x;
+    if (std::fabs(et) > 1e-30) worst_t = std::max(worst_t, ulps(t[i], et));
+    else EXPECT_EQ(t[i], static_cast<float>(et)) << x;
+  }
+  EXPECT_LE(worst_s, 4.0);
+  EXPECT_LE(worst_t, 4.0);
+  EXPECT_EQ(s[xs.size() - 1], 1.0f);
+  EXPECT_EQ(t[xs.size() - 1], 1.0f);
+  EXPECT_EQ(t[xs.size() - 10], -1.0f);
+}
+
+TEST(ActivationKernel, TailsComputeLikeFullVectors) {
+  // An element's value does not depend on where it sits (tail or not).
+  Rng rng(21);
+  Tensor x = random(1000, rng, -6, 6), full({1000}), part({1000});
+  sigmoid_forward(1000, x.data(), full.data());
+  for (int64_t i = 0; i < 1000; i += 37) sigmoid_forward(std::min<int64_t>(37, 1000 - i), x.data() + i, part.data() + i);
+  EXPECT_TRUE(bit_equal(full, part));
+}
+
+class BlockedConv : public ::testing::TestWithParam<int> {};
+
+// LeNet's own shapes and odd ones, in batches that fill several blocks and end
+// in a short one.
+TEST_P(BlockedConv, LeNetAndOddShapesMatchReference) {
+  set_num_threads(GetParam());
+  Rng rng(31);
+  std::vector<ConvGeometry> shapes;
+  ConvGeometry c1;
+  c1.n = 37; c1.c = 1; c1.o = 6; c1.h = c1.w = 28; c1.kh = c1.kw = 5; c1.ph = c1.pw = 2;
+  ConvGeometry c2;
+  c2.n = 33; c2.c = 6; c2.o = 16; c2.h = c2.w = 14; c2.kh = c2.kw = 5;
+  ConvGeometry odd;
+  odd.n = 19; odd.c = 3; odd.o = 11; odd.h = 9; odd.w = 23; odd.kh = 3; odd.kw = 4; odd.sh = 2; odd.sw = 3;
+  odd.ph = 1; odd.pw = 2;
+  shapes = {c1, c2, odd};
+  for (const auto& g : shapes) {
+    const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
+                  ys = int64_t(g.n) * g.o * g.oh() * g.ow();
+    Tensor x = random(xs, rng), w = random(ws, rng), b = random(g.o, rng), dy = random(ys, rng);
+    Tensor y({ys}), y_ref({ys});
+    conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+    reference::conv2d_forward(g, x.data(), w.data(), b.data(), y_ref.data());
+    expect_close(y, y_ref, "forward");
+    Tensor dx({xs}), dw({ws}), db({g.o}), dx_ref({xs}), dw_ref({ws}), db_ref({g.o});
+    conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    reference::conv2d_backward(g, x.data(), w.data(), dy.data(), dx_ref.data(), dw_ref.data(), db_ref.data());
+    expect_close(dx, dx_ref, "dx");
+    expect_close(dw, dw_ref, "dw");
+    expect_close(db, db_ref, "db");
+    // Twice the same call, bit for bit the same result.
+    Tensor dw2({ws}), db2({g.o}), dx2({xs}), y2({ys});
+    conv2d_forward(g, x.data(), w.data(), b.data(), y2.data());
+    conv2d_backward(g, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data());
+    EXPECT_TRUE(bit_equal(y, y2));
+    EXPECT_TRUE(bit_equal(dx, dx2));
+    EXPECT_TRUE(bit_equal(dw, dw2));
+    EXPECT_TRUE(bit_equal(db, db2));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, BlockedConv, ::testing::Values(1, 2),
+                         [](const auto& param_info) { return "threads" + std::to_string(param_info.param); });
