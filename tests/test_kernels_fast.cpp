@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "lenet/kernels.h"
@@ -116,3 +117,89 @@ TEST_P(BlockedConv, LeNetAndOddShapesMatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, BlockedConv, ::testing::Values(1, 2),
                          [](const auto& param_info) { return "threads" + std::to_string(param_info.param); });
+
+// LeNet's 2×2 stride-2 pooling takes a vector path: forward against the
+// reference, backward against the definition (the gradient goes to the arg-max
+// cell, or a quarter to each cell for average pooling; uncovered cells get 0).
+TEST(PoolKernel, TwoByTwoStrideTwoMatchesReference) {
+  Rng rng(41);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (auto [n, c, h, w] : {std::tuple{256, 6, 28, 28}, {3, 16, 10, 10}, {2, 3, 7, 9}, {1, 1, 2, 2}, {5, 2, 40, 37}}) {
+      PoolGeometry g;
+      g.n = n; g.c = c; g.h = h; g.w = w;
+      const int64_t xs = int64_t(n) * c * h * w, ys = int64_t(n) * c * g.oh() * g.ow();
+      Tensor x = test::separated_tensor({xs}, rng), y({ys}), y_ref({ys}), dy = random(ys, rng);
+      std::vector<int32_t> arg(static_cast<size_t>(ys));
+      maxpool2d_forward(g, x.data(), y.data(), arg.data());
+      reference::maxpool2d_forward(g, x.data(), y_ref.data());
+      EXPECT_TRUE(bit_equal(y, y_ref)) << "max " << h << "x" << w;
+      Tensor dx({xs}), dx_expected({xs});
+      dx.fill(7.0f);  // every cell must be written
+      maxpool2d_backward(g, dy.data(), arg.data(), dx.data());
+      const int64_t isz = int64_t(h) * w, osz = int64_t(g.oh()) * g.ow();
+      for (int64_t p = 0; p < int64_t(n) * c; ++p)
+        for (int64_t i = 0; i < osz; ++i) {
+          const int32_t a = arg[static_cast<size_t>(p * osz + i)];
+          // The arg-max is the cell holding the maximum.
+          EXPECT_EQ(x[p * isz + a], y[p * osz + i]);
+          dx_expected[p * isz + a] += dy[p * osz + i];
+        }
+      EXPECT_TRUE(bit_equal(dx, dx_expected)) << "max backward " << h << "x" << w;
+
+      avgpool2d_forward(g, x.data(), y.data());
+      reference::avgpool2d_forward(g, x.data(), y_ref.data());
+      EXPECT_TRUE(bit_equal(y, y_ref)) << "avg " << h << "x" << w;
+      dx.fill(7.0f);
+      avgpool2d_backward(g, dy.data(), dx.data());
+      dx_expected.zero();
+      for (int64_t p = 0; p < int64_t(n) * c; ++p)
+        for (int i = 0; i < g.oh(); ++i)
+          for (int j = 0; j < g.ow(); ++j)
+            for (int r = 0; r < 2; ++r)
+              for (int s = 0; s < 2; ++s)
+                dx_expected[p * isz + (2 * i + r) * w + 2 * j + s] = dy[p * osz + i * g.ow() + j] * 0.25f;
+      EXPECT_TRUE(bit_equal(dx, dx_expected)) << "avg backward " << h << "x" << w;
+    }
+  }
+}
+
+TEST(LinearKernel, LeNetShapesForwardAndBackwardMatchDefinition) {
+  Rng rng(51);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (auto [n, in, out] : {std::tuple{256, 400, 120}, {256, 120, 84}, {256, 84, 10}, {1, 400, 120}, {3, 17, 33},
+                              {37, 5, 1}}) {
+      Tensor x = random(int64_t(n) * in, rng), w = random(int64_t(out) * in, rng), b = random(out, rng);
+      Tensor y({int64_t(n) * out}), y_ref({int64_t(n) * out});
+      linear_forward(n, in, out, x.data(), w.data(), b.data(), y.data());
+      reference::linear_forward(n, in, out, x.data(), w.data(), b.data(), y_ref.data());
+      expect_close(y, y_ref, "linear forward");
+      // Backward in double from the definition; dw and db accumulate onto 1.
+      Tensor dy = random(int64_t(n) * out, rng), dx({int64_t(n) * in}), dw({int64_t(out) * in}), db({out});
+      dw.fill(1.0f);
+      db.fill(1.0f);
+      linear_backward(n, in, out, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+      Tensor dx_ref({int64_t(n) * in}), dw_ref({int64_t(out) * in}), db_ref({out});
+      for (int r = 0; r < n; ++r)
+        for (int i = 0; i < in; ++i) {
+          double s = 0;
+          for (int o = 0; o < out; ++o) s += double(dy[int64_t(r) * out + o]) * w[int64_t(o) * in + i];
+          dx_ref[int64_t(r) * in + i] = static_cast<float>(s);
+        }
+      for (int o = 0; o < out; ++o) {
+        double sb = 1;
+        for (int r = 0; r < n; ++r) sb += dy[int64_t(r) * out + o];
+        db_ref[o] = static_cast<float>(sb);
+        for (int i = 0; i < in; ++i) {
+          double s = 1;
+          for (int r = 0; r < n; ++r) s += double(dy[int64_t(r) * out + o]) * x[int64_t(r) * in + i];
+          dw_ref[int64_t(o) * in + i] = static_cast<float>(s);
+        }
+      }
+      expect_close(dx, dx_ref, "linear dx");
+      expect_close(dw, dw_ref, "linear dw");
+      expect_close(db, db_ref, "linear db");
+    }
+  }
+}

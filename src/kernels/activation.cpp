@@ -8,6 +8,7 @@
 
 #include "kernels/activation_simd.h"
 #include "kernels/simd.h"
+#include "kernels/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 
@@ -24,7 +25,7 @@ constexpr int64_t kParallelMin = 1 << 15;
 // Applies op(vector of x, vector of y-or-dy...) over n elements in chunks.
 template <class Op>
 void elementwise(int64_t n, Op op) {
-  const int threads = n >= kParallelMin ? num_threads() : 1;
+  const int threads = kernel_threads(n, kParallelMin);
   const int64_t vectors = (n + kLanes - 1) / kLanes;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (int64_t v = 0; v < vectors; ++v) op(v * kLanes, static_cast<int>(std::min<int64_t>(kLanes, n - v * kLanes)));

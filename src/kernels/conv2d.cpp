@@ -26,6 +26,7 @@
 
 #include "kernels/conv_blocked.h"
 #include "kernels/simd.h"
+#include "kernels/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/tensor.h"
@@ -398,10 +399,10 @@ void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
 }
 
-// Blocks [begin, end) of `blocks` for thread t of `threads`: contiguous, static.
-void share(int blocks, int t, int threads, int& begin, int& end) {
-  begin = static_cast<int>(static_cast<int64_t>(blocks) * t / threads);
-  end = static_cast<int>(static_cast<int64_t>(blocks) * (t + 1) / threads);
+// Threads for a call: at least ~256k multiply-adds each, at most one per block.
+int conv_threads(const ConvGeometry& g, int blocks) {
+  const int64_t macs = static_cast<int64_t>(g.n) * g.o * g.oh() * g.ow() * g.c * g.kh * g.kw;
+  return std::min(kernel_threads(macs, 1 << 18), blocks);
 }
 
 }  // namespace
@@ -409,17 +410,17 @@ void share(int blocks, int t, int threads, int& begin, int& end) {
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
   const Plan plan(g);
   const int blocks = (g.n + kLanes - 1) / kLanes;
-  const int threads = std::max(1, std::min(num_threads(), blocks));
+  const int threads = conv_threads(g, blocks);
   const int64_t in_size = static_cast<int64_t>(g.c) * g.h * g.w, out_size = static_cast<int64_t>(g.o) * g.oh() * g.ow();
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    int begin, end;
+    int64_t begin, end;
     share(blocks, omp_get_thread_num(), omp_get_num_threads(), begin, end);
     Scratch& s = scratch();
     ensure(s.in, plan.input_block_size());
     ensure(s.out, plan.output_block_size());
-    for (int blk = begin; blk < end; ++blk) {
-      const int n0 = blk * kLanes, nv = std::min(kLanes, g.n - n0);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int n0 = static_cast<int>(blk) * kLanes, nv = std::min(kLanes, g.n - n0);
       blocked::pack(x + n0 * in_size, nv, g.c, g.h, g.w, g.ph, g.pw, s.in.data());
       plan.forward(s.in.data(), w, b, s.out.data());
       blocked::unpack(s.out.data(), nv, g.o, g.oh(), g.ow(), 0, 0, y + n0 * out_size);
@@ -431,7 +432,7 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
                      float* db) {
   const Plan plan(g);
   const int blocks = (g.n + kLanes - 1) / kLanes;
-  const int threads = std::max(1, std::min(num_threads(), blocks));
+  const int threads = conv_threads(g, blocks);
   const int64_t in_size = static_cast<int64_t>(g.c) * g.h * g.w, out_size = static_cast<int64_t>(g.o) * g.oh() * g.ow();
   const int64_t wsize = plan.weight_size();
   // Each thread's lane-wide weight and bias gradient sums; reduced below in
@@ -439,10 +440,10 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
   constexpr int kMaxThreads = 256;
   float* partial[kMaxThreads] = {};
   if (threads > kMaxThreads) throw std::invalid_argument("conv2d: more than 256 threads");
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int t = omp_get_thread_num();
-    int begin, end;
+    int64_t begin, end;
     share(blocks, t, omp_get_num_threads(), begin, end);
     Scratch& s = scratch();
     thread_local Tensor acc;
@@ -452,8 +453,8 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
     ensure(s.in, plan.input_block_size());
     ensure(s.out, plan.output_block_size());
     if (dx) ensure(s.grad, plan.input_block_size());
-    for (int blk = begin; blk < end; ++blk) {
-      const int n0 = blk * kLanes, nv = std::min(kLanes, g.n - n0);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int n0 = static_cast<int>(blk) * kLanes, nv = std::min(kLanes, g.n - n0);
       blocked::pack(x + n0 * in_size, nv, g.c, g.h, g.w, g.ph, g.pw, s.in.data());
       blocked::pack(dy + n0 * out_size, nv, g.o, g.oh(), g.ow(), 0, 0, s.out.data());
       plan.weight_grad(s.in.data(), s.out.data(), acc.data(), acc.data() + wsize * kLanes);

@@ -1,54 +1,96 @@
 // Fully connected layer: x[N,I] · w[O,I]ᵀ + b[O] -> y[N,O]
-#include <cblas.h>
+//
+// Our own GEMM (kernels/gemm.h) rather than sgemm: OpenBLAS falls back to its
+// SSE3 kernels on CPUs newer than its release (it runs as "Prescott" on a
+// Xeon with AVX-512 here), and per-call overhead dominates these small
+// matrices. Rows are split statically over the threads; the weight gradient is
+// split by output feature, so every sum runs over the batch in order and the
+// result does not even depend on the thread count.
+#include <omp.h>
 
 #include <algorithm>
 
+#include "kernels/gemm.h"
+#include "kernels/simd.h"
+#include "kernels/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
+#include "lenet/tensor.h"
 
 namespace lenet::kernels {
 
 namespace {
-// Rows [begin, end) of n split evenly over the team.
-void share(int n, int t, int threads, int& begin, int& end) {
-  begin = static_cast<int>(static_cast<int64_t>(n) * t / threads);
-  end = static_cast<int>(static_cast<int64_t>(n) * (t + 1) / threads);
+
+using simd::kLanes;
+using simd::vf;
+
+int linear_threads(int n, int in, int out) {
+  return std::min(kernel_threads(static_cast<int64_t>(n) * in * out, 1 << 18), std::max(1, std::max(n, out) / 8));
 }
+
+// Below this many rows a dot product per output beats transposing w first
+// (single-image latency).
+constexpr int kDotRows = 4;
+
+void forward_dot(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
+  constexpr int kTile = 8;
+  for (int r = 0; r < n; ++r) {
+    const float* xr = x + static_cast<int64_t>(r) * in;
+    for (int o0 = 0; o0 < out; o0 += kTile) {
+      const int to = std::min(kTile, out - o0);
+      vf acc[kTile] = {};
+      for (int i = 0; i < in; i += kLanes) {
+        const simd::Mask m(std::min(kLanes, in - i));
+        const vf xv = simd::load(xr + i, m);
+        for (int t = 0; t < to; ++t) acc[t] = simd::fmadd(xv, simd::load(w + static_cast<int64_t>(o0 + t) * in + i, m), acc[t]);
+      }
+      for (int t = 0; t < to; ++t) y[static_cast<int64_t>(r) * out + o0 + t] = simd::reduce_add(acc[t]) + (b ? b[o0 + t] : 0.0f);
+    }
+  }
+}
+
 }  // namespace
 
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
-  const int threads = std::max(1, std::min(num_threads(), n / 16));
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int t = 0; t < threads; ++t) {
-    int r0, r1;
-    share(n, t, threads, r0, r1);
-    for (int r = r0; r < r1; ++r)
-      for (int o = 0; o < out; ++o) y[static_cast<int64_t>(r) * out + o] = b ? b[o] : 0.0f;
-    if (r1 > r0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, out, in, 1.0f, x + static_cast<int64_t>(r0) * in,
-                  in, w, in, 1.0f, y + static_cast<int64_t>(r0) * out, out);
+  if (n < kDotRows) return forward_dot(n, in, out, x, w, b, y);
+  // wᵀ[I,O], so that a vector runs over output features.
+  thread_local Tensor wt;
+  if (wt.numel() < static_cast<int64_t>(in) * out) wt.resize({static_cast<int64_t>(in) * out});
+  gemm::transpose(out, in, w, in, wt.data(), out);
+  const float* wtp = wt.data();
+  const int threads = linear_threads(n, in, out);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    int64_t r0, r1;
+    share(n, omp_get_thread_num(), omp_get_num_threads(), r0, r1);
+    gemm::multiply(static_cast<int>(r1 - r0), out, in, x + static_cast<int64_t>(r0) * in, in, 1, wtp, out,
+                   y + static_cast<int64_t>(r0) * out, out, false, b);
   }
 }
 
 void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db) {
-  const int threads = std::max(1, std::min(num_threads(), 2));
-#pragma omp parallel num_threads(threads)
+  const int threads = linear_threads(n, in, out);
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
-#pragma omp sections
-    {
-#pragma omp section
-      {
-        // dW[O,I] += dYᵀ[O,N] · X[N,I];  db[O] += Σ_n dY[n,O]
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
-        if (db)
-          for (int r = 0; r < n; ++r)
-            for (int o = 0; o < out; ++o) db[o] += dy[static_cast<int64_t>(r) * out + o];
-      }
-#pragma omp section
-      {
-        // dX[N,I] = dY[N,O] · W[O,I]
-        if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    // dX[N,I] = dY[N,O] · W[O,I]
+    if (dx) {
+      int64_t r0, r1;
+      share(n, t, team, r0, r1);
+      gemm::multiply(static_cast<int>(r1 - r0), in, out, dy + static_cast<int64_t>(r0) * out, out, 1, w, in,
+                     dx + static_cast<int64_t>(r0) * in, in, false, nullptr);
+    }
+    // dW[O,I] += dYᵀ[O,N] · X[N,I];  db[O] += Σ_n dY[n,O]
+    int64_t o0, o1;
+    share(out, t, team, o0, o1);
+    gemm::multiply(static_cast<int>(o1 - o0), in, n, dy + o0, 1, out, x, in, dw + static_cast<int64_t>(o0) * in, in, true, nullptr);
+    if (db) {
+      for (int64_t o = o0; o < o1; o += kLanes) {
+        const simd::Mask m(static_cast<int>(std::min<int64_t>(kLanes, o1 - o)));
+        vf s = simd::load(db + o, m);
+        for (int r = 0; r < n; ++r) s += simd::load(dy + static_cast<int64_t>(r) * out + o, m);
+        simd::store(db + o, s, m);
       }
     }
   }

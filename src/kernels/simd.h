@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -79,6 +80,70 @@ inline vf load_partial(const float* p, int n) {
 inline void store_partial(float* p, vf v, int n) {
   if (n >= kLanes) return store(p, v);
   std::memcpy(p, &v, sizeof(float) * static_cast<size_t>(n));
+}
+
+// The first n lanes (0 < n ≤ kLanes) of a load or store, the others reading
+// as 0; masked instructions where the target has them.
+struct Mask {
+  int n = kLanes;
+#if defined(__AVX512F__)
+  __mmask16 bits = 0xffff;
+  explicit Mask(int count) : n(count), bits(static_cast<__mmask16>((1u << count) - 1)) {}
+#else
+  explicit Mask(int count) : n(count) {}
+#endif
+};
+inline vf load(const float* p, Mask m) {
+#if defined(__AVX512F__)
+  return _mm512_maskz_loadu_ps(m.bits, p);
+#else
+  return load_partial(p, m.n);
+#endif
+}
+inline void store(float* p, vf v, Mask m) {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, m.bits, v);
+#else
+  store_partial(p, v, m.n);
+#endif
+}
+
+inline vi32 load(const int32_t* p, Mask m) {
+  return std::bit_cast<vi32>(load(reinterpret_cast<const float*>(p), m));
+}
+inline void store(int32_t* p, vi32 v, Mask m) { store(reinterpret_cast<float*>(p), std::bit_cast<vf>(v), m); }
+
+// Lanes 0, 2, 4, … (even) or 1, 3, 5, … (odd) of the concatenation a:b; and
+// the inverse, a and b interleaved (a0 b0 a1 b1 …), low and high halves.
+namespace detail {
+template <int... I>
+constexpr vi32 stride_mask(int first, std::integer_sequence<int, I...>) {
+  return vi32{(first + 2 * I)...};
+}
+template <int... I>
+constexpr vi32 zip_mask(int first, std::integer_sequence<int, I...>) {
+  return vi32{((I % 2 == 0) ? first + I / 2 : kLanes + first + I / 2)...};
+}
+}  // namespace detail
+inline vf even(vf a, vf b) {
+  constexpr vi32 m = detail::stride_mask(0, std::make_integer_sequence<int, kLanes>{});
+  return __builtin_shuffle(a, b, m);
+}
+inline vf odd(vf a, vf b) {
+  constexpr vi32 m = detail::stride_mask(1, std::make_integer_sequence<int, kLanes>{});
+  return __builtin_shuffle(a, b, m);
+}
+inline vf zip_low(vf a, vf b) {
+  constexpr vi32 m = detail::zip_mask(0, std::make_integer_sequence<int, kLanes>{});
+  return __builtin_shuffle(a, b, m);
+}
+inline vf zip_high(vf a, vf b) {
+  constexpr vi32 m = detail::zip_mask(kLanes / 2, std::make_integer_sequence<int, kLanes>{});
+  return __builtin_shuffle(a, b, m);
+}
+// 0, 1, 2, … kLanes − 1
+inline vi32 lane_index() {
+  return detail::stride_mask(0, std::make_integer_sequence<int, kLanes>{}) / 2;
 }
 
 // Horizontal sum in a fixed order (pairwise halves), the same on every run.
