@@ -15,5 +15,7 @@ struct UsageError : std::runtime_error {
 };
 
 void add_info_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace lenet::cli

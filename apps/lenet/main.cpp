@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "lenet.cpp 0.1.0");
   lenet::cli::add_info_command(app);
+  lenet::cli::add_train_command(app);
+  lenet::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

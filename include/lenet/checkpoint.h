@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lenet/data.h"
@@ -29,6 +31,7 @@ struct ModelInfo {
 struct LoadedModel {
   ModelInfo info;
   Sequential model;
+  std::map<std::string, std::string> metadata;  // the file's raw __metadata__ (incl. `extra` keys)
 };
 
 // Writes the model (and, when given, the optimizer's state under "optim.*"
@@ -43,5 +46,32 @@ LoadedModel load_checkpoint(const std::filesystem::path& path);
 
 // A checkpoint or an ONNX file, told apart by content.
 LoadedModel load_model(const std::filesystem::path& path);
+
+// Restores the "optim.*" tensors and step count that save_checkpoint wrote for
+// `optimizer` (resuming a run). Throws naming the file when the checkpoint has
+// no state for this optimizer or its sizes differ.
+void load_optimizer_state(const std::filesystem::path& path, Optimizer& optimizer);
+
+// ---- the safetensors container (https://github.com/huggingface/safetensors) ----
+//   8 bytes: N, little-endian uint64
+//   N bytes: JSON {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
+//                  "__metadata__": {"key": "value", ...}}, padded with spaces
+//   the tensors' bytes, offsets relative to the end of the header, contiguous
+struct NamedTensor {
+  std::string name;
+  Shape shape;
+  std::span<const float> values;
+};
+struct SafetensorsFile {
+  std::map<std::string, std::string> metadata;
+  std::vector<std::pair<std::string, Tensor>> tensors;  // in the order of their offsets
+  const Tensor* find(const std::string& name) const;
+};
+std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
+                               const std::map<std::string, std::string>& metadata);
+// Validates everything before allocating: header length against the file
+// size, JSON, dtypes, shapes, and offsets that tile the data exactly.
+SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& name);
+SafetensorsFile read_safetensors(const std::filesystem::path& path);
 
 }  // namespace lenet

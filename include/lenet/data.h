@@ -74,6 +74,10 @@ struct DataOptions {
 };
 DataSplit load_dataset(const std::filesystem::path& dir, const DataOptions& options = {});
 
+// Mean and standard deviation of every pixel of `data` scaled to [0, 1] (one
+// value each: the images are grayscale), for --normalize.
+Normalization compute_normalization(const Dataset& data);
+
 // ---- batching ----
 
 // Yields batches of float images [B, C, H, W] scaled to [0, 1] and normalised,

@@ -1,0 +1,51 @@
+// Any data set folder: told apart by its contents. IDX folders for now; the
+// image-folder reader joins here.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "lenet/data.h"
+
+namespace lenet {
+
+namespace fs = std::filesystem;
+
+DataSplit load_dataset(const fs::path& dir, const DataOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) throw std::runtime_error("data folder " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec)) throw std::runtime_error("data path " + dir.string() + " is not a folder");
+  if (is_idx_folder(dir)) {
+    if (options.resize_height || options.resize_width)
+      throw std::invalid_argument(dir.string() + ": resizing is not supported for IDX data sets");
+    return load_idx_folder(dir);
+  }
+  // A folder with some IDX files is an IDX set that lacks one: say which.
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find("-ubyte") != std::string::npos) return load_idx_folder(dir);  // throws naming the missing file
+  }
+  throw std::runtime_error(dir.string() +
+                           ": not a data set folder (expected the IDX files train-images-idx3-ubyte[.gz], "
+                           "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])");
+}
+
+Normalization compute_normalization(const Dataset& data) {
+  if (data.count == 0) throw std::invalid_argument("compute_normalization: the data set is empty");
+  // Exact integer sums over the 8-bit pixels: no rounding, no order dependence.
+  uint64_t sum = 0, sum_sq = 0;
+  for (uint8_t p : data.pixels) {
+    sum += p;
+    sum_sq += static_cast<uint64_t>(p) * p;
+  }
+  const double n = static_cast<double>(data.pixels.size());
+  const double mean = static_cast<double>(sum) / n / 255.0;
+  const double var = std::max(0.0, static_cast<double>(sum_sq) / n / (255.0 * 255.0) - mean * mean);
+  Normalization norm;
+  norm.mean = static_cast<float>(mean);
+  norm.std = static_cast<float>(std::sqrt(var));
+  if (!(norm.std > 0)) throw std::invalid_argument("compute_normalization: every pixel has the same value; cannot normalise");
+  return norm;
+}
+
+}  // namespace lenet
