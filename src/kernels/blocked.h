@@ -58,6 +58,13 @@ struct Plan {
 // kernels do.
 void maxpool_forward(const PoolGeometry& g, const float* xb, float* yb, int32_t* code);
 void maxpool_backward(const PoolGeometry& g, const float* dyb, const int32_t* code, float* dxb);
+// Max pooling that tiles its input (window = stride, no padding) after an
+// activation y = f(z): dz directly, dz = dy · f'(y) at each window's maximum
+// and 0 elsewhere. f'(y) needs only the pooled y (the maximum itself), so the
+// activation's full output need not be kept for backward.
+bool tiles_input(const PoolGeometry& g);
+void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, const int32_t* code,
+                              const float* pooled, float* dzb);
 void avgpool_forward(const PoolGeometry& g, const float* xb, float* yb);
 void avgpool_backward(const PoolGeometry& g, const float* dyb, float* dxb);
 

@@ -124,6 +124,52 @@ void maxpool_backward(const PoolGeometry& g, const float* dyb, const int32_t* co
   }
 }
 
+bool tiles_input(const PoolGeometry& g) {
+  return g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0;
+}
+
+namespace {
+// f'(y) from y = f(z)
+inline vf derivative(Act act, vf y) {
+  switch (act) {
+    case Act::None: return simd::splat(1.0f);
+    case Act::Sigmoid: return y * (1.0f - y);
+    case Act::ReLU: return y > 0.0f ? simd::splat(1.0f) : simd::zero();
+    case Act::Tanh: return 1.0f - y * y;
+  }
+  return simd::splat(1.0f);
+}
+}  // namespace
+
+void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, const int32_t* code,
+                              const float* pooled, float* dzb) {
+  const int oh = g.oh(), ow = g.ow();
+  for (int c = 0; c < g.c; ++c) {
+    float* d = at(dzb, static_cast<int64_t>(c) * g.h * g.w);
+    for (int i = 0; i < oh; ++i)
+      for (int j = 0; j < ow; ++j) {
+        const int64_t o = (static_cast<int64_t>(c) * oh + i) * ow + j;
+        const vf up = simd::load(at(dyb, o));
+        // The same product as activation_backward(max pool backward): dy · f'(y).
+        const vf grad = act == Act::ReLU ? (simd::load(at(pooled, o)) > 0.0f ? up : simd::zero())
+                                         : up * derivative(act, simd::load(at(pooled, o)));
+        vi32 where;
+        std::memcpy(&where, code + o * kLanes, sizeof where);
+        for (int a = 0; a < g.kh; ++a)
+          for (int b = 0; b < g.kw; ++b) {
+            const vi32 cell = vi32{} + (a * g.kw + b);
+            simd::store(at(d, static_cast<int64_t>(i * g.kh + a) * g.w + j * g.kw + b),
+                        where == cell ? grad : simd::zero());
+          }
+      }
+    // Rows and columns past the last whole window get no gradient.
+    for (int r = 0; r < g.h; ++r) {
+      const int from = r < oh * g.kh ? ow * g.kw : 0;
+      std::fill(at(d, static_cast<int64_t>(r) * g.w + from), at(d, static_cast<int64_t>(r + 1) * g.w), 0.0f);
+    }
+  }
+}
+
 void avgpool_forward(const PoolGeometry& g, const float* xb, float* yb) {
   const int oh = g.oh(), ow = g.ow();
   const float scale = 1.0f / static_cast<float>(g.kh * g.kw);

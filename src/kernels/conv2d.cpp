@@ -26,6 +26,7 @@
 
 #include "kernels/activation_simd.h"
 #include "kernels/blocked.h"
+#include "kernels/conv_direct.h"
 #include "kernels/simd.h"
 #include "kernels/threads.h"
 #include "lenet/kernels.h"
@@ -422,6 +423,10 @@ void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
 }
 
+// Up to this many images go through the direct per-image kernels: a block
+// costs as much as kLanes images.
+constexpr int kDirectMaxBatch = 3;
+
 // Threads for a call: at least ~256k multiply-adds each, at most one per block.
 int conv_threads(const ConvGeometry& g, int blocks) {
   const int64_t macs = static_cast<int64_t>(g.n) * g.o * g.oh() * g.ow() * g.c * g.kh * g.kw;
@@ -431,6 +436,8 @@ int conv_threads(const ConvGeometry& g, int blocks) {
 }  // namespace
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
+  // A few images: one at a time, vectorised within the image.
+  if (g.n <= kDirectMaxBatch && direct::supports(g)) return direct::forward(g, x, w, b, y);
   const Plan plan(g);
   const int blocks = (g.n + kLanes - 1) / kLanes;
   const int threads = conv_threads(g, blocks);

@@ -32,20 +32,37 @@ int linear_threads(int n, int in, int out) {
 // (single-image latency).
 constexpr int kDotRows = 4;
 
+// T outputs of one row: dot products over the input, reduced at the end.
+template <int T>
+void dot_tile(int in, const float* xr, const float* w, const float* b, float* y) {
+  vf acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = simd::zero();
+  int i = 0;
+  for (; i + kLanes <= in; i += kLanes) {
+    const vf xv = simd::load(xr + i);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[t] = simd::fmadd(xv, simd::load(w + static_cast<int64_t>(t) * in + i), acc[t]);
+  }
+  if (i < in) {
+    const simd::Mask m(in - i);
+    const vf xv = simd::load(xr + i, m);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[t] = simd::fmadd(xv, simd::load(w + static_cast<int64_t>(t) * in + i, m), acc[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) y[t] = simd::reduce_add(acc[t]) + (b ? b[t] : 0.0f);
+}
+
 void forward_dot(int n, int in, int out, const float* x, const float* w, const float* b, float* y) {
   constexpr int kTile = 8;
   for (int r = 0; r < n; ++r) {
     const float* xr = x + static_cast<int64_t>(r) * in;
-    for (int o0 = 0; o0 < out; o0 += kTile) {
-      const int to = std::min(kTile, out - o0);
-      vf acc[kTile] = {};
-      for (int i = 0; i < in; i += kLanes) {
-        const simd::Mask m(std::min(kLanes, in - i));
-        const vf xv = simd::load(xr + i, m);
-        for (int t = 0; t < to; ++t) acc[t] = simd::fmadd(xv, simd::load(w + static_cast<int64_t>(o0 + t) * in + i, m), acc[t]);
-      }
-      for (int t = 0; t < to; ++t) y[static_cast<int64_t>(r) * out + o0 + t] = simd::reduce_add(acc[t]) + (b ? b[o0 + t] : 0.0f);
-    }
+    float* yr = y + static_cast<int64_t>(r) * out;
+    int o = 0;
+    for (; o + kTile <= out; o += kTile)
+      dot_tile<kTile>(in, xr, w + static_cast<int64_t>(o) * in, b ? b + o : nullptr, yr + o);
+    for (; o < out; ++o) dot_tile<1>(in, xr, w + static_cast<int64_t>(o) * in, b ? b + o : nullptr, yr + o);
   }
 }
 

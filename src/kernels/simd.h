@@ -43,9 +43,18 @@ inline vf load(const float* p) {
   return v;
 }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+// Every lane = s. (Not `vf{} + s`: IEEE addition of 0 cannot be folded away,
+// which costs a scalar add before each broadcast.)
 inline vf splat(float s) {
-  vf v = {};
-  return v + s;
+#if defined(__AVX512F__)
+  return _mm512_set1_ps(s);
+#elif defined(__AVX__)
+  return _mm256_set1_ps(s);
+#else
+  float lanes[kLanes];
+  for (float& l : lanes) l = s;
+  return load(lanes);
+#endif
 }
 inline vf zero() { return vf{}; }
 
@@ -147,12 +156,24 @@ inline vi32 lane_index() {
 }
 
 // Horizontal sum in a fixed order (pairwise halves), the same on every run.
+// (lane i += lane i + width for width = kLanes/2, …, 1)
+namespace detail {
+template <int W, int... I>
+constexpr vi32 fold_mask(std::integer_sequence<int, I...>) {
+  return vi32{((I + W) % kLanes)...};
+}
+template <int W>
+inline vf fold(vf v) {
+  constexpr vi32 m = fold_mask<W>(std::make_integer_sequence<int, kLanes>{});
+  return v + __builtin_shuffle(v, m);
+}
+}  // namespace detail
 inline float reduce_add(vf v) {
-  float lanes[kLanes];
-  store(lanes, v);
-  for (int width = kLanes / 2; width >= 1; width /= 2)
-    for (int i = 0; i < width; ++i) lanes[i] += lanes[i + width];
-  return lanes[0];
+  if constexpr (kLanes == 16) v = detail::fold<8>(v);
+  v = detail::fold<4>(v);
+  v = detail::fold<2>(v);
+  v = detail::fold<1>(v);
+  return v[0];
 }
 
 // Transposes kLanes rows of kLanes floats held in r[] in place: afterwards

@@ -50,9 +50,13 @@ void rows_backward(Act act, int64_t count, const float* y, const float* dy, floa
 // A blocked tensor for the whole batch: [blocks][C][H+2PH][W+2PW][kLanes].
 struct Buffer {
   int c = 1, h = 1, w = 1, ph = 0, pw = 0;
+  // Read only by the next layer's forward: lives in a per-thread scratch
+  // block (in L2) instead of a buffer for the whole batch.
+  bool transient = false;
   Tensor data;
   int64_t block_floats() const { return static_cast<int64_t>(c) * (h + 2 * ph) * (w + 2 * pw) * kLanes; }
   float* block(int64_t b) { return data.data() + b * block_floats(); }
+  float* block(int64_t b, float* scratch) { return transient ? scratch : block(b); }
 };
 
 struct SpatialOp {
@@ -65,6 +69,11 @@ struct SpatialOp {
   kernels::PoolGeometry pool;
   std::vector<int32_t> codes;  // MaxPool: [blocks][C·OH·OW·kLanes]
   int64_t code_floats = 0;     // per block
+  // MaxPool: the activation before it, whose backward it does (see
+  // blocked::maxpool_backward_through); Conv/Act: that activation's backward
+  // is done by the pooling after it.
+  Act through = Act::None;
+  bool act_done_by_next = false;
   int64_t grad_offset = 0;     // Conv: lane-wide sums [O·K + O][kLanes] in each thread's gradients
 };
 
@@ -79,9 +88,10 @@ struct VectorOp {
   int64_t grad_offset = 0;  // Linear: [O·I + O] in each thread's gradients
 };
 
-// Per-thread scratch for backward: two blocked gradients in turn.
+// Per-thread scratch: two blocked gradients in turn for backward, and the
+// transient buffer of forward.
 struct Scratch {
-  Tensor a, b;
+  Tensor a, b, transient;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -104,6 +114,7 @@ struct Pipeline::Impl {
   int64_t macs_per_image = 0;  // to size the team
   int64_t grad_floats = 0;     // each thread's gradient sums
   int64_t max_block = 0;       // floats of the largest blocked buffer
+  int64_t max_transient = 0;   // floats of the largest transient buffer
   int widest = 0;              // widest row of the vector layers
   // Backward stops at the first convolution: nothing before it has parameters.
   int first_conv = -1;
@@ -249,7 +260,23 @@ std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Modu
     op.grad_offset = p.grad_floats;
     p.grad_floats += static_cast<int64_t>(op.out_width) * (op.in_width + 1);
   }
-  for (auto& b : p.buffers) p.max_block = std::max(p.max_block, b.block_floats());
+  // An activation followed by a max pooling that tiles its input: the pooling
+  // does the activation's backward from the pooled maxima, and the
+  // activation's output is never kept.
+  for (size_t k = 1; k < p.spatial.size(); ++k) {
+    SpatialOp& pool = p.spatial[k];
+    SpatialOp& before = p.spatial[k - 1];
+    const bool activates = before.kind == SpatialOp::Kind::Act ||
+                           (before.kind == SpatialOp::Kind::Conv && before.act != Act::None);
+    if (pool.kind != SpatialOp::Kind::MaxPool || !activates || !blocked::tiles_input(pool.pool)) continue;
+    pool.through = before.act;
+    before.act_done_by_next = true;
+    p.buffers[static_cast<size_t>(before.out)].transient = true;
+  }
+  for (auto& b : p.buffers) {
+    p.max_block = std::max(p.max_block, b.block_floats());
+    if (b.transient) p.max_transient = std::max(p.max_transient, b.block_floats());
+  }
   for (size_t k = 0; k < p.spatial.size() && p.first_conv < 0; ++k)
     if (p.spatial[k].kind == SpatialOp::Kind::Conv) p.first_conv = static_cast<int>(k);
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
@@ -263,29 +290,32 @@ bool Pipeline::fits(const Shape& input) const {
 }
 
 void Pipeline::Impl::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
+  Scratch& s = scratch();
+  ensure(s.transient, max_transient);
+  float* t = s.transient.data();
   Buffer& in = buffers[0];
-  blocked::pack(x + b * kLanes * image_floats, nv, in.c, in.h, in.w, in.ph, in.pw, in.block(b));
+  blocked::pack(x + b * kLanes * image_floats, nv, in.c, in.h, in.w, in.ph, in.pw, in.block(b, t));
   for (auto& op : spatial) {
     Buffer& src = buffers[static_cast<size_t>(op.in)];
     Buffer& dst = buffers[static_cast<size_t>(op.out)];
     switch (op.kind) {
       case SpatialOp::Kind::Conv: {
         const auto& params = op.conv->parameters();
-        op.plan->forward(src.block(b), params[0].value, params.size() > 1 ? params[1].value : nullptr, dst.block(b),
-                         op.act);
+        op.plan->forward(src.block(b, t), params[0].value, params.size() > 1 ? params[1].value : nullptr,
+                         dst.block(b, t), op.act);
         break;
       }
       case SpatialOp::Kind::Act:
-        blocked::activation_forward(op.act, dst.block_floats(), src.block(b), dst.block(b));
+        blocked::activation_forward(op.act, dst.block_floats(), src.block(b, t), dst.block(b, t));
         break;
       case SpatialOp::Kind::MaxPool:
-        blocked::maxpool_forward(op.pool, src.block(b), dst.block(b), op.codes.data() + b * op.code_floats);
+        blocked::maxpool_forward(op.pool, src.block(b, t), dst.block(b, t), op.codes.data() + b * op.code_floats);
         break;
       case SpatialOp::Kind::AvgPool:
-        blocked::avgpool_forward(op.pool, src.block(b), dst.block(b));
+        blocked::avgpool_forward(op.pool, src.block(b, t), dst.block(b, t));
         break;
       case SpatialOp::Kind::AddBorder:
-        blocked::add_border(src.block(b), dst.c, dst.h, dst.w, dst.ph, dst.pw, dst.block(b));
+        blocked::add_border(src.block(b, t), dst.c, dst.h, dst.w, dst.ph, dst.pw, dst.block(b, t));
         break;
     }
   }
@@ -301,7 +331,8 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
   p.x = x.data();
   p.n = static_cast<int>(x.size(0));
   p.blocks = (p.n + kLanes - 1) / kLanes;
-  for (auto& b : p.buffers) b.data.resize({p.blocks * b.block_floats()});
+  for (auto& b : p.buffers)
+    if (!b.transient) b.data.resize({p.blocks * b.block_floats()});
   for (auto& op : p.spatial)
     if (op.kind == SpatialOp::Kind::MaxPool) op.codes.resize(static_cast<size_t>(p.blocks * op.code_floats));
   if (!p.spatial.empty()) {
@@ -356,10 +387,15 @@ void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* 
     Buffer& dst = buffers[static_cast<size_t>(op.out)];
     switch (op.kind) {
       case SpatialOp::Kind::Act:
+        if (op.act_done_by_next) continue;
         blocked::activation_backward(op.act, dst.block_floats(), dst.block(b), cur, other);
         break;
       case SpatialOp::Kind::MaxPool:
-        blocked::maxpool_backward(op.pool, cur, op.codes.data() + b * op.code_floats, other);
+        if (op.through != Act::None)
+          blocked::maxpool_backward_through(op.through, op.pool, cur, op.codes.data() + b * op.code_floats,
+                                            dst.block(b), other);
+        else
+          blocked::maxpool_backward(op.pool, cur, op.codes.data() + b * op.code_floats, other);
         break;
       case SpatialOp::Kind::AvgPool:
         blocked::avgpool_backward(op.pool, cur, other);
@@ -368,7 +404,7 @@ void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* 
         blocked::remove_border(cur, dst.c, dst.h, dst.w, dst.ph, dst.pw, other);
         break;
       case SpatialOp::Kind::Conv: {
-        if (op.act != Act::None) {
+        if (op.act != Act::None && !op.act_done_by_next) {
           blocked::activation_backward(op.act, dst.block_floats(), dst.block(b), cur, other);
           std::swap(cur, other);
         }

@@ -32,6 +32,10 @@ class Pipeline {
   static std::unique_ptr<Pipeline> build(const std::vector<std::unique_ptr<Module>>& layers, const Shape& input);
   ~Pipeline();
 
+  // Whether the pipeline pays for this batch: a few images run faster one by
+  // one through the layers (single-image latency).
+  static bool worth(const Shape& input) { return !input.empty() && input[0] >= kMinBatch; }
+  static constexpr int64_t kMinBatch = 4;
   // True when x has the shape built for, up to the batch size.
   bool fits(const Shape& input) const;
   // Writes the final output into outputs.back() (and the outputs of Flatten

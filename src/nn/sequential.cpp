@@ -47,17 +47,21 @@ const Tensor& Sequential::forward(const Tensor& x) {
   if (layers_.empty()) throw std::logic_error("Sequential: no layers");
   input_ = &x;
   pipelined_ = false;
-  if (!pipeline_ || !pipeline_->fits(x.shape())) {
-    pipeline_.reset();
-    if (x.shape() != pipeline_declined_) {
-      pipeline_ = detail::Pipeline::build(layers_, x.shape());
-      if (!pipeline_) pipeline_declined_ = x.shape();
+  // The fused pipeline for batches worth it; a stack it cannot run, or a few
+  // images, go layer by layer.
+  if (detail::Pipeline::worth(x.shape())) {
+    if (!pipeline_ || !pipeline_->fits(x.shape())) {
+      pipeline_.reset();
+      if (x.shape() != pipeline_declined_) {
+        pipeline_ = detail::Pipeline::build(layers_, x.shape());
+        if (!pipeline_) pipeline_declined_ = x.shape();
+      }
     }
-  }
-  if (pipeline_) {
-    pipeline_->forward(x, outputs_);
-    pipelined_ = true;
-    return outputs_.back();
+    if (pipeline_) {
+      pipeline_->forward(x, outputs_);
+      pipelined_ = true;
+      return outputs_.back();
+    }
   }
   const Tensor* in = &x;
   for (size_t i = 0; i < layers_.size(); ++i) {
