@@ -127,7 +127,8 @@ void BM_SgemmPeak(benchmark::State& state) {
     for (float& v : a.back().span()) v = rng.uniform(-1, 1);
     for (float& v : b.back().span()) v = rng.uniform(-1, 1);
   }
-  set_num_threads(threads);
+  // Each thread runs its own single-threaded sgemm.
+  openblas_set_num_threads(1);
   for (auto _ : state) {
 #pragma omp parallel num_threads(threads)
     {

@@ -203,3 +203,34 @@ TEST(LinearKernel, LeNetShapesForwardAndBackwardMatchDefinition) {
     }
   }
 }
+
+// A few images go through the direct per-image convolution: vectorised over
+// output channels when there are a multiple of a vector of them, otherwise
+// over output columns (stride 1 across), including rows wider than two vectors.
+TEST(ConvKernel, DirectPerImagePathsMatchReference) {
+  Rng rng(71);
+  std::vector<ConvGeometry> shapes;
+  auto add = [&](int n, int c, int o, int h, int w, int k, int p, int sh, int sw) {
+    ConvGeometry g;
+    g.n = n; g.c = c; g.o = o; g.h = h; g.w = w; g.kh = g.kw = k; g.ph = g.pw = p; g.sh = sh; g.sw = sw;
+    shapes.push_back(g);
+  };
+  add(1, 6, 16, 14, 14, 5, 0, 1, 1);   // LeNet's conv2
+  add(1, 1, 6, 28, 28, 5, 2, 1, 1);    // LeNet's conv1
+  add(2, 3, 32, 11, 13, 3, 1, 2, 3);   // channels path, strides
+  add(3, 2, 5, 9, 40, 3, 1, 2, 1);     // columns path, three vectors wide
+  add(1, 4, 7, 6, 70, 2, 0, 1, 1);     // columns path, five vectors wide
+  add(2, 2, 16, 5, 5, 5, 2, 1, 1);     // channels path, one output column per row... and padding
+  for (const auto& g : shapes) {
+    const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
+                  ys = int64_t(g.n) * g.o * g.oh() * g.ow();
+    Tensor x = random(xs, rng), w = random(ws, rng), b = random(g.o, rng), y({ys}), y_ref({ys});
+    y.fill(7.0f);
+    conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+    reference::conv2d_forward(g, x.data(), w.data(), b.data(), y_ref.data());
+    expect_close(y, y_ref, "direct o" + std::to_string(g.o) + " w" + std::to_string(g.w));
+    conv2d_forward(g, x.data(), w.data(), nullptr, y.data());
+    reference::conv2d_forward(g, x.data(), w.data(), nullptr, y_ref.data());
+    expect_close(y, y_ref, "direct without bias");
+  }
+}

@@ -27,8 +27,15 @@ template <class Op>
 void elementwise(int64_t n, Op op) {
   const int threads = kernel_threads(n, kParallelMin);
   const int64_t vectors = (n + kLanes - 1) / kLanes;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t v = 0; v < vectors; ++v) op(v * kLanes, static_cast<int>(std::min<int64_t>(kLanes, n - v * kLanes)));
+  auto range = [&](int64_t v0, int64_t v1) {
+    for (int64_t v = v0; v < v1; ++v) op(v * kLanes, static_cast<int>(std::min<int64_t>(kLanes, n - v * kLanes)));
+  };
+  if (threads == 1) return range(0, vectors);
+  parallel_run(threads, [&](int t, int team) {
+    int64_t v0, v1;
+    share(vectors, t, team, v0, v1);
+    range(v0, v1);
+  });
 }
 
 }  // namespace

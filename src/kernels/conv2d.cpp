@@ -15,8 +15,6 @@
 // × kernel taps for the weight gradient, output columns × kernel taps for the
 // input gradient) are chosen per shape by a small cost model of the loads and
 // multiply-adds per step.
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <stdexcept>
@@ -442,10 +440,9 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
   const int blocks = (g.n + kLanes - 1) / kLanes;
   const int threads = conv_threads(g, blocks);
   const int64_t in_size = static_cast<int64_t>(g.c) * g.h * g.w, out_size = static_cast<int64_t>(g.o) * g.oh() * g.ow();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
+  parallel_run(threads, [&](int t, int team) {
     int64_t begin, end;
-    share(blocks, omp_get_thread_num(), omp_get_num_threads(), begin, end);
+    share(blocks, t, team, begin, end);
     Scratch& s = scratch();
     ensure(s.in, plan.input_block_size());
     ensure(s.out, plan.output_block_size());
@@ -455,7 +452,7 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
       plan.forward(s.in.data(), w, b, s.out.data());
       blocked::unpack(s.out.data(), nv, g.o, g.oh(), g.ow(), 0, 0, y + n0 * out_size);
     }
-  }
+  });
 }
 
 void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
@@ -470,11 +467,11 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
   constexpr int kMaxThreads = 256;
   float* partial[kMaxThreads] = {};
   if (threads > kMaxThreads) throw std::invalid_argument("conv2d: more than 256 threads");
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int t = omp_get_thread_num();
+  int used = 1;  // the team that ran (1 inside another parallel run)
+  parallel_run(threads, [&](int t, int team) {
+    if (t == 0) used = team;
     int64_t begin, end;
-    share(blocks, t, omp_get_num_threads(), begin, end);
+    share(blocks, t, team, begin, end);
     Scratch& s = scratch();
     thread_local Tensor acc;
     ensure(acc, (wsize + g.o) * kLanes);
@@ -493,11 +490,11 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
         blocked::unpack(s.grad.data(), nv, g.c, g.h, g.w, g.ph, g.pw, dx + n0 * in_size);
       }
     }
-  }
+  });
   for (int64_t e = 0; e < wsize + g.o; ++e) {
     if (e >= wsize && !db) break;
     simd::vf sum = simd::load(partial[0] + e * kLanes);
-    for (int t = 1; t < threads; ++t) sum += simd::load(partial[t] + e * kLanes);
+    for (int t = 1; t < used; ++t) sum += simd::load(partial[t] + e * kLanes);
     const float total = simd::reduce_add(sum);
     if (e < wsize) dw[e] += total;
     else db[e - wsize] += total;

@@ -6,8 +6,6 @@
 // matrices. Rows are split statically over the threads; the weight gradient is
 // split by output feature, so every sum runs over the batch in order and the
 // result does not even depend on the thread count.
-#include <omp.h>
-
 #include <algorithm>
 
 #include "kernels/gemm.h"
@@ -76,21 +74,18 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
   gemm::transpose(out, in, w, in, wt.data(), out);
   const float* wtp = wt.data();
   const int threads = linear_threads(n, in, out);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
+  parallel_run(threads, [&](int t, int team) {
     int64_t r0, r1;
-    share(n, omp_get_thread_num(), omp_get_num_threads(), r0, r1);
+    share(n, t, team, r0, r1);
     gemm::multiply(static_cast<int>(r1 - r0), out, in, x + static_cast<int64_t>(r0) * in, in, 1, wtp, out,
                    y + static_cast<int64_t>(r0) * out, out, false, b);
-  }
+  });
 }
 
 void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db) {
   const int threads = linear_threads(n, in, out);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+  parallel_run(threads, [&](int t, int team) {
     // dX[N,I] = dY[N,O] · W[O,I]
     if (dx) {
       int64_t r0, r1;
@@ -110,7 +105,7 @@ void linear_backward(int n, int in, int out, const float* x, const float* w, con
         simd::store(db + o, s, m);
       }
     }
-  }
+  });
 }
 
 }  // namespace lenet::kernels

@@ -47,8 +47,15 @@ template <class Fn>
 void for_each_plane(const PoolGeometry& g, Fn plane) {
   const int planes = g.n * g.c;
   const int threads = kernel_threads(static_cast<int64_t>(planes) * g.h * g.w, 1 << 16);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int p = 0; p < planes; ++p) plane(p);
+  if (threads == 1) {
+    for (int p = 0; p < planes; ++p) plane(p);
+    return;
+  }
+  parallel_run(threads, [&](int t, int team) {
+    int64_t p0, p1;
+    share(planes, t, team, p0, p1);
+    for (int64_t p = p0; p < p1; ++p) plane(static_cast<int>(p));
+  });
 }
 
 // The two input rows under output row i, as (even columns, odd columns) for

@@ -4,17 +4,16 @@
 // costs microseconds, and far more when the machine is oversubscribed.
 #pragma once
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/thread_pool.h"
 #include "lenet/parallel.h"
 
 namespace lenet::kernels {
 
 inline int kernel_threads(int64_t work, int64_t grain) {
-  if (omp_in_parallel()) return 1;
+  if (in_parallel()) return 1;
   return static_cast<int>(std::clamp<int64_t>(work / std::max<int64_t>(grain, 1), 1, num_threads()));
 }
 

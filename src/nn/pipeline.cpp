@@ -1,14 +1,13 @@
 // The fused, batch-parallel path of a Sequential; see pipeline.h.
 #include "nn/pipeline.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <stdexcept>
 
 #include "kernels/blocked.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
+#include "kernels/thread_pool.h"
 #include "kernels/threads.h"
 #include "lenet/parallel.h"
 
@@ -121,6 +120,7 @@ struct Pipeline::Impl {
 
   // State of the last forward.
   int n = 0, blocks = 0, threads = 1;
+  int ran = 1;  // the team that ran the forward (1 inside another parallel run)
   const float* x = nullptr;
   std::vector<Tensor> thread_grads;
   Tensor rows_a, rows_b;
@@ -350,10 +350,10 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
     }
   }
   p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.blocks));
-#pragma omp parallel num_threads(p.threads) if (p.threads > 1)
-  {
+  kernels::parallel_run(p.threads, [&](int t, int team) {
+    if (t == 0) p.ran = team;
     int64_t b0, b1, r0, r1;
-    p.share(omp_get_thread_num(), omp_get_num_threads(), b0, b1, r0, r1);
+    p.share(t, team, b0, b1, r0, r1);
     if (!p.spatial.empty())
       for (int64_t b = b0; b < b1; ++b) p.spatial_forward(b, static_cast<int>(std::min<int64_t>(kLanes, p.n - b * kLanes)), outputs);
     const int64_t rows = r1 - r0;
@@ -370,7 +370,7 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
       }
       in = out;
     }
-  }
+  });
 }
 
 void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* grads) {
@@ -431,13 +431,11 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
     ensure(p.rows_a, static_cast<int64_t>(p.n) * p.widest);
     ensure(p.rows_b, static_cast<int64_t>(p.n) * p.widest);
   }
-#pragma omp parallel num_threads(p.threads) if (p.threads > 1)
-  {
-    const int t = omp_get_thread_num();
+  kernels::parallel_run(p.ran, [&](int t, int team) {
     float* grads = p.thread_grads[static_cast<size_t>(t)].data();
     std::fill_n(grads, p.grad_floats, 0.0f);
     int64_t b0, b1, r0, r1;
-    p.share(t, omp_get_num_threads(), b0, b1, r0, r1);
+    p.share(t, team, b0, b1, r0, r1);
     const int rows = static_cast<int>(r1 - r0);
     // Row gradients of this thread's rows, packed at the current width: each
     // thread has its own stretch of rows_a and rows_b (threads reach layers of
@@ -479,7 +477,7 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
         p.spatial_backward(b, static_cast<int>(std::min<int64_t>(kLanes, p.n - b * kLanes)),
                            d + (b * kLanes - r0) * per_image, grads);
     }
-  }
+  });
   // Per-thread sums into the model's gradients, in thread order.
   for (auto& op : p.spatial) {
     if (op.kind != SpatialOp::Kind::Conv) continue;
@@ -487,7 +485,7 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
     const int64_t wsize = op.plan->weight_size(), o = op.plan->g.o;
     for (int64_t e = 0; e < wsize + (params.size() > 1 ? o : 0); ++e) {
       kernels::simd::vf sum = kernels::simd::zero();
-      for (int t = 0; t < p.threads; ++t)
+      for (int t = 0; t < p.ran; ++t)
         sum += kernels::simd::load(p.thread_grads[static_cast<size_t>(t)].data() + op.grad_offset + e * kLanes);
       const float total = kernels::simd::reduce_add(sum);
       if (e < wsize) params[0].grad[e] += total;
@@ -500,7 +498,7 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
     const int64_t wsize = static_cast<int64_t>(op.out_width) * op.in_width;
     for (int64_t e = 0; e < wsize + (params.size() > 1 ? op.out_width : 0); ++e) {
       float sum = 0;
-      for (int t = 0; t < p.threads; ++t) sum += p.thread_grads[static_cast<size_t>(t)][op.grad_offset + e];
+      for (int t = 0; t < p.ran; ++t) sum += p.thread_grads[static_cast<size_t>(t)][op.grad_offset + e];
       if (e < wsize) params[0].grad[e] += sum;
       else params[1].grad[e - wsize] += sum;
     }
