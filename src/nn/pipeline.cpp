@@ -73,6 +73,10 @@ struct SpatialOp {
   // is done by the pooling after it.
   Act through = Act::None;
   bool act_done_by_next = false;
+  // MaxPool after a Conv with an activation: pools the convolution's output
+  // and activates only the maxima. The activations are non-decreasing, so the
+  // maxima are the same; a quarter of the activations are computed.
+  bool activate_maxima = false;
   int64_t grad_offset = 0;     // Conv: lane-wide sums [O·K + O][kLanes] in each thread's gradients
 };
 
@@ -271,6 +275,7 @@ std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Modu
     if (pool.kind != SpatialOp::Kind::MaxPool || !activates || !blocked::tiles_input(pool.pool)) continue;
     pool.through = before.act;
     before.act_done_by_next = true;
+    pool.activate_maxima = before.kind == SpatialOp::Kind::Conv;
     p.buffers[static_cast<size_t>(before.out)].transient = true;
   }
   for (auto& b : p.buffers) {
@@ -301,8 +306,9 @@ void Pipeline::Impl::spatial_forward(int64_t b, int nv, std::vector<Tensor>& out
     switch (op.kind) {
       case SpatialOp::Kind::Conv: {
         const auto& params = op.conv->parameters();
+        // (An activation done after the max pooling is not applied here.)
         op.plan->forward(src.block(b, t), params[0].value, params.size() > 1 ? params[1].value : nullptr,
-                         dst.block(b, t), op.act);
+                         dst.block(b, t), op.act_done_by_next ? Act::None : op.act);
         break;
       }
       case SpatialOp::Kind::Act:
@@ -310,6 +316,7 @@ void Pipeline::Impl::spatial_forward(int64_t b, int nv, std::vector<Tensor>& out
         break;
       case SpatialOp::Kind::MaxPool:
         blocked::maxpool_forward(op.pool, src.block(b, t), dst.block(b, t), op.codes.data() + b * op.code_floats);
+        if (op.activate_maxima) blocked::activation_forward(op.through, dst.block_floats(), dst.block(b, t), dst.block(b, t));
         break;
       case SpatialOp::Kind::AvgPool:
         blocked::avgpool_forward(op.pool, src.block(b, t), dst.block(b, t));
