@@ -36,7 +36,7 @@ class Pool {
     for (auto& w : workers_) w.join();
   }
 
-  void run(int team, const std::function<void(int, int)>& fn) {
+  void run(int team, kernels::RunFunction fn, void* context) {
     // One run at a time: a second caller thread waits its turn.
     std::lock_guard<std::mutex> lock(mutex_);
     while (static_cast<int>(workers_.size()) < team - 1) {
@@ -46,7 +46,8 @@ class Pool {
       const uint64_t before = state_.load(std::memory_order_acquire);
       workers_.emplace_back([this, index, before] { work(index, before); });
     }
-    fn_ = &fn;
+    fn_ = fn;
+    context_ = context;
     errors_.assign(static_cast<size_t>(team), nullptr);
     done_.store(0, std::memory_order_relaxed);
     // The generation and the team size in one word, so a worker reads both at once.
@@ -68,7 +69,7 @@ class Pool {
   void call(int t, int team) {
     inside_run = true;
     try {
-      (*fn_)(t, team);
+      fn_(context_, t, team);
     } catch (...) {
       errors_[static_cast<size_t>(t)] = std::current_exception();
     }
@@ -95,7 +96,8 @@ class Pool {
   std::atomic<uint64_t> state_{0};
   std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
-  const std::function<void(int, int)>* fn_ = nullptr;
+  kernels::RunFunction fn_ = nullptr;
+  void* context_ = nullptr;
   std::vector<std::exception_ptr> errors_;
 };
 
@@ -115,10 +117,10 @@ int num_threads() {
 
 namespace kernels {
 
-void parallel_run(int team, const std::function<void(int, int)>& fn) {
-  if (team <= 1 || inside_run) return fn(0, 1);
+void parallel_run(int team, RunFunction fn, void* context) {
+  if (team <= 1 || inside_run) return fn(context, 0, 1);
   team = std::min(team, (1 << 16) - 1);
-  pool().run(team, fn);
+  pool().run(team, fn, context);
 }
 
 bool in_parallel() { return inside_run; }

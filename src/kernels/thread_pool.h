@@ -13,14 +13,23 @@
 // depend on the team size only, never on timing.
 #pragma once
 
-#include <functional>
+#include <type_traits>
 
 namespace lenet::kernels {
+
+// The type-erased form of parallel_run's function (no allocation per call).
+using RunFunction = void (*)(void* context, int t, int team);
+void parallel_run(int team, RunFunction fn, void* context);
 
 // Runs fn(t, team) for t = 0 .. team − 1, thread 0 on the calling thread.
 // team <= 1 or a call from inside another run: fn(0, 1) on the caller.
 // An exception thrown by fn is rethrown here (the first one, by thread order).
-void parallel_run(int team, const std::function<void(int t, int team)>& fn);
+template <class Fn>
+void parallel_run(int team, Fn&& fn) {
+  using F = std::remove_reference_t<Fn>;
+  parallel_run(team, [](void* c, int t, int n) { (*static_cast<F*>(c))(t, n); },
+               const_cast<void*>(static_cast<const void*>(&fn)));
+}
 
 // True on a thread that is running a parallel_run function (kernels called
 // from a fused pipeline then stay on their thread).

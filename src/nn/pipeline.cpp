@@ -2,6 +2,7 @@
 #include "nn/pipeline.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <stdexcept>
 
 #include "kernels/blocked.h"
@@ -103,6 +104,13 @@ Scratch& scratch() {
 
 void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
+}
+
+// t.resize(shape) only when the shape changes: a Shape is a vector, and the
+// training step should not allocate.
+void reshape(Tensor& t, std::initializer_list<int64_t> dims) {
+  if (t.dim() == static_cast<int>(dims.size()) && std::equal(dims.begin(), dims.end(), t.shape().begin())) return;
+  t.resize(Shape(dims));
 }
 
 }  // namespace
@@ -339,19 +347,19 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
   p.n = static_cast<int>(x.size(0));
   p.blocks = (p.n + kLanes - 1) / kLanes;
   for (auto& b : p.buffers)
-    if (!b.transient) b.data.resize({p.blocks * b.block_floats()});
+    if (!b.transient) reshape(b.data, {p.blocks * b.block_floats()});
   for (auto& op : p.spatial)
     if (op.kind == SpatialOp::Kind::MaxPool) op.codes.resize(static_cast<size_t>(p.blocks * op.code_floats));
   if (!p.spatial.empty()) {
     const Buffer& out = p.last();
     const int idx = p.flatten >= 0 ? p.flatten : static_cast<int>(outputs.size()) - 1;
-    if (p.flatten >= 0) outputs[static_cast<size_t>(idx)].resize({p.n, static_cast<int64_t>(out.c) * out.h * out.w});
-    else outputs[static_cast<size_t>(idx)].resize({p.n, out.c, out.h, out.w});
+    if (p.flatten >= 0) reshape(outputs[static_cast<size_t>(idx)], {p.n, static_cast<int64_t>(out.c) * out.h * out.w});
+    else reshape(outputs[static_cast<size_t>(idx)], {p.n, out.c, out.h, out.w});
   }
   for (auto& op : p.vectors) {
-    outputs[static_cast<size_t>(op.layer)].resize({p.n, op.out_width});
+    reshape(outputs[static_cast<size_t>(op.layer)], {p.n, op.out_width});
     if (op.kind == VectorOp::Kind::Linear) {
-      op.wt.resize({static_cast<int64_t>(op.in_width) * op.out_width});
+      reshape(op.wt, {static_cast<int64_t>(op.in_width) * op.out_width});
       kernels::gemm::transpose(op.out_width, op.in_width, op.linear->parameters()[0].value, op.in_width, op.wt.data(),
                                op.out_width);
     }
