@@ -79,7 +79,35 @@ Window window(const PoolGeometry& g, int i, int j) {
 }
 }  // namespace
 
+namespace {
+// LeNet's 2×2 windows with stride 2 and no padding, unrolled.
+void maxpool_forward_2x2(const PoolGeometry& g, const float* xb, float* yb, int32_t* code) {
+  const int oh = g.oh(), ow = g.ow();
+  const vf lowest = simd::splat(-std::numeric_limits<float>::infinity());
+  for (int c = 0; c < g.c; ++c) {
+    const float* in = at(xb, static_cast<int64_t>(c) * g.h * g.w);
+    for (int i = 0; i < oh; ++i)
+      for (int j = 0; j < ow; ++j) {
+        const float* top = at(in, static_cast<int64_t>(2 * i) * g.w + 2 * j);
+        const vf v[4] = {simd::load(top), simd::load(top + kLanes), simd::load(at(top, g.w)),
+                         simd::load(at(top, g.w) + kLanes)};
+        vf best = lowest;
+        vi32 where = vi32{};
+        for (int k = 0; k < 4; ++k) {  // first maximum wins
+          const auto better = v[k] > best;
+          best = better ? v[k] : best;
+          where = better ? vi32{} + k : where;
+        }
+        const int64_t o = (static_cast<int64_t>(c) * oh + i) * ow + j;
+        simd::store(at(yb, o), best);
+        std::memcpy(code + o * kLanes, &where, sizeof where);
+      }
+  }
+}
+}  // namespace
+
 void maxpool_forward(const PoolGeometry& g, const float* xb, float* yb, int32_t* code) {
+  if (g.kh == 2 && g.kw == 2 && tiles_input(g)) return maxpool_forward_2x2(g, xb, yb, code);
   const int oh = g.oh(), ow = g.ow();
   for (int c = 0; c < g.c; ++c) {
     const float* in = at(xb, static_cast<int64_t>(c) * g.h * g.w);
@@ -141,9 +169,13 @@ inline vf derivative(Act act, vf y) {
 }
 }  // namespace
 
-void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, const int32_t* code,
-                              const float* pooled, float* dzb) {
+namespace {
+// KH, KW: the window when known at compile time (LeNet's 2×2), else 0.
+template <int KH, int KW>
+void maxpool_backward_through_impl(Act act, const PoolGeometry& g, const float* dyb, const int32_t* code,
+                                   const float* pooled, float* dzb) {
   const int oh = g.oh(), ow = g.ow();
+  const int kh = KH ? KH : g.kh, kw = KW ? KW : g.kw;
   for (int c = 0; c < g.c; ++c) {
     float* d = at(dzb, static_cast<int64_t>(c) * g.h * g.w);
     for (int i = 0; i < oh; ++i)
@@ -155,19 +187,25 @@ void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, 
                                          : up * derivative(act, simd::load(at(pooled, o)));
         vi32 where;
         std::memcpy(&where, code + o * kLanes, sizeof where);
-        for (int a = 0; a < g.kh; ++a)
-          for (int b = 0; b < g.kw; ++b) {
-            const vi32 cell = vi32{} + (a * g.kw + b);
-            simd::store(at(d, static_cast<int64_t>(i * g.kh + a) * g.w + j * g.kw + b),
-                        where == cell ? grad : simd::zero());
+        for (int a = 0; a < kh; ++a)
+          for (int b = 0; b < kw; ++b) {
+            const vi32 cell = vi32{} + (a * kw + b);
+            simd::store(at(d, static_cast<int64_t>(i * kh + a) * g.w + j * kw + b), where == cell ? grad : simd::zero());
           }
       }
     // Rows and columns past the last whole window get no gradient.
     for (int r = 0; r < g.h; ++r) {
-      const int from = r < oh * g.kh ? ow * g.kw : 0;
+      const int from = r < oh * kh ? ow * kw : 0;
       std::fill(at(d, static_cast<int64_t>(r) * g.w + from), at(d, static_cast<int64_t>(r + 1) * g.w), 0.0f);
     }
   }
+}
+}  // namespace
+
+void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, const int32_t* code,
+                              const float* pooled, float* dzb) {
+  if (g.kh == 2 && g.kw == 2) return maxpool_backward_through_impl<2, 2>(act, g, dyb, code, pooled, dzb);
+  maxpool_backward_through_impl<0, 0>(act, g, dyb, code, pooled, dzb);
 }
 
 void avgpool_forward(const PoolGeometry& g, const float* xb, float* yb) {

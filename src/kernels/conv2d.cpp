@@ -15,6 +15,9 @@
 // × kernel taps for the weight gradient, output columns × kernel taps for the
 // input gradient) are chosen per shape by a small cost model of the loads and
 // multiply-adds per step.
+//
+// A forward pass of a few images (single-image latency) takes the direct
+// per-image kernels of conv_direct.cpp instead: a block would be mostly empty.
 #include <algorithm>
 #include <array>
 #include <stdexcept>
