@@ -115,7 +115,7 @@ TEST_P(PipelineMatchesLayers, BuiltinAndOddStacks) {
 INSTANTIATE_TEST_SUITE_P(Threads, PipelineMatchesLayers, ::testing::Values(1, 2),
                          [](const auto& param_info) { return "threads" + std::to_string(param_info.param); });
 
-TEST(Pipeline, TrainingIsBitIdenticalForSeedAndThreadCount) {
+TEST(Pipeline, TrainingIsBitIdenticalForSeedWhateverTheThreadCount) {
   auto train = [](int threads) {
     set_num_threads(threads);
     Rng rng(7);
@@ -135,9 +135,12 @@ TEST(Pipeline, TrainingIsBitIdenticalForSeedAndThreadCount) {
     auto v = m.flat_values();
     return std::vector<float>(v.begin(), v.end());
   };
-  for (int threads : {1, 2}) {
-    auto a = train(threads), b = train(threads);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << threads << " threads";
+  // The same run twice, and with 1, 2 or 3 threads: the chunks of the batch and
+  // the order of every sum depend on the batch size only.
+  const auto one = train(1);
+  for (int threads : {1, 2, 3}) {
+    auto a = train(threads);
+    EXPECT_EQ(std::memcmp(a.data(), one.data(), a.size() * sizeof(float)), 0) << threads << " threads";
   }
 }
 

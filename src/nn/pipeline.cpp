@@ -2,6 +2,7 @@
 #include "nn/pipeline.h"
 
 #include <algorithm>
+#include <atomic>
 #include <initializer_list>
 #include <stdexcept>
 
@@ -78,7 +79,8 @@ struct SpatialOp {
   // and activates only the maxima. The activations are non-decreasing, so the
   // maxima are the same; a quarter of the activations are computed.
   bool activate_maxima = false;
-  int64_t grad_offset = 0;     // Conv: lane-wide sums [O·K + O][kLanes] in each thread's gradients
+  int64_t lane_offset = 0;     // Conv: its lane-wide sums [O·K + O][kLanes] in a thread's scratch
+  int64_t chunk_offset = 0;    // Conv: its sums [O·K + O] in a chunk's gradients
 };
 
 struct VectorOp {
@@ -89,18 +91,21 @@ struct VectorOp {
   Act act = Act::None;
   Linear* linear = nullptr;
   Tensor wt;                // Linear: wᵀ[in, out], refreshed by every forward
-  int64_t grad_offset = 0;  // Linear: [O·I + O] in each thread's gradients
 };
 
 // Per-thread scratch: two blocked gradients in turn for backward, and the
 // transient buffer of forward.
 struct Scratch {
-  Tensor a, b, transient;
+  Tensor a, b, transient, lanes;
 };
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
 }
+
+// A batch is cut into at most this many chunks of blocks (256 images: 8
+// chunks of 32) for threads to take.
+constexpr int kChunks = 8;
 
 void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
@@ -123,24 +128,26 @@ struct Pipeline::Impl {
   std::vector<VectorOp> vectors;
   int64_t image_floats = 0;    // of one input image
   int64_t macs_per_image = 0;  // to size the team
-  int64_t grad_floats = 0;     // each thread's gradient sums
+  int64_t lane_floats = 0;     // a thread's lane-wide convolution gradient sums
+  int64_t chunk_floats = 0;    // a chunk's convolution gradient sums
   int64_t max_block = 0;       // floats of the largest blocked buffer
   int64_t max_transient = 0;   // floats of the largest transient buffer
-  int widest = 0;              // widest row of the vector layers
   // Backward stops at the first convolution: nothing before it has parameters.
   int first_conv = -1;
 
   // State of the last forward.
-  int n = 0, blocks = 0, threads = 1;
-  int ran = 1;  // the team that ran the forward (1 inside another parallel run)
+  int n = 0, blocks = 0, chunks = 1, threads = 1;
   const float* x = nullptr;
-  std::vector<Tensor> thread_grads;
-  Tensor rows_a, rows_b;
+  // dvec[k]: d(loss)/d(input of vector layer k), [N, in_width], for every
+  // layer whose input gradient is needed.
+  std::vector<Tensor> dvec;
+  Tensor chunk_grads;  // [chunks][chunk_floats]
 
   const Buffer& last() const { return buffers.back(); }
-  // Blocks [b0, b1) and rows [r0, r1) of thread t.
-  void share(int t, int team, int64_t& b0, int64_t& b1, int64_t& r0, int64_t& r1) const {
-    kernels::share(blocks, t, team, b0, b1);
+  // Chunk c: blocks [b0, b1) and rows [r0, r1). The chunks depend only on the
+  // batch size; threads take them in any order.
+  void chunk(int c, int64_t& b0, int64_t& b1, int64_t& r0, int64_t& r1) const {
+    kernels::share(blocks, c, chunks, b0, b1);
     r0 = std::min<int64_t>(b0 * kLanes, n);
     r1 = std::min<int64_t>(b1 * kLanes, n);
   }
@@ -148,9 +155,16 @@ struct Pipeline::Impl {
     if (!spatial.empty()) return outputs[static_cast<size_t>(flatten)].data();
     return x;  // Flatten of an image, or rows, is the input itself
   }
+  const float* output_grad(size_t k, const Tensor& dy) const {
+    return k + 1 == vectors.size() ? dy.data() : dvec[k + 1].data();
+  }
+  void forward_chunk(int c, std::vector<Tensor>& outputs);
+  void backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& outputs);
+  void weight_gradients(int t, int team, const Tensor& dy, const std::vector<Tensor>& outputs);
   void spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs);
-  // d: the gradient of this block's images at the last image layer's output.
-  void spatial_backward(int64_t b, int nv, const float* d, float* grads);
+  // d: the gradient of this block's images at the last image layer's output;
+  // lanes: the thread's lane-wide convolution gradient sums.
+  void spatial_backward(int64_t b, int nv, const float* d, float* lanes);
 };
 
 std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Module>>& layers, const Shape& input) {
@@ -258,19 +272,16 @@ std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Modu
     } else {
       return nullptr;
     }
-    p.widest = std::max({p.widest, op.in_width, op.out_width});
     p.vectors.push_back(std::move(op));
   }
-  // Each thread's gradient sums: lane-wide for convolutions, plain for Linear.
+  // Convolution gradients: lane-wide sums per thread, plain sums per chunk.
   for (auto& op : p.spatial) {
     if (op.kind != SpatialOp::Kind::Conv) continue;
-    op.grad_offset = p.grad_floats;
-    p.grad_floats += (op.plan->weight_size() + op.plan->g.o) * kLanes;
-  }
-  for (auto& op : p.vectors) {
-    if (op.kind != VectorOp::Kind::Linear) continue;
-    op.grad_offset = p.grad_floats;
-    p.grad_floats += static_cast<int64_t>(op.out_width) * (op.in_width + 1);
+    const int64_t count = op.plan->weight_size() + op.plan->g.o;
+    op.lane_offset = p.lane_floats;
+    op.chunk_offset = p.chunk_floats;
+    p.lane_floats += count * kLanes;
+    p.chunk_floats += count;
   }
   // An activation followed by a max pooling that tiles its input: the pooling
   // does the activation's backward from the pooled maxima, and the
@@ -364,31 +375,38 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
                                op.out_width);
     }
   }
-  p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.blocks));
-  kernels::parallel_run(p.threads, [&](int t, int team) {
-    if (t == 0) p.ran = team;
-    int64_t b0, b1, r0, r1;
-    p.share(t, team, b0, b1, r0, r1);
-    if (!p.spatial.empty())
-      for (int64_t b = b0; b < b1; ++b) p.spatial_forward(b, static_cast<int>(std::min<int64_t>(kLanes, p.n - b * kLanes)), outputs);
-    const int64_t rows = r1 - r0;
-    const float* in = p.vector_input(outputs);
-    for (auto& op : p.vectors) {
-      float* out = outputs[static_cast<size_t>(op.layer)].data();
-      if (op.kind == VectorOp::Kind::Linear) {
-        const auto& params = op.linear->parameters();
-        kernels::gemm::multiply(static_cast<int>(rows), op.out_width, op.in_width, in + r0 * op.in_width, op.in_width,
-                                1, op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
-                                params.size() > 1 ? params[1].value : nullptr);
-      } else {
-        rows_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
-      }
-      in = out;
-    }
+  // Chunks of two blocks or so; threads take them as they come (a thread the
+  // machine delays takes fewer), results do not depend on which takes which.
+  p.chunks = std::min(p.blocks, kChunks);
+  p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.chunks));
+  std::atomic<int> next{0};
+  kernels::parallel_run(p.threads, [&](int, int) {
+    for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.forward_chunk(c, outputs);
   });
 }
 
-void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* grads) {
+void Pipeline::Impl::forward_chunk(int c, std::vector<Tensor>& outputs) {
+  int64_t b0, b1, r0, r1;
+  chunk(c, b0, b1, r0, r1);
+  if (!spatial.empty())
+    for (int64_t b = b0; b < b1; ++b) spatial_forward(b, static_cast<int>(std::min<int64_t>(kLanes, n - b * kLanes)), outputs);
+  const int64_t rows = r1 - r0;
+  const float* in = vector_input(outputs);
+  for (auto& op : vectors) {
+    float* out = outputs[static_cast<size_t>(op.layer)].data();
+    if (op.kind == VectorOp::Kind::Linear) {
+      const auto& params = op.linear->parameters();
+      kernels::gemm::multiply(static_cast<int>(rows), op.out_width, op.in_width, in + r0 * op.in_width, op.in_width, 1,
+                              op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
+                              params.size() > 1 ? params[1].value : nullptr);
+    } else {
+      rows_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
+    }
+    in = out;
+  }
+}
+
+void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* lanes) {
   Scratch& s = scratch();
   ensure(s.a, max_block);
   ensure(s.b, max_block);
@@ -424,7 +442,7 @@ void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* 
           std::swap(cur, other);
         }
         const auto& params = op.conv->parameters();
-        float* acc = grads + op.grad_offset;
+        float* acc = lanes + op.lane_offset;
         op.plan->weight_grad(src.block(b), cur, acc, params.size() > 1 ? acc + op.plan->weight_size() * kLanes : nullptr);
         if (static_cast<int>(k) == first_conv) return;  // nothing before needs a gradient
         op.plan->input_grad(cur, params[0].value, other);
@@ -440,82 +458,91 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
   if (dy.numel() != outputs.back().numel())
     throw std::invalid_argument("Sequential backward: gradient " + to_string(dy.shape()) + " does not match output " +
                                 to_string(outputs.back().shape()));
-  if (static_cast<int>(p.thread_grads.size()) < p.threads) p.thread_grads.resize(static_cast<size_t>(p.threads));
-  for (int t = 0; t < p.threads; ++t) ensure(p.thread_grads[static_cast<size_t>(t)], p.grad_floats);
-  if (!p.vectors.empty()) {
-    ensure(p.rows_a, static_cast<int64_t>(p.n) * p.widest);
-    ensure(p.rows_b, static_cast<int64_t>(p.n) * p.widest);
-  }
-  kernels::parallel_run(p.ran, [&](int t, int team) {
-    float* grads = p.thread_grads[static_cast<size_t>(t)].data();
-    std::fill_n(grads, p.grad_floats, 0.0f);
-    int64_t b0, b1, r0, r1;
-    p.share(t, team, b0, b1, r0, r1);
-    const int rows = static_cast<int>(r1 - r0);
-    // Row gradients of this thread's rows, packed at the current width: each
-    // thread has its own stretch of rows_a and rows_b (threads reach layers of
-    // different widths at different times).
-    const float* d = dy.data() + r0 * (p.vectors.empty() ? 0 : p.vectors.back().out_width);
-    float* mine[2] = {p.rows_a.data() + r0 * p.widest, p.rows_b.data() + r0 * p.widest};
-    int turn = 0;
-    for (size_t k = p.vectors.size(); k-- > 0;) {
-      VectorOp& op = p.vectors[k];
-      const float* in = (k ? outputs[static_cast<size_t>(p.vectors[k - 1].layer)].data() : p.vector_input(outputs)) +
-                        r0 * op.in_width;
-      float* next = mine[turn];
-      turn ^= 1;
-      if (op.kind == VectorOp::Kind::Act) {
-        rows_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
-                      outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, next);
-        d = next;
-        continue;
-      }
-      const auto& params = op.linear->parameters();
-      float* gw = grads + op.grad_offset;
-      // dW[O,I] += dYᵀ·X over this thread's rows; db[O] += Σ dY
-      kernels::gemm::multiply(op.out_width, op.in_width, rows, d, 1, op.out_width, in, op.in_width, gw, op.in_width,
-                              true, nullptr);
-      float* gb = gw + static_cast<int64_t>(op.out_width) * op.in_width;
-      for (int r = 0; r < rows; ++r)
-        for (int o = 0; o < op.out_width; ++o) gb[o] += d[static_cast<int64_t>(r) * op.out_width + o];
-      if (k == 0 && p.first_conv < 0) break;  // nothing before needs a gradient
-      // dX = dY·W
-      kernels::gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, params[0].value, op.in_width, next,
-                              op.in_width, false, nullptr);
-      d = next;
-    }
-    if (p.first_conv >= 0) {
-      const Buffer& out = p.last();
-      const int64_t per_image = static_cast<int64_t>(out.c) * out.h * out.w;
-      if (p.vectors.empty()) d = dy.data() + r0 * per_image;
-      for (int64_t b = b0; b < b1; ++b)
-        p.spatial_backward(b, static_cast<int>(std::min<int64_t>(kLanes, p.n - b * kLanes)),
-                           d + (b * kLanes - r0) * per_image, grads);
-    }
+  p.dvec.resize(p.vectors.size());
+  for (size_t k = 0; k < p.vectors.size(); ++k)
+    if (k > 0 || p.first_conv >= 0) reshape(p.dvec[k], {p.n, p.vectors[k].in_width});
+  reshape(p.chunk_grads, {std::max<int64_t>(1, p.chunks * p.chunk_floats)});
+  // Input gradients and the convolutions' sums, chunk by chunk; then the
+  // weight gradients of Linear layers over the whole batch and the chunks'
+  // sums in chunk order, split by parameter.
+  std::atomic<int> next{0};
+  kernels::parallel_run(p.threads, [&](int, int) {
+    for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.backward_chunk(c, dy, outputs);
   });
-  // Per-thread sums into the model's gradients, in thread order.
-  for (auto& op : p.spatial) {
+  kernels::parallel_run(p.threads, [&](int t, int team) { p.weight_gradients(t, team, dy, outputs); });
+}
+
+void Pipeline::Impl::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& outputs) {
+  int64_t b0, b1, r0, r1;
+  chunk(c, b0, b1, r0, r1);
+  const int rows = static_cast<int>(r1 - r0);
+  for (size_t k = vectors.size(); k-- > 0;) {
+    if (k == 0 && first_conv < 0) break;  // nothing before needs a gradient
+    VectorOp& op = vectors[k];
+    const float* d = output_grad(k, dy) + r0 * op.out_width;
+    float* dx = dvec[k].data() + r0 * op.in_width;
+    if (op.kind == VectorOp::Kind::Act)
+      rows_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
+                    outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
+    else  // dX = dY·W
+      kernels::gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
+                              op.in_width, dx, op.in_width, false, nullptr);
+  }
+  if (first_conv < 0) return;
+  Scratch& s = scratch();
+  ensure(s.lanes, lane_floats);
+  std::fill_n(s.lanes.data(), lane_floats, 0.0f);
+  const Buffer& out = last();
+  const int64_t per_image = static_cast<int64_t>(out.c) * out.h * out.w;
+  const float* d = vectors.empty() ? dy.data() : dvec[0].data();
+  for (int64_t b = b0; b < b1; ++b)
+    spatial_backward(b, static_cast<int>(std::min<int64_t>(kLanes, n - b * kLanes)), d + b * kLanes * per_image,
+                     s.lanes.data());
+  // This chunk's sums: the lanes added in a fixed order.
+  float* mine = chunk_grads.data() + static_cast<int64_t>(c) * chunk_floats;
+  for (auto& op : spatial) {
+    if (op.kind != SpatialOp::Kind::Conv) continue;
+    const int64_t count = op.plan->weight_size() + op.plan->g.o;
+    for (int64_t e = 0; e < count; ++e)
+      mine[op.chunk_offset + e] = kernels::simd::reduce_add(kernels::simd::load(s.lanes.data() + op.lane_offset + e * kLanes));
+  }
+}
+
+void Pipeline::Impl::weight_gradients(int t, int team, const Tensor& dy, const std::vector<Tensor>& outputs) {
+  // Linear: dW[O,I] += dYᵀ·X and db[O] += Σ_n dY over the whole batch in row
+  // order, each thread a share of the output features.
+  for (size_t k = 0; k < vectors.size(); ++k) {
+    VectorOp& op = vectors[k];
+    if (op.kind != VectorOp::Kind::Linear) continue;
+    int64_t o0, o1;
+    kernels::share(op.out_width, t, team, o0, o1);
+    if (o1 == o0) continue;
+    const auto& params = op.linear->parameters();
+    const float* d = output_grad(k, dy);
+    const float* x_rows = k ? outputs[static_cast<size_t>(vectors[k - 1].layer)].data() : vector_input(outputs);
+    kernels::gemm::multiply(static_cast<int>(o1 - o0), op.in_width, n, d + o0, 1, op.out_width, x_rows, op.in_width,
+                            params[0].grad + o0 * op.in_width, op.in_width, true, nullptr);
+    if (params.size() > 1)
+      for (int64_t o = o0; o < o1; ++o) {
+        float sum = 0;
+        for (int r = 0; r < n; ++r) sum += d[static_cast<int64_t>(r) * op.out_width + o];
+        params[1].grad[o] += sum;
+      }
+  }
+  // Convolutions: the chunks' sums in chunk order.
+  int64_t e0, e1;
+  kernels::share(chunk_floats, t, team, e0, e1);
+  for (auto& op : spatial) {
     if (op.kind != SpatialOp::Kind::Conv) continue;
     const auto& params = op.conv->parameters();
-    const int64_t wsize = op.plan->weight_size(), o = op.plan->g.o;
-    for (int64_t e = 0; e < wsize + (params.size() > 1 ? o : 0); ++e) {
-      kernels::simd::vf sum = kernels::simd::zero();
-      for (int t = 0; t < p.ran; ++t)
-        sum += kernels::simd::load(p.thread_grads[static_cast<size_t>(t)].data() + op.grad_offset + e * kLanes);
-      const float total = kernels::simd::reduce_add(sum);
-      if (e < wsize) params[0].grad[e] += total;
-      else params[1].grad[e - wsize] += total;
-    }
-  }
-  for (auto& op : p.vectors) {
-    if (op.kind != VectorOp::Kind::Linear) continue;
-    const auto& params = op.linear->parameters();
-    const int64_t wsize = static_cast<int64_t>(op.out_width) * op.in_width;
-    for (int64_t e = 0; e < wsize + (params.size() > 1 ? op.out_width : 0); ++e) {
+    const int64_t wsize = op.plan->weight_size(), count = wsize + op.plan->g.o;
+    const int64_t from = std::max(e0, op.chunk_offset), to = std::min(e1, op.chunk_offset + count);
+    for (int64_t e = from; e < to; ++e) {
       float sum = 0;
-      for (int t = 0; t < p.ran; ++t) sum += p.thread_grads[static_cast<size_t>(t)][op.grad_offset + e];
-      if (e < wsize) params[0].grad[e] += sum;
-      else params[1].grad[e - wsize] += sum;
+      for (int c = 0; c < chunks; ++c) sum += chunk_grads[static_cast<int64_t>(c) * chunk_floats + e];
+      const int64_t i = e - op.chunk_offset;
+      if (i < wsize) params[0].grad[i] += sum;
+      else if (params.size() > 1) params[1].grad[i - wsize] += sum;
     }
   }
 }

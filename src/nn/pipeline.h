@@ -7,10 +7,16 @@
 //
 // Convolutions, activations and pooling keep the blocked layout from the input
 // to Flatten (no transposes between them; an activation right after a
-// convolution is applied as its output is written); Linear layers and what
-// follows work on the thread's rows. Weight gradients are summed per thread
-// and added in thread order at the end of backward: the same seed and thread
-// count give bit-identical results. All buffers are kept between steps.
+// convolution is applied as its output is written, or after a max pooling to
+// the maxima only); Linear layers and what follows work on rows.
+//
+// The batch is cut into a few chunks of blocks that depend only on the batch
+// size; threads take chunks as they come, so a thread that the machine delays
+// takes fewer. Convolution weight gradients are summed per chunk and the
+// chunks added in chunk order; Linear weight gradients are computed over the
+// whole batch afterwards, split by output feature. Results are therefore
+// bit-identical for the same seed whatever the thread count. All buffers are
+// kept between steps: a training step allocates nothing.
 //
 // Internal to Sequential (sequential.cpp), which runs the layers one by one
 // when build() declines a stack.
