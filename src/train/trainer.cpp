@@ -11,8 +11,10 @@
 // from the last finished epoch (after a crash or kill -9).
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -181,39 +183,68 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
   SavedState s;
   try {
     const json j = json::parse(it->second);
-    const int version = j.at("version").get<int>();
+    // Typed reads with ranges: converting an out-of-range number would be undefined.
+    auto whole = [](const json& v, const char* key, int64_t lo, int64_t hi) {
+      const json& x = v.at(key);
+      bool ok = false;
+      int64_t n = 0;
+      if (x.is_number_unsigned()) {
+        ok = x.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+        n = ok ? static_cast<int64_t>(x.get<uint64_t>()) : 0;
+      } else if (x.is_number_integer()) {
+        ok = true;
+        n = x.get<int64_t>();
+      }
+      if (!ok || n < lo || n > hi)
+        throw std::runtime_error(std::string("'") + key + "' is " + x.dump() + ", expected a whole number in [" +
+                                 std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return n;
+    };
+    auto real = [](const json& v, const char* key, double lo, double hi) {
+      const json& x = v.at(key);
+      if (!x.is_number() || !(x.get<double>() >= lo && x.get<double>() <= hi))
+        throw std::runtime_error(std::string("'") + key + "' is " + x.dump() + ", expected a number in [" +
+                                 short_number(lo) + ", " + short_number(hi) + "]");
+      return x.get<double>();
+    };
+    constexpr int64_t kMaxInt = INT32_MAX;
+    const int64_t version = whole(j, "version", 0, kMaxInt);
     if (version != kTrainStateVersion)
       throw std::runtime_error("version " + std::to_string(version) + ", this lenet.cpp reads version " +
                                std::to_string(kTrainStateVersion));
     const json& o = j.at("options");
     TrainOptions& t = s.options;
     t.arch = o.at("arch").get<std::string>();
-    t.epochs = o.at("epochs").get<int>();
-    t.batch_size = o.at("batch_size").get<int>();
+    t.epochs = static_cast<int>(whole(o, "epochs", 1, kMaxInt));
+    t.batch_size = static_cast<int>(whole(o, "batch_size", 1, kMaxInt));
     t.optimizer = o.at("optimizer").get<std::string>();
-    t.lr = static_cast<float>(o.at("lr").get<double>());
-    t.momentum = static_cast<float>(o.at("momentum").get<double>());
-    t.weight_decay = static_cast<float>(o.at("weight_decay").get<double>());
+    t.lr = static_cast<float>(real(o, "lr", 0, 1e30));
+    t.momentum = static_cast<float>(real(o, "momentum", 0, 1));
+    t.weight_decay = static_cast<float>(real(o, "weight_decay", 0, 1e30));
     t.seed = o.at("seed").get<uint64_t>();
-    t.threads = o.at("threads").get<int>();
+    t.threads = static_cast<int>(whole(o, "threads", 0, 4096));
     t.normalize = o.at("normalize").get<bool>();
     for (auto r = j.at("run").begin(); r != j.at("run").end(); ++r) t.run_metadata[r.key()] = r.value().get<std::string>();
     RunState& st = s.run;
-    st.epoch = j.at("epoch").get<int>();
-    st.position = j.at("position").get<int64_t>();
-    st.batches = j.at("batches").get<int64_t>();
-    st.loss_sum = j.at("loss_sum").get<double>();
-    st.correct = j.at("correct").get<int64_t>();
-    st.seen = j.at("seen").get<int64_t>();
-    st.seconds = j.at("seconds").get<double>();
-    const json& best = j.at("best_test_loss");
-    st.best_loss = best.is_null() ? INFINITY : best.get<double>();
-    st.best_epoch = j.at("best_epoch").get<int>();
-    auto number = [](const json& v) { return v.is_null() ? NAN : v.get<double>(); };
+    st.epoch = static_cast<int>(whole(j, "epoch", 1, kMaxInt));
+    st.position = whole(j, "position", 0, INT64_MAX);
+    st.batches = whole(j, "batches", 0, INT64_MAX);
+    st.loss_sum = real(j, "loss_sum", 0, 1e300);
+    st.correct = whole(j, "correct", 0, INT64_MAX);
+    st.seen = whole(j, "seen", 0, INT64_MAX);
+    st.seconds = real(j, "seconds", 0, 1e300);
+    st.best_loss = j.at("best_test_loss").is_null() ? INFINITY : real(j, "best_test_loss", 0, 1e300);
+    st.best_epoch = static_cast<int>(whole(j, "best_epoch", 0, kMaxInt));
+    auto number = [](const json& v) {
+      if (v.is_null()) return static_cast<double>(NAN);
+      if (!v.is_number()) throw std::runtime_error("a history entry is " + v.dump() + ", not a number");
+      return v.get<double>();
+    };
     for (const json& row : j.at("history")) {
-      if (!row.is_array() || row.size() != 7) throw std::runtime_error("a history row is not 7 numbers: " + row.dump());
+      if (!row.is_array() || row.size() != 7 || !row[0].is_number_integer())
+        throw std::runtime_error("a history row is not 7 numbers: " + row.dump().substr(0, 200));
       EpochMetrics m;
-      m.epoch = row[0].get<int>();
+      m.epoch = static_cast<int>(std::clamp<int64_t>(row[0].get<int64_t>(), -1, kMaxInt));
       m.train_loss = number(row[1]);
       m.train_acc = number(row[2]);
       m.test_loss = number(row[3]);
