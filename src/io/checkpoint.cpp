@@ -124,8 +124,10 @@ void save_checkpoint(const fs::path& path, Sequential& model, const ModelInfo& i
   write_file_atomic(path, encode_safetensors(tensors, meta));
 }
 
-LoadedModel load_checkpoint(const fs::path& path) {
-  SafetensorsFile file = read_safetensors(path);
+namespace {
+
+// The model a decoded safetensors file describes; `path` names it in messages.
+LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
   const auto& meta = file.metadata;
   if (!meta.count("arch"))
     bad(path, "a safetensors file without lenet.cpp metadata (no 'arch' in __metadata__); cannot rebuild the model");
@@ -200,6 +202,14 @@ LoadedModel load_checkpoint(const fs::path& path) {
   }
   out.metadata = std::move(file.metadata);
   return out;
+}
+
+}  // namespace
+
+LoadedModel load_checkpoint(const fs::path& path) { return model_from(read_safetensors(path), path); }
+
+LoadedModel decode_checkpoint(std::string_view bytes, const std::string& name) {
+  return model_from(decode_safetensors(bytes, name), name);
 }
 
 void load_optimizer_state(const fs::path& path, Optimizer& optimizer) {
