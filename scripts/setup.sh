@@ -30,3 +30,17 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# ONNX Runtime for the tests (tests/onnxruntime), pinned by its package-lock.json
+# and installed only from the npm registry. Its install script would fetch
+# optional CUDA files from GitHub: ONNXRUNTIME_NODE_INSTALL_CUDA=skip turns that
+# off, and --ignore-scripts runs no install script at all (the CPU binaries ship
+# inside the npm package). Re-installed only when the lock file changes.
+ort_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/onnxruntime"
+ort_stamp="$ort_dir/node_modules/.lenet-lock.sha256"
+ort_lock_sum=$(sha256sum "$ort_dir/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f "$ort_stamp" || $(cat "$ort_stamp") != "$ort_lock_sum" ]] ||
+   ! (cd "$ort_dir" && node -e "require('onnxruntime-node')" >/dev/null 2>&1); then
+  (cd "$ort_dir" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$ort_lock_sum" >"$ort_stamp"
+fi

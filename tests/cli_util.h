@@ -1,4 +1,4 @@
-// Runs the built `lenet` binary and captures its exit status, stdout and stderr.
+// Runs the built `lenet` binary and captures its exit code, stdout and stderr.
 #pragma once
 
 #include <sys/wait.h>
@@ -7,22 +7,26 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace lenet::test {
 
 struct CliResult {
-  int status = -1;  // exit code, or -1 when the process did not exit normally (a crash)
+  int code = -1;  // exit code, or 128 + signal when the process was killed (a crash)
   std::string out, err;
 };
 
-// `args` is appended to the binary's path as shell words (quote paths yourself).
-inline CliResult run_cli(const std::string& args) {
+// `args` is appended to the binary's path as shell words (quote paths with
+// quoted()); `cwd` is the folder to run in (default: the test's); `env` is
+// "NAME=value ..." set for this run only. Standard input is /dev/null.
+inline CliResult run_cli(const std::string& args, const std::filesystem::path& cwd = {}, const std::string& env = "") {
   // A unique stderr file: ctest runs tests in parallel processes.
   char err_path[] = "/tmp/lenet_cli_stderr_XXXXXX";
   const int fd = mkstemp(err_path);
   if (fd >= 0) close(fd);
-  const std::string cmd = std::string("\"") + LENET_CLI + "\" " + args + " 2>\"" + err_path + "\" </dev/null";
+  std::string cmd = (env.empty() ? "" : "env " + env + " ") + "'" + LENET_CLI + "' " + args + " 2>'" + err_path + "' </dev/null";
+  if (!cwd.empty()) cmd = "cd '" + cwd.string() + "' && " + cmd;
   CliResult r;
   std::FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return r;
@@ -30,7 +34,7 @@ inline CliResult run_cli(const std::string& args) {
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
   const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (std::FILE* f = std::fopen(err_path, "r")) {
     while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) r.err.append(buf.data(), n);
     std::fclose(f);
@@ -38,6 +42,8 @@ inline CliResult run_cli(const std::string& args) {
   std::remove(err_path);
   return r;
 }
+
+inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 // Number of lines in a text (a final line without newline counts).
 inline int line_count(const std::string& s) {

@@ -2,6 +2,8 @@
 // IDX files written by hand (raw or gzip), and running the built `lenet`.
 #pragma once
 
+#include "cli_util.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,37 +128,6 @@ inline std::filesystem::path fashion_mnist_dir() { return "/usr/share/datasets/f
 inline bool have_fashion_mnist() {
   std::error_code ec;
   return std::filesystem::exists(fashion_mnist_dir() / "train-images-idx3-ubyte.gz", ec);
-}
-
-struct CliResult {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs the built `lenet` with `args` (a shell-quoted string) in `cwd`.
-inline CliResult run_lenet(const std::string& args, const std::filesystem::path& cwd = {}) {
-  static int counter = 0;
-  const auto base = std::filesystem::temp_directory_path() /
-                    ("lenet-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  const std::string out_file = base.string() + ".out", err_file = base.string() + ".err";
-  std::string cmd = std::string("'") + LENET_CLI + "' " + args + " >'" + out_file + "' 2>'" + err_file + "'";
-  if (!cwd.empty()) cmd = "cd '" + cwd.string() + "' && " + cmd;
-  const int status = std::system(cmd.c_str());
-  CliResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_bytes(out_file);
-  r.err = read_bytes(err_file);
-  std::filesystem::remove(out_file);
-  std::filesystem::remove(err_file);
-  return r;
-}
-
-inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
-
-inline int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
 }
 
 }  // namespace lenet::test

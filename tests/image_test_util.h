@@ -82,28 +82,4 @@ inline Image class_image(int k, int variant, int height = 28, int width = 20, bo
   return img;
 }
 
-struct CommandResult {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs the built CLI with `args` (a shell-quoted string), capturing stdout and stderr.
-inline CommandResult run_lenet(const std::string& args, const fs::path& scratch) {
-  const fs::path out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  const std::string cmd = std::string("\"") + LENET_CLI + "\" " + args + " >\"" + out.string() + "\" 2>\"" +
-                          err.string() + "\"";
-  const int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = fs::exists(out) ? read_file(out) : "";
-  r.err = fs::exists(err) ? read_file(err) : "";
-  return r;
-}
-
-inline int count_lines(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
-
 }  // namespace lenet::imgtest

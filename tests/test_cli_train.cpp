@@ -13,14 +13,15 @@ namespace lenet {
 namespace {
 
 using test::quoted;
-using test::run_lenet;
+using test::line_count;
+using test::run_cli;
 using test::ScratchDir;
 namespace fs = std::filesystem;
 
 // One line on stderr, "lenet: error: ...", containing every phrase.
 void expect_one_line_error(const test::CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
   EXPECT_NE(r.code, 0) << what;
-  EXPECT_EQ(test::count_lines(r.err), 1) << what << "\nstderr: " << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
   EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
   for (const auto& p : phrases) EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
 }
@@ -35,7 +36,7 @@ TEST(CliTrain, OneEpochOnAFashionMnistSubset) {
   if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   ScratchDir dir;
   const fs::path out = dir / "run";
-  const auto r = run_lenet("train --data " + quoted(test::fashion_mnist_dir()) +
+  const auto r = run_cli("train --data " + quoted(test::fashion_mnist_dir()) +
                            " --arch lenet-relu --epochs 1 --batch-size 64 --limit-train 2000 --limit-test 1000 --threads 1 --seed 3"
                            " --out " + quoted(out));
   ASSERT_EQ(r.code, 0) << r.err;
@@ -64,7 +65,7 @@ TEST(CliTrain, OneEpochOnAFashionMnistSubset) {
   EXPECT_EQ(best.info.metrics.at("test_acc"), m[0].test_acc);
 
   // eval on the same 1,000 test images reports the same loss and accuracy, and a full table.
-  const auto e = run_lenet("eval --model " + quoted(out / "best.safetensors") + " --data " + quoted(test::fashion_mnist_dir()) +
+  const auto e = run_cli("eval --model " + quoted(out / "best.safetensors") + " --data " + quoted(test::fashion_mnist_dir()) +
                            " --limit 1000 --threads 1");
   ASSERT_EQ(e.code, 0) << e.err;
   char expected[64];
@@ -100,8 +101,8 @@ class CliSynthetic : public ::testing::Test {
 };
 
 TEST_F(CliSynthetic, DefaultOutputIsANewFolderUnderRuns) {
-  ASSERT_EQ(run_lenet(train_args(""), dir_.path()).code, 0);
-  const auto r = run_lenet(train_args(""), dir_.path());
+  ASSERT_EQ(run_cli(train_args(""), dir_.path()).code, 0);
+  const auto r = run_cli(train_args(""), dir_.path());
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<fs::path> runs;
   for (const auto& e : fs::directory_iterator(dir_ / "runs")) runs.push_back(e.path());
@@ -111,8 +112,8 @@ TEST_F(CliSynthetic, DefaultOutputIsANewFolderUnderRuns) {
 }
 
 TEST_F(CliSynthetic, SameSeedGivesTheSameMetrics) {
-  ASSERT_EQ(run_lenet(train_args("--seed 9 --out " + quoted(dir_ / "a"))).code, 0);
-  ASSERT_EQ(run_lenet(train_args("--seed 9 --out " + quoted(dir_ / "b"))).code, 0);
+  ASSERT_EQ(run_cli(train_args("--seed 9 --out " + quoted(dir_ / "a"))).code, 0);
+  ASSERT_EQ(run_cli(train_args("--seed 9 --out " + quoted(dir_ / "b"))).code, 0);
   const auto a = read_metrics_csv(dir_ / "a" / "metrics.csv"), b = read_metrics_csv(dir_ / "b" / "metrics.csv");
   ASSERT_EQ(a.size(), 2u);
   for (size_t i = 0; i < a.size(); ++i) {
@@ -124,10 +125,10 @@ TEST_F(CliSynthetic, SameSeedGivesTheSameMetrics) {
 
 TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   const fs::path earlier = dir_ / "earlier";
-  ASSERT_EQ(run_lenet(train_args("--out " + quoted(earlier))).code, 0);
+  ASSERT_EQ(run_cli(train_args("--out " + quoted(earlier))).code, 0);
   const auto before = snapshot(earlier);
   // best, last and metrics.csv, plus the pictures, the gallery and the report of the hooks
-  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv"}) ASSERT_EQ(before.count(name), 1u) << name;
+  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv", "best.onnx"}) ASSERT_EQ(before.count(name), 1u) << name;
 
   // Broken data folders, each a copy of the good one with one defect.
   auto broken = [&](const std::string& name, const std::function<void(const fs::path&)>& damage) {
@@ -170,29 +171,30 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
       {good + " --optimizer rmsprop", {"--optimizer", "rmsprop"}},
       {good + " --optimizer adam --momentum 0.9", {"--momentum", "sgd"}},
       {good + " --limit-train -5", {"--limit-train"}},
+      {good + " --threads 100000", {"--threads", "100000"}},
   };
   for (const Case& c : cases) {
     // Once into the earlier run's folder, once into a new one: neither may be touched.
-    const auto r = run_lenet("train " + c.args + " --out " + quoted(earlier));
+    const auto r = run_cli("train " + c.args + " --out " + quoted(earlier));
     expect_one_line_error(r, c.phrases, c.args);
-    const auto fresh = run_lenet("train " + c.args + " --out " + quoted(dir_ / "fresh"));
+    const auto fresh = run_cli("train " + c.args + " --out " + quoted(dir_ / "fresh"));
     expect_one_line_error(fresh, c.phrases, c.args);
     EXPECT_FALSE(fs::exists(dir_ / "fresh")) << "a failed run leaves no folder: " << c.args;
   }
   // Valid settings, but the folder already holds a run.
-  const auto again = run_lenet("train " + good + " --out " + quoted(earlier));
+  const auto again = run_cli("train " + good + " --out " + quoted(earlier));
   expect_one_line_error(again, {earlier.string(), "already holds files", "never overwrites"}, "existing --out");
   EXPECT_EQ(snapshot(earlier), before) << "the earlier run's files are untouched";
 }
 
 TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
   const fs::path run = dir_ / "run";
-  ASSERT_EQ(run_lenet(train_args("--out " + quoted(run))).code, 0);
+  ASSERT_EQ(run_cli(train_args("--out " + quoted(run))).code, 0);
   const fs::path model = run / "best.safetensors";
   const std::string good = test::read_bytes(model);
   const std::string data = " --data " + quoted(dir_ / "data");
 
-  const auto ok = run_lenet("eval --model " + quoted(model) + data);
+  const auto ok = run_cli("eval --model " + quoted(model) + data);
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("per-class accuracy"), std::string::npos);
 
@@ -201,7 +203,7 @@ TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
     test::write_bytes(p, bytes);
     std::vector<std::string> all = phrases;
     all.insert(all.begin(), p.string());
-    expect_one_line_error(run_lenet("eval --model " + quoted(p) + data), all, name);
+    expect_one_line_error(run_cli("eval --model " + quoted(p) + data), all, name);
   };
   bad_model("truncated.safetensors", good.substr(0, good.size() * 2 / 3), {"truncated"});
   std::string garbled = good;
@@ -216,12 +218,12 @@ TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
   ASSERT_NE(at, std::string::npos);
   misfit.replace(at, 10, "linear 128");
   bad_model("misfit.safetensors", misfit, {"has shape [256, 144]", "needs [128, 144]"});
-  expect_one_line_error(run_lenet("eval --model " + quoted(dir_ / "none.safetensors") + data), {"none.safetensors", "not found"},
+  expect_one_line_error(run_cli("eval --model " + quoted(dir_ / "none.safetensors") + data), {"none.safetensors", "not found"},
                         "missing model");
 
   // A model for 12x12 images on 8x8 data.
   test::write_synthetic_idx(dir_ / "small", 20, 10, 8, 4);
-  expect_one_line_error(run_lenet("eval --model " + quoted(model) + " --data " + quoted(dir_ / "small")),
+  expect_one_line_error(run_cli("eval --model " + quoted(model) + " --data " + quoted(dir_ / "small")),
                         {"[1, 8, 8]", "expects [1, 12, 12]"}, "shape mismatch");
   EXPECT_EQ(test::read_bytes(model), good) << "eval never writes";
 }

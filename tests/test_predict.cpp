@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "cli_util.h"
 #include "image_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/gallery.h"
@@ -19,7 +20,7 @@ namespace lenet {
 namespace {
 
 namespace fs = std::filesystem;
-using imgtest::run_lenet;
+using test::run_cli;
 using imgtest::TempDir;
 
 // Sorted order is the class order.
@@ -54,7 +55,7 @@ class PredictCli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir("predict-e2e");
     write_dataset(data());
-    train_result_ = new imgtest::CommandResult(run_lenet(
+    train_result_ = new test::CliResult(run_cli(
         "train --data " + q(data()) + " --out " + q(run()) +
             " --arch lenet-relu --epochs 3 --batch-size 16 --seed 3 --threads 2",
         dir_->path()));
@@ -68,10 +69,10 @@ class PredictCli : public ::testing::Test {
   static fs::path model() { return run() / "best.safetensors"; }
   static fs::path scratch() { return dir_->path(); }
   static TempDir* dir_;
-  static imgtest::CommandResult* train_result_;
+  static test::CliResult* train_result_;
 };
 TempDir* PredictCli::dir_ = nullptr;
-imgtest::CommandResult* PredictCli::train_result_ = nullptr;
+test::CliResult* PredictCli::train_result_ = nullptr;
 
 TEST_F(PredictCli, TrainsOnTheImageFolderAndDrawsPredictions) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
@@ -96,7 +97,7 @@ TEST_F(PredictCli, TrainsOnTheImageFolderAndDrawsPredictions) {
 
 TEST_F(PredictCli, TextOutputNamesClassProbabilityAndTopK) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
-  const auto r = run_lenet("predict --model " + q(model()) + " " + q(data() / "test"), scratch());
+  const auto r = run_cli("predict --model " + q(model()) + " " + q(data() / "test"), scratch());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   const auto lines = lines_of(r.out);
@@ -120,7 +121,7 @@ TEST_F(PredictCli, TextOutputNamesClassProbabilityAndTopK) {
 TEST_F(PredictCli, JsonLinesCarryTheDocumentedFieldsAndTheTrainingPath) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
   const fs::path one = data() / "test" / "coat" / "1.png";
-  const auto r = run_lenet("predict --json --top-k 4 --model " + q(model()) + " " + q(one) + " " + q(data() / "test" / "shirt"),
+  const auto r = run_cli("predict --json --top-k 4 --model " + q(model()) + " " + q(one) + " " + q(data() / "test" / "shirt"),
                            scratch());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto lines = lines_of(r.out);
@@ -168,20 +169,20 @@ TEST_F(PredictCli, JsonLinesCarryTheDocumentedFieldsAndTheTrainingPath) {
 TEST_F(PredictCli, GalleryHasOneCellPerImage) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
   const fs::path out = scratch() / "gallery.png";
-  const auto r = run_lenet("predict --model " + q(model()) + " --gallery " + q(out) + " " + q(data() / "test"), scratch());
+  const auto r = run_cli("predict --model " + q(model()) + " --gallery " + q(out) + " " + q(data() / "test"), scratch());
   ASSERT_EQ(r.code, 0) << r.err;
   const Image g = read_image(out);
   const int rows = (36 + 9) / 10, cell = 2 * kGalleryLineHeight + 4 + 28 * 4;
   EXPECT_EQ(g.height, 2 * kGalleryMargin + 2 * kGalleryLineHeight + kGalleryGap + rows * cell + (rows - 1) * kGalleryGap);
   EXPECT_GE(g.width, 2 * kGalleryMargin + 10 * 80 + 9 * kGalleryGap);
 
-  const auto capped = run_lenet("predict --model " + q(model()) + " --gallery-count 5 --gallery " + q(out) + " " +
+  const auto capped = run_cli("predict --model " + q(model()) + " --gallery-count 5 --gallery " + q(out) + " " +
                                     q(data() / "test"), scratch());
   ASSERT_EQ(capped.code, 0) << capped.err;
   EXPECT_NE(capped.err.find("the gallery shows the first 5 of 36 images"), std::string::npos) << capped.err;
   EXPECT_EQ(read_image(out).height, 2 * kGalleryMargin + 2 * kGalleryLineHeight + kGalleryGap + cell);
 
-  const auto no_folder = run_lenet("predict --model " + q(model()) + " --gallery " + q(scratch() / "nope" / "g.png") + " " +
+  const auto no_folder = run_cli("predict --model " + q(model()) + " --gallery " + q(scratch() / "nope" / "g.png") + " " +
                                        q(data() / "test"), scratch());
   EXPECT_EQ(no_folder.code, 1);
   EXPECT_NE(no_folder.err.find("does not exist"), std::string::npos) << no_folder.err;
@@ -196,7 +197,7 @@ TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
   imgtest::write_bytes(bad / "cut.png", png.substr(0, png.size() / 2));
   imgtest::save_image(bad / "big.png", imgtest::class_image(2, 7, 56, 40));
   const fs::path good = data() / "test" / "coat" / "1.png";
-  const auto r = run_lenet("predict --model " + q(model()) + " " + q(scratch() / "missing.png") + " " + q(good) + " " +
+  const auto r = run_cli("predict --model " + q(model()) + " " + q(scratch() / "missing.png") + " " + q(good) + " " +
                                q(bad / "empty.png") + " " + q(bad / "notes.txt") + " " + q(bad / "cut.png") + " " +
                                q(bad / "big.png"),
                            scratch());
@@ -215,17 +216,17 @@ TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
   EXPECT_EQ(err[5], "lenet: error: 5 of 6 inputs could not be used (named above); the others were predicted");
 
   // --resize takes the other-size image; the JSON stays parseable around errors on stderr.
-  const auto resized = run_lenet("predict --json --resize --model " + q(model()) + " " + q(bad / "big.png"), scratch());
+  const auto resized = run_cli("predict --json --resize --model " + q(model()) + " " + q(bad / "big.png"), scratch());
   EXPECT_EQ(resized.code, 0) << resized.err;
   EXPECT_EQ(nlohmann::json::parse(resized.out)["file"], (bad / "big.png").string());
 
-  const auto no_model = run_lenet("predict --model " + q(scratch() / "none.safetensors") + " " + q(good), scratch());
+  const auto no_model = run_cli("predict --model " + q(scratch() / "none.safetensors") + " " + q(good), scratch());
   EXPECT_EQ(no_model.code, 1);
-  EXPECT_EQ(imgtest::count_lines(no_model.err), 1) << no_model.err;
+  EXPECT_EQ(test::line_count(no_model.err), 1) << no_model.err;
   EXPECT_NE(no_model.err.find("none.safetensors"), std::string::npos) << no_model.err;
   EXPECT_EQ(no_model.out, "");
 
-  const auto bad_k = run_lenet("predict --top-k 0 --model " + q(model()) + " " + q(good), scratch());
+  const auto bad_k = run_cli("predict --top-k 0 --model " + q(model()) + " " + q(good), scratch());
   EXPECT_EQ(bad_k.code, 1);
   EXPECT_NE(bad_k.err.find("--top-k must be a positive whole number, got 0"), std::string::npos) << bad_k.err;
 }
@@ -244,9 +245,9 @@ class TrainImageFolderCli : public ::testing::Test {
 TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   write_dataset(data, /*with_test=*/false);
   imgtest::save_image(data / "train" / "coat" / "wide.png", imgtest::class_image(2, 99, 28, 28));
-  const auto r = run_lenet(train_args("run"), dir.path());
+  const auto r = run_cli(train_args("run"), dir.path());
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(imgtest::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   EXPECT_NE(r.err.find((data / "train" / "coat" / "wide.png").string() + ": image is 28x28 (HxW) but 216 of the 217 images are 28x20"),
             std::string::npos)
       << r.err;
@@ -254,7 +255,7 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   EXPECT_EQ(r.out.find("training"), std::string::npos) << "nothing trained: " << r.out;
 
   // --size resizes everything; the checkpoint remembers it; --val-split holds out 25% per class.
-  const auto ok = run_lenet(train_args("run2", "--size 32x24 --val-split 0.25"), dir.path());
+  const auto ok = run_cli(train_args("run2", "--size 32x24 --val-split 0.25"), dir.path());
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("163 training and 54 test images of 1x32x24"), std::string::npos) << ok.out;
   const LoadedModel m = load_checkpoint(dir / "run2" / "best.safetensors");
@@ -264,16 +265,16 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   EXPECT_TRUE(fs::exists(dir / "run2" / "predictions.png"));
 
   // predict repeats the resize from the checkpoint for a 28x20 file.
-  const auto p = run_lenet("predict --json --model " + q(dir / "run2" / "best.safetensors") + " " +
+  const auto p = run_cli("predict --json --model " + q(dir / "run2" / "best.safetensors") + " " +
                                q(data / "train" / "bag" / "0.png"),
                            dir.path());
   EXPECT_EQ(p.code, 0) << p.err;
   EXPECT_TRUE(nlohmann::json::parse(p.out).contains("index"));
 
   for (const char* bad : {"--size 14", "--size 0x10", "--val-split 1.5", "--val-split 0"}) {
-    const auto u = run_lenet(train_args("run3", bad), dir.path());
+    const auto u = run_cli(train_args("run3", bad), dir.path());
     EXPECT_EQ(u.code, 1) << bad;
-    EXPECT_EQ(imgtest::count_lines(u.err), 1) << u.err;
+    EXPECT_EQ(test::line_count(u.err), 1) << u.err;
     EXPECT_NE(u.err.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos) << u.err;
   }
 }
@@ -284,7 +285,7 @@ TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount
   imgtest::write_bytes(data / "train" / "coat" / "readme.txt", "hello");
   const std::string jpg = encode_jpeg(imgtest::class_image(3, 1));
   imgtest::write_bytes(data / "test" / "dress" / "cut.jpg", jpg.substr(0, jpg.size() - 40));
-  const auto r = run_lenet(train_args("run"), dir.path());
+  const auto r = run_cli(train_args("run"), dir.path());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto err = lines_of(r.err);
   ASSERT_EQ(err.size(), 4u) << r.err;
@@ -300,7 +301,7 @@ TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount
 TEST_F(TrainImageFolderCli, EmptyClassFolderAndOneClassAreErrors) {
   write_dataset(data);
   fs::create_directories(data / "train" / "zebra");
-  auto r = run_lenet(train_args("run"), dir.path());
+  auto r = run_cli(train_args("run"), dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "lenet: error: " + (data / "train" / "zebra").string() +
                        ": empty class folder (no image files); add images or remove it\n");
@@ -308,10 +309,10 @@ TEST_F(TrainImageFolderCli, EmptyClassFolderAndOneClassAreErrors) {
   TempDir one("one-class");
   imgtest::save_image(one / "train" / "only" / "a.png", imgtest::class_image(0, 0));
   imgtest::save_image(one / "train" / "only" / "b.png", imgtest::class_image(0, 1));
-  r = run_lenet("train --data " + q(one.path()) + " --out " + q(dir / "run1") + " --epochs 1", dir.path());
+  r = run_cli("train --data " + q(one.path()) + " --out " + q(dir / "run1") + " --epochs 1", dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("1 class ('only'); a classifier needs at least two classes"), std::string::npos) << r.err;
-  EXPECT_EQ(imgtest::count_lines(r.err), 1);
+  EXPECT_EQ(test::line_count(r.err), 1);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // not blank, and show the numbers they were given (curve heights, cell
 // colours); the page embeds exactly those PNGs and links only files that exist.
 #include <gtest/gtest.h>
+
+#include "cli_util.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -573,25 +575,9 @@ TEST(ReportHtml, ShowsTheGalleryWhenItExistsAndEscapesText) {
 
 // ---- `lenet train` pictures and `lenet plot` (the built CLI) ----
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs the built `lenet` with `args` (and environment settings `env`, "NAME=value ...").
-CliResult run_cli(const std::string& args, const fs::path& scratch, const std::string& env = "") {
-  const fs::path out = scratch / "cli.out", err = scratch / "cli.err";
-  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(LENET_CLI) + " " + args +
-                              " < /dev/null > " + out.string() + " 2> " + err.string();
-  const int status = std::system(command.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
-
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+using test::CliResult;
+using test::quoted;
+using test::run_cli;
 
 // A tiny IDX data set that a LeNet learns in a few epochs: class k is a bright
 // 6 × 6 square at one of ten places, on faint noise.
@@ -633,7 +619,7 @@ class PlotCli : public ::testing::Test {
     const CliResult r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --batch-size 32"
                                 " --limit-test 100 --threads 2 --out " + quoted(run_dir()),
                                 scratch_->path());
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.code, 0) << r.err;
     ASSERT_EQ(r.err, "") << "training printed warnings";
   }
   static void TearDownTestSuite() {
@@ -686,7 +672,7 @@ TEST_F(PlotCli, RedrawsEverythingFromMetricsAndTheBestCheckpoint) {
   const fs::path run = copy_of_run("redraw");
   for (const char* name : {"loss.png", "accuracy.png", "confusion.png", "report.html"}) fs::remove(run / name);
   const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("confusion.png"), std::string::npos) << r.out;
   for (const char* name : {"loss.png", "accuracy.png", "confusion.png", "report.html"})
@@ -705,7 +691,7 @@ TEST_F(PlotCli, CurvesComeFromMetricsCsv) {
                                              "2,1.25,0.7,1.5,0.8,1.0,100\n"
                                              "3,0.5,0.9,1.5,0.8,1.0,100\n");
   const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
   const Picture p = load_png(run / "loss.png");
   const Frame f = find_frame(p);
   auto [x0, x1] = column_span(p, f, kTrainBlue);
@@ -722,7 +708,7 @@ TEST_F(PlotCli, MissingDataSkipsOnlyTheConfusionMatrix) {
   const std::string confusion_before = read_file(run / "confusion.png");
   fs::remove(run / "loss.png");
   const CliResult r = run_cli("plot " + quoted(run) + " --data " + quoted(scratch_->path() / "gone"), scratch_->path());
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("confusion matrix not redrawn"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("gone"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -757,7 +743,7 @@ TEST_F(PlotCli, BrokenOrEmptyMetricsCsvIsOneClearError) {
     }
     const std::string report_before = read_file(run / "report.html");
     const CliResult r = run_cli("plot " + quoted(run), scratch_->path());
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.code, 1);
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find((run / "metrics.csv").string()), std::string::npos) << r.err;
@@ -776,14 +762,14 @@ TEST_F(PlotCli, MissingPlplotDriversAreOneErrorLine) {
   const std::string env = "PLPLOT_DRV_DIR=" + quoted(no_drivers);
   const fs::path run = copy_of_run("no-drivers");
   CliResult r = run_cli("plot " + quoted(run), scratch_->path(), env);
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("lenet: error: PLplot", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 
   const fs::path train_run = scratch_->path() / "no-drivers-train";
   r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --limit-train 64 --limit-test 32"
               " --threads 2 --out " + quoted(train_run), scratch_->path(), env);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.rfind("lenet: warning: could not draw the training pictures: PLplot", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_TRUE(fs::is_regular_file(train_run / "best.safetensors"));
@@ -794,16 +780,16 @@ TEST_F(PlotCli, NotARunFolder) {
   const fs::path empty = scratch_->path() / "empty-folder";
   fs::create_directories(empty);
   CliResult r = run_cli("plot " + quoted(empty), scratch_->path());
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("metrics.csv not found"), std::string::npos) << r.err;
   r = run_cli("plot " + quoted(scratch_->path() / "no-such-run"), scratch_->path());
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no-such-run does not exist"), std::string::npos) << r.err;
   // A damaged checkpoint is an error too, naming it: the report would be wrong without it.
   const fs::path run = copy_of_run("bad-checkpoint");
   write_file_atomic(run / "best.safetensors", "garbage");
   r = run_cli("plot " + quoted(run), scratch_->path());
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("best.safetensors"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }

@@ -219,7 +219,7 @@ using lenet::test::run_cli;
 
 TEST(TutorialCli, RunsEverySectionByDefault) {
   auto r = run_cli("tutorial");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   for (size_t i = 0; i < sections().size(); ++i) {
     const auto& s = sections()[i];
@@ -234,25 +234,25 @@ TEST(TutorialCli, RunsEverySectionByDefault) {
 
 TEST(TutorialCli, RunsOneSectionByNameOrNumber) {
   auto by_name = run_cli("tutorial multi-out");
-  ASSERT_EQ(by_name.status, 0) << by_name.err;
+  ASSERT_EQ(by_name.code, 0) << by_name.err;
   EXPECT_NE(by_name.out.find("[[ 96, 128],"), std::string::npos) << by_name.out;
   EXPECT_EQ(by_name.out.find("== 1."), std::string::npos) << "ran more than the section asked for";
   auto by_number = run_cli("tutorial 8");
-  ASSERT_EQ(by_number.status, 0) << by_number.err;
+  ASSERT_EQ(by_number.code, 0) << by_number.err;
   EXPECT_EQ(by_number.out, by_name.out);
 }
 
 TEST(TutorialCli, SeedChangesOnlyTheRandomExamples) {
   auto a = run_cli("tutorial learn-kernel --seed 1"), b = run_cli("tutorial learn-kernel --seed 2");
-  ASSERT_EQ(a.status, 0) << a.err;
-  ASSERT_EQ(b.status, 0) << b.err;
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_NE(a.out, b.out);
   EXPECT_EQ(run_cli("tutorial corr2d --seed 1").out, run_cli("tutorial corr2d --seed 2").out);
 }
 
 TEST(TutorialCli, ListsTheSections) {
   auto r = run_cli("tutorial --list");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
   for (const auto& s : sections()) {
     EXPECT_NE(r.out.find(s.name), std::string::npos) << s.name;
     EXPECT_NE(r.out.find(s.file), std::string::npos) << s.file;
@@ -262,7 +262,7 @@ TEST(TutorialCli, ListsTheSections) {
 
 TEST(TutorialCli, UnknownSectionIsOneLineErrorNamingTheKnownOnes) {
   auto r = run_cli("tutorial corr2d nope");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.out, "") << "nothing runs when one name is wrong";
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("lenet: error: unknown tutorial section 'nope'"), std::string::npos) << r.err;

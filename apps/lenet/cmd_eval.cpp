@@ -58,7 +58,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", *limit, "Use only the first N test images");
   cmd->callback([=] {
     if (*batch < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(*batch));
-    if (*threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(*threads));
+    if (*threads < 0 || *threads > 1024)
+      throw UsageError("--threads must lie in [0, 1024] (0: all cores), got " + std::to_string(*threads));
     if (*limit < 0) throw UsageError("--limit must be positive, got " + std::to_string(*limit));
     set_num_threads(*threads);
     LoadedModel loaded = load_model(*model_path);

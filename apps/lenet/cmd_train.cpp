@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "lenet/gallery.h"
 #include "lenet/image.h"
 #include "lenet/nn.h"
+#include "lenet/onnx.h"
 #include "lenet/parallel.h"
 #include "lenet/train.h"
 
@@ -162,6 +164,10 @@ void run_training(const DataSplit& data, TrainOptions o, const std::vector<Epoch
 // each add their hook here, in the order they should run.
 std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   std::vector<EpochHook> hooks;
+  // best.onnx follows best.safetensors, as the chapter saves its best model as ONNX.
+  hooks.push_back([](const EpochEvent& e) {
+    if (e.new_best) export_onnx(e.out_dir / "best.onnx", e.model, e.info);
+  });
   // The chapter's last figure: the first ten test images with true and
   // predicted labels, redrawn after every epoch so the last one shows the end.
   hooks.push_back([](const EpochEvent& e) {
@@ -188,7 +194,8 @@ void check_arguments(const TrainArgs& a) {
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
     throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
-  if (a.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(a.threads));
+  if (a.threads < 0 || a.threads > 1024)
+    throw UsageError("--threads must lie in [0, 1024] (0: all cores), got " + std::to_string(a.threads));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
   if (!(a.val_split > 0 && a.val_split < 1))
@@ -202,8 +209,15 @@ void check_architecture(const std::string& arch, const Dataset& data) {
     build_model(arch, data.input_shape(), data.num_classes(), nullptr);
   } catch (const std::invalid_argument& e) {
     const bool one_word = arch.find_first_of(" ,[") == std::string::npos;
+    const auto names = builtin_architectures();
+    const bool builtin = std::find(names.begin(), names.end(), arch) != names.end();
     std::string builtins;
-    for (const auto& name : builtin_architectures()) builtins += (builtins.empty() ? "" : ", ") + name;
+    for (const auto& name : names) {
+      if (!builtins.empty()) builtins += ", ";
+      builtins += name;
+    }
+    if (builtin)
+      throw UsageError("--arch " + arch + " does not fit images of " + to_string(data.input_shape()) + ": " + e.what());
     if (one_word) throw UsageError("unknown --arch '" + arch + "' (built-in: " + builtins + ", or a layer spec such as 'conv 6 k5 p2, sigmoid, ...')");
     throw UsageError("--arch '" + arch + "': " + e.what());
   }

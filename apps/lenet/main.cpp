@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   lenet::cli::add_tutorial_command(app);
   lenet::cli::add_plot_command(app);
   lenet::cli::add_predict_command(app);
+  lenet::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

@@ -191,11 +191,16 @@ class Flatten : public Module {
 
 // ---- Sequential ----
 
+namespace detail {
+class Pipeline;
+}
+
 class Sequential {
  public:
-  Sequential() = default;
-  Sequential(Sequential&&) noexcept = default;
-  Sequential& operator=(Sequential&&) noexcept = default;
+  Sequential();
+  ~Sequential();
+  Sequential(Sequential&&) noexcept;
+  Sequential& operator=(Sequential&&) noexcept;
 
   // Appends a layer; its parameters move into the flat buffers at once.
   Module& add(std::unique_ptr<Module> layer);
@@ -234,6 +239,11 @@ class Sequential {
   std::vector<Tensor> outputs_;   // outputs_[i]: output of layer i
   std::vector<Tensor> grad_buf_;  // two ping-pong buffers for backward
   const Tensor* input_ = nullptr;
+  // The fused, batch-parallel fast path (src/nn/pipeline.h) for stacks of the
+  // layers above; the layers run one by one when it declines a stack.
+  std::unique_ptr<detail::Pipeline> pipeline_;
+  Shape pipeline_declined_;  // an input shape the pipeline cannot run
+  bool pipelined_ = false;   // the last forward went through the pipeline
 };
 
 // ---- initialisation ----

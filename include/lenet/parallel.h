@@ -1,6 +1,7 @@
-// One thread pool (OpenMP) for every kernel. Results are bit-identical for the
-// same thread count: work is split statically and partial sums are reduced in
-// thread order.
+// One thread pool for every kernel (src/kernels/thread_pool.h: persistent
+// workers that block when idle instead of spinning). Results are bit-identical
+// for the same thread count: work is split statically and partial sums are
+// reduced in thread order.
 #pragma once
 
 namespace lenet {

@@ -270,8 +270,9 @@ DataSplit load_idx_folder(const fs::path& dir) {
                                std::to_string(classes - 1));
     names = fashion_mnist_classes();
   } else {
-    // MNIST-style digits; other IDX sets get their label numbers as names.
-    for (size_t c = 0; c < std::max<size_t>(classes, 10); ++c) names.push_back(std::to_string(c));
+    // MNIST's digits, and any other IDX set's label numbers: as many classes as
+    // the highest label says, so a 4-class set gets a 4-way model.
+    for (size_t c = 0; c < classes; ++c) names.push_back(std::to_string(c));
   }
   split.train.class_names = names;
   split.test.class_names = names;

@@ -10,7 +10,14 @@ namespace lenet {
 namespace {
 std::string pair_str(int a, int b) { return a == b ? std::to_string(a) : std::to_string(a) + "x" + std::to_string(b); }
 std::string pair_describe(int a, int b) {
-  return a == b ? std::to_string(a) : "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
+  if (a == b) return std::to_string(a);
+  // Appended piece by piece: `"(" + std::string` trips GCC 12's -Wrestrict.
+  std::string s = "(";
+  s += std::to_string(a);
+  s += ", ";
+  s += std::to_string(b);
+  s += ")";
+  return s;
 }
 [[noreturn]] void bad_input(const std::string& who, const std::string& what, const Shape& in) {
   throw std::invalid_argument(who + ": " + what + ", got input " + to_string(in));

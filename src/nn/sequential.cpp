@@ -2,8 +2,14 @@
 #include <stdexcept>
 
 #include "lenet/nn.h"
+#include "nn/pipeline.h"
 
 namespace lenet {
+
+Sequential::Sequential() = default;
+Sequential::~Sequential() = default;
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
 Module& Sequential::add(std::unique_ptr<Module> layer) {
   layers_.push_back(std::move(layer));
@@ -33,11 +39,30 @@ void Sequential::rebuild_storage() {
   values_ = std::move(values);
   grads_ = std::move(grads);
   outputs_.resize(layers_.size());
+  pipeline_.reset();
+  pipeline_declined_.clear();
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {
   if (layers_.empty()) throw std::logic_error("Sequential: no layers");
   input_ = &x;
+  pipelined_ = false;
+  // The fused pipeline for batches worth it; a stack it cannot run, or a few
+  // images, go layer by layer.
+  if (detail::Pipeline::worth(x.shape())) {
+    if (!pipeline_ || !pipeline_->fits(x.shape())) {
+      pipeline_.reset();
+      if (x.shape() != pipeline_declined_) {
+        pipeline_ = detail::Pipeline::build(layers_, x.shape());
+        if (!pipeline_) pipeline_declined_ = x.shape();
+      }
+    }
+    if (pipeline_) {
+      pipeline_->forward(x, outputs_);
+      pipelined_ = true;
+      return outputs_.back();
+    }
+  }
   const Tensor* in = &x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->forward(*in, outputs_[i]);
@@ -51,6 +76,7 @@ void Sequential::backward(const Tensor& dy) {
   if (dy.shape() != outputs_.back().shape())
     throw std::invalid_argument("Sequential backward: gradient " + to_string(dy.shape()) + " does not match output " +
                                 to_string(outputs_.back().shape()));
+  if (pipelined_) return pipeline_->backward(dy, outputs_);
   grad_buf_.resize(2);
   const Tensor* d = &dy;
   for (size_t i = layers_.size(); i-- > 0;) {

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Runs lenet.cpp and its peers (PyTorch, LibTorch, ONNX Runtime) alternately on
+the same work and prints each ratio of issue 8's table, plus training FLOP/s
+as a fraction of an OpenBLAS sgemm peak measured in the same run.
+
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLENET_BUILD_BENCH=ON && cmake --build build -j2
+  bash bench/setup-peers.sh          # once: python3-torch, libtorch-dev, onnxruntime-node
+  python3 bench/compare.py [--rounds 3] [--build build] [--data DIR] [--json out.json]
+
+Every measurement is repeated --rounds times, ours and the peer's back to back
+in each round; the table shows medians and the spread (min–max) so the noise
+of a shared machine is visible. Peers that are not installed are skipped.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+
+# Issue 8's goals: (key, what, workload, goal text, test on the ratio)
+GOALS = [
+    ("train", "training throughput", "lenet-max, Fashion-MNIST, SGD lr 0.9, batch 256, 2 threads, one epoch",
+     ">= 4x PyTorch", lambda r: r >= 4.0),
+    ("job", "whole job", "`lenet train` one epoch (load, train, evaluate, save) vs the PyTorch script",
+     ">= 4x faster wall time", lambda r: r >= 4.0),
+    ("infer", "inference throughput", "batch 256 over the 10k test set, 2 threads", ">= 1.2x ONNX Runtime",
+     lambda r: r >= 1.2),
+    ("latency", "single-image latency", "batch 1, 1 thread", "<= 0.5x ONNX Runtime's", lambda r: r <= 0.5),
+    ("scaling", "thread scaling", "training, 1 -> 2 threads", ">= 1.7x", lambda r: r >= 1.7),
+    ("memory", "memory", "peak RSS of a Fashion-MNIST training run", "<= 250 MB", lambda r: r <= 250),
+]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, timeout=1800):
+    """Runs cmd; returns (stdout, wall seconds)."""
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    return r.stdout, time.perf_counter() - t0
+
+
+def timed(cmd, env=None):
+    """Wall time and peak RSS (MB) of one process, through os.wait4."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.strip()[-500:]}")
+    return out, wall, usage.ru_maxrss / 1024.0
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON in output: {text[-300:]}")
+
+
+def find_torch_python():
+    """A Python that imports torch: this one, or Debian's (python3-torch installs there)."""
+    for exe in [sys.executable, "/usr/bin/python3"]:
+        if exe and os.path.exists(exe) and subprocess.run([exe, "-c", "import torch"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+def openblas_env(bench_bin, env):
+    """OpenBLAS picks its kernels by CPU model and falls back to generic SSE3
+    ("Prescott") on CPUs newer than its release. Then it is told the newest core
+    it knows that this CPU can run, for every process of the run (PyTorch's
+    Linear layers use OpenBLAS too). Returns (env, note)."""
+    probe = dict(env, OPENBLAS_VERBOSE="2")
+    r = subprocess.run([bench_bin, "--benchmark_filter=SgemmPeak/threads:1", "--benchmark_min_time=0.01"],
+                       capture_output=True, text=True, env=probe)
+    m = re.search(r"Core: (\w+)", r.stdout + r.stderr)
+    core = m.group(1) if m else "unknown"
+    if core not in ("Prescott", "Core2", "Nehalem", "unknown", "Generic"):
+        return env, f"OpenBLAS core: {core} (detected)"
+    flags = open("/proc/cpuinfo").read()
+    if " avx512_bf16" in flags:
+        forced = "Cooperlake"
+    elif " avx512f" in flags:
+        forced = "SkylakeX"
+    elif " avx2" in flags:
+        forced = "Haswell"
+    else:
+        return env, f"OpenBLAS core: {core} (detected)"
+    return dict(env, OPENBLAS_CORETYPE=forced), f"OpenBLAS core: detected {core}, set OPENBLAS_CORETYPE={forced}"
+
+
+def sgemm_peak(bench_bin, env):
+    out, _ = run([bench_bin, "--benchmark_filter=SgemmPeak", "--benchmark_format=json"], env=env)
+    peaks = {}
+    for b in json.loads(out)["benchmarks"]:
+        threads = int(re.search(r"threads:(\d+)", b["name"]).group(1))
+        peaks[threads] = b["FLOP/s"] / 1e9
+    return peaks
+
+
+def train_flops_per_image(bench_bin, env):
+    """FLOPs of one training step per image, as bench_model.cpp counts them."""
+    out, _ = run([bench_bin, "--benchmark_filter=TrainStep/threads:1", "--benchmark_format=json",
+                  "--benchmark_min_time=0.05"], env=env)
+    b = json.loads(out)["benchmarks"][0]
+    return b["FLOP/s"] / b["images/s"]
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def spread(xs):
+    return f"{min(xs):.4g}–{max(xs):.4g}" if xs else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder (with -DLENET_BUILD_BENCH=ON)")
+    ap.add_argument("--data", default=DEFAULT_DATA, help="Fashion-MNIST IDX folder")
+    ap.add_argument("--rounds", type=int, default=3, help="repetitions of every measurement")
+    ap.add_argument("--skip", default="", help="comma-separated measurements to skip: train,job,infer,latency")
+    ap.add_argument("--json", help="also write every raw figure to this file")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    bench_bin = os.path.join(args.build, "bench", "lenet_bench")
+    epoch_bin = os.path.join(args.build, "bench", "lenet_bench_epoch")
+    libtorch_bin = os.path.join(args.build, "bench", "libtorch_lenet")
+    lenet_cli = os.path.join(args.build, "lenet")
+    for b in (bench_bin, epoch_bin):
+        if not os.path.exists(b):
+            sys.exit(f"compare.py: {b} not found: build with -DLENET_BUILD_BENCH=ON")
+    if not os.path.isdir(args.data):
+        sys.exit(f"compare.py: no Fashion-MNIST at {args.data} (scripts/setup.sh installs dataset-fashion-mnist)")
+
+    env = dict(os.environ)
+    env, blas_note = openblas_env(bench_bin, env)
+    torch_py = find_torch_python()
+    node = shutil.which("node")
+    ort_dir = os.path.join(HERE, "onnxruntime", "node_modules", "onnxruntime-node")
+    have = {
+        "pytorch": torch_py is not None,
+        "libtorch": os.path.exists(libtorch_bin),
+        "onnxruntime": node is not None and os.path.isdir(ort_dir) and torch_py is not None,
+        "lenet train": os.path.exists(lenet_cli) and "train" in subprocess.run(
+            [lenet_cli, "--help"], capture_output=True, text=True).stdout,
+    }
+    missing = [k for k, v in have.items() if not v]
+    if missing:
+        log(f"not available, skipped: {', '.join(missing)} (bash bench/setup-peers.sh installs the peers)")
+
+    machine = {
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "cores": os.cpu_count(),
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "blas": blas_note,
+    }
+    log(f"{machine['cpu']}, {machine['cores']} cores, load {machine['load_before'][0]:.2f}; {blas_note}")
+
+    tmp = tempfile.mkdtemp(prefix="lenet-compare-")
+    onnx_path = os.path.join(tmp, "lenet-max.onnx")
+    if have["onnxruntime"]:
+        run([torch_py, os.path.join(HERE, "peers", "pytorch_lenet.py"), "export", onnx_path], env=env)
+
+    raw = {}  # name -> list of values
+
+    def record(name, value):
+        raw.setdefault(name, []).append(value)
+
+    def ours(mode, threads):
+        out, wall, rss = timed([epoch_bin, mode, str(threads), args.data], env=env)
+        return last_json(out), rss
+
+    def peer(name, mode, threads):
+        if name == "pytorch":
+            cmd = [torch_py, os.path.join(HERE, "peers", "pytorch_lenet.py"), mode, str(threads), args.data]
+        elif name == "libtorch":
+            cmd = [libtorch_bin, mode, str(threads), args.data]
+        else:
+            cmd = [node, os.path.join(HERE, "peers", "onnxruntime_lenet.js"), mode, str(threads), args.data, onnx_path]
+        out, wall, rss = timed(cmd, env=env)
+        return last_json(out), rss
+
+    peaks = sgemm_peak(bench_bin, env)
+    for t, v in peaks.items():
+        record(f"sgemm_peak_gflops_{t}t", v)
+    flops_per_image = train_flops_per_image(bench_bin, env)
+
+    for rnd in range(args.rounds):
+        log(f"round {rnd + 1}/{args.rounds}")
+        if "train" not in skip:
+            for threads in (2, 1):
+                j, rss = ours("train", threads)
+                record(f"lenet_train_{threads}t", j["images_per_s"])
+                record("lenet_train_rss_mb", rss)
+                if have["pytorch"]:
+                    j, rss = peer("pytorch", "train", threads)
+                    record(f"pytorch_train_{threads}t", j["images_per_s"])
+                    record("pytorch_train_rss_mb", rss)
+                if have["libtorch"] and threads == 2:
+                    j, _ = peer("libtorch", "train", threads)
+                    record(f"libtorch_train_{threads}t", j["images_per_s"])
+        if "infer" not in skip:
+            for threads in (2, 1):
+                j, _ = ours("infer", threads)
+                record(f"lenet_infer_{threads}t", j["images_per_s"])
+                if have["onnxruntime"]:
+                    j, _ = peer("onnxruntime", "infer", threads)
+                    record(f"onnxruntime_infer_{threads}t", j["images_per_s"])
+                if have["pytorch"] and threads == 2:
+                    j, _ = peer("pytorch", "infer", threads)
+                    record(f"pytorch_infer_{threads}t", j["images_per_s"])
+        if "latency" not in skip:
+            j, _ = ours("latency", 1)
+            record("lenet_latency_us", j["median_us"])
+            if have["onnxruntime"]:
+                j, _ = peer("onnxruntime", "latency", 1)
+                record("onnxruntime_latency_us", j["median_us"])
+            if have["pytorch"]:
+                j, _ = peer("pytorch", "latency", 1)
+                record("pytorch_latency_us", j["median_us"])
+        if "job" not in skip and have["lenet train"] and have["pytorch"]:
+            run_dir = os.path.join(tmp, f"lenet-run-{rnd}")
+            out, wall, rss = timed([lenet_cli, "train", "--data", args.data, "--arch", "lenet-max", "--optimizer", "sgd",
+                                    "--lr", "0.9", "--batch-size", "256", "--epochs", "1", "--threads", "2",
+                                    "--out", run_dir], env=env)
+            record("lenet_job_s", wall)
+            record("lenet_job_rss_mb", rss)
+            out, wall, rss = timed([torch_py, os.path.join(HERE, "peers", "pytorch_lenet.py"), "job", "2", args.data,
+                                    os.path.join(tmp, f"pytorch-run-{rnd}")], env=env)
+            record("pytorch_job_s", wall)
+            record("pytorch_job_rss_mb", rss)
+
+    machine["load_after"] = os.getloadavg()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---- the table ----
+    m = {k: median(v) for k, v in raw.items()}
+    rows = []
+
+    def ratio_row(key, ours_v, peer_v, ratio, detail):
+        goal = next(g for g in GOALS if g[0] == key)
+        met = None if ratio != ratio else goal[4](ratio)
+        rows.append((goal[1], goal[2], detail, ratio, goal[3], met))
+
+    if "lenet_train_2t" in m and "pytorch_train_2t" in m:
+        r = m["lenet_train_2t"] / m["pytorch_train_2t"]
+        extra = f", LibTorch {m['libtorch_train_2t']:.0f}" if "libtorch_train_2t" in m else ""
+        ratio_row("train", m["lenet_train_2t"], m["pytorch_train_2t"], r,
+                  f"{m['lenet_train_2t']:.0f} vs PyTorch {m['pytorch_train_2t']:.0f} images/s{extra}")
+    if "lenet_job_s" in m:
+        r = m["pytorch_job_s"] / m["lenet_job_s"]
+        ratio_row("job", m["lenet_job_s"], m["pytorch_job_s"], r,
+                  f"{m['lenet_job_s']:.2f} s vs PyTorch {m['pytorch_job_s']:.2f} s")
+    if "lenet_infer_2t" in m and "onnxruntime_infer_2t" in m:
+        r = m["lenet_infer_2t"] / m["onnxruntime_infer_2t"]
+        ratio_row("infer", m["lenet_infer_2t"], m["onnxruntime_infer_2t"], r,
+                  f"{m['lenet_infer_2t']:.0f} vs ONNX Runtime {m['onnxruntime_infer_2t']:.0f} images/s")
+    if "lenet_latency_us" in m and "onnxruntime_latency_us" in m:
+        r = m["lenet_latency_us"] / m["onnxruntime_latency_us"]
+        ratio_row("latency", m["lenet_latency_us"], m["onnxruntime_latency_us"], r,
+                  f"{m['lenet_latency_us']:.1f} µs vs ONNX Runtime {m['onnxruntime_latency_us']:.1f} µs (node)")
+    if "lenet_train_2t" in m and "lenet_train_1t" in m:
+        r = m["lenet_train_2t"] / m["lenet_train_1t"]
+        ratio_row("scaling", m["lenet_train_2t"], m["lenet_train_1t"], r,
+                  f"{m['lenet_train_1t']:.0f} -> {m['lenet_train_2t']:.0f} images/s")
+    rss_key = "lenet_job_rss_mb" if "lenet_job_rss_mb" in m else "lenet_train_rss_mb"
+    if rss_key in m:
+        peer_rss = m.get("pytorch_job_rss_mb", m.get("pytorch_train_rss_mb", float("nan")))
+        ratio_row("memory", m[rss_key], peer_rss, m[rss_key],
+                  f"{m[rss_key]:.0f} MB ({'lenet train' if rss_key == 'lenet_job_rss_mb' else 'training epoch'}) "
+                  f"vs PyTorch {peer_rss:.0f} MB")
+
+    print(f"\nlenet.cpp vs peers — {machine['cpu']}, {machine['cores']} cores, {machine['date']}")
+    print(f"load average before {machine['load_before'][0]:.2f}, after {machine['load_after'][0]:.2f}; "
+          f"{args.rounds} rounds, medians; {blas_note}\n")
+    print("| what | workload | measured | ratio | goal | met |")
+    print("|---|---|---|---|---|---|")
+    for what, workload, detail, ratio, goal, met in rows:
+        unit = " MB" if what == "memory" else "x"
+        mark = "n/a" if met is None else ("yes" if met else "no")
+        print(f"| {what} | {workload} | {detail} | {ratio:.2f}{unit} | {goal} | {mark} |")
+
+    peak2 = m.get("sgemm_peak_gflops_2t", float("nan"))
+    if "lenet_train_2t" in m:
+        gflops = m["lenet_train_2t"] * flops_per_image / 1e9
+        print(f"\ntraining: {flops_per_image / 1e6:.2f} MFLOP per image -> {gflops:.1f} GFLOP/s with 2 threads = "
+              f"{100 * gflops / peak2:.0f}% of the OpenBLAS sgemm peak measured now "
+              f"({m.get('sgemm_peak_gflops_1t', float('nan')):.0f} GFLOP/s on 1 core, {peak2:.0f} on 2)")
+    print("\nevery figure (median, min–max over rounds):")
+    for k in sorted(raw):
+        print(f"  {k:28s} {m[k]:10.4g}   {spread(raw[k])}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "raw": raw, "flops_per_image": flops_per_image}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

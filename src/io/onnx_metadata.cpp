@@ -1,0 +1,108 @@
+// ModelInfo as ONNX metadata_props: JSON values under "lenet.*" keys, plus the
+// facts a foreign consumer needs under plain names.
+#include "io/onnx_metadata.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace lenet::onnx_meta {
+
+namespace {
+
+std::string shape_json(const Shape& s) { return nlohmann::json(s).dump(); }
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os.precision(9);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info) {
+  const auto& pre = info.preprocessing;
+  // The same layout as a checkpoint's "preprocessing".
+  nlohmann::json preprocessing = {
+      {"grayscale", pre.grayscale},
+      {"resize", {pre.resize_height, pre.resize_width}},
+      {"normalization", {{"mean", static_cast<double>(pre.normalization.mean)},
+                         {"std", static_cast<double>(pre.normalization.std)}}},
+  };
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& [k, v] : info.metrics) metrics[k] = v;  // NaN becomes null
+  const std::string classes = nlohmann::json(info.class_names).dump();
+  return {
+      {"lenet.format", kFormatVersion},
+      {"lenet.arch", info.arch},
+      {"lenet.input_shape", shape_json(info.input_shape)},
+      {"lenet.class_names", classes},
+      {"lenet.preprocessing", preprocessing.dump()},
+      {"lenet.dataset", info.dataset},
+      {"lenet.epoch", std::to_string(info.epoch)},
+      {"lenet.metrics", metrics.dump()},
+      {"class_names", classes},
+      {"input_shape", shape_json(info.input_shape)},
+      {"normalization_mean", number_text(pre.normalization.mean)},
+      {"normalization_std", number_text(pre.normalization.std)},
+  };
+}
+
+bool from_props(const std::map<std::string, std::string>& props, const std::string& source, ModelInfo& info) {
+  bool any = false;
+  for (const auto& [key, value] : props) any = any || key.starts_with("lenet.");
+  if (!any) return false;
+  // Our own files always carry every key: a missing one means a cut file.
+  for (const auto& [key, value] : to_props(ModelInfo{}))
+    if (!props.contains(key))
+      throw std::runtime_error(source + ": metadata '" + key + "' is missing (the file is truncated or was "
+                               "edited: lenet.cpp writes every metadata key)");
+  const std::string& format = props.at("lenet.format");
+  if (format != kFormatVersion)
+    throw std::runtime_error(source + ": metadata 'lenet.format' is " + format + ", this build reads version " +
+                             kFormatVersion + " (a newer lenet.cpp wrote it)");
+  auto parse = [&](const std::string& key, auto&& apply) {
+    auto it = props.find(key);
+    if (it == props.end()) return;
+    try {
+      apply(nlohmann::json::parse(it->second));
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(source + ": metadata '" + key + "' is malformed ('" + it->second + "'): " + e.what());
+    }
+  };
+  parse("lenet.input_shape", [&](const nlohmann::json& j) { info.input_shape = j.get<Shape>(); });
+  parse("lenet.class_names", [&](const nlohmann::json& j) { info.class_names = j.get<std::vector<std::string>>(); });
+  parse("lenet.preprocessing", [&](const nlohmann::json& j) {
+    auto& pre = info.preprocessing;
+    pre.grayscale = j.at("grayscale").get<bool>();
+    pre.resize_height = j.at("resize").at(0).get<int>();
+    pre.resize_width = j.at("resize").at(1).get<int>();
+    pre.normalization.mean = j.at("normalization").at("mean").get<float>();
+    pre.normalization.std = j.at("normalization").at("std").get<float>();
+  });
+  parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = j.get<int>(); });
+  parse("lenet.metrics", [&](const nlohmann::json& j) {
+    for (const auto& [k, v] : j.items()) info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
+  });
+  if (auto it = props.find("lenet.dataset"); it != props.end()) info.dataset = it->second;
+  if (auto it = props.find("lenet.arch"); it != props.end()) info.arch = it->second;
+  const auto size_ok = [](int64_t d) { return d >= 1 && d <= 65536; };
+  if (info.input_shape.size() != 3 || !size_ok(info.input_shape[0]) || !size_ok(info.input_shape[1]) ||
+      !size_ok(info.input_shape[2]))
+    throw std::runtime_error(source + ": metadata 'lenet.input_shape' must be [C, H, W] with sizes in [1, 65536], got " +
+                             to_string(info.input_shape));
+  if (info.class_names.empty()) throw std::runtime_error(source + ": metadata 'lenet.class_names' is an empty list");
+  const auto& pre = info.preprocessing;
+  if (pre.resize_height < 0 || pre.resize_width < 0 || pre.resize_height > 65536 || pre.resize_width > 65536)
+    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) +
+                             "x" + std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
+  if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) || !(pre.normalization.std > 0.0f))
+    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
+                             " and std " + number_text(pre.normalization.std) +
+                             ", expected a finite mean and a positive std");
+  return true;
+}
+
+}  // namespace lenet::onnx_meta
