@@ -172,6 +172,16 @@ EpochHook make_report_hook(ReportSource source) {
   auto state = std::make_shared<State>();
   state->source = std::move(source);
   return [state](const EpochEvent& event) {
+    if (!state->best_info && !event.new_best) {
+      // A resumed run: its best epoch came before this session; evaluate that checkpoint once.
+      try {
+        LoadedModel best = load_checkpoint(event.out_dir / "best.safetensors");
+        state->best_test = evaluate(best.model, event.data.test, best.info.preprocessing.normalization);
+        state->best_info = best.info;
+      } catch (const std::exception&) {
+        // Unreadable: the report shows this epoch instead.
+      }
+    }
     if (event.new_best || !state->best_info) {
       state->best_test = event.test;
       state->best_info = event.info;

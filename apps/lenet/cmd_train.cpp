@@ -1,10 +1,15 @@
 // `lenet train`: trains a model on a data set folder, writing best.safetensors,
 // last.safetensors and metrics.csv (and whatever the epoch hooks add) to a run folder.
-#include <algorithm>
+// SIGINT/SIGTERM stop it after the current batch with everything saved;
+// `lenet train --resume RUN` continues it.
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -17,6 +22,7 @@
 #include "lenet/image.h"
 #include "lenet/nn.h"
 #include "lenet/onnx.h"
+#include "lenet/parallel.h"
 #include "lenet/train.h"
 
 namespace lenet::cli {
@@ -42,7 +48,117 @@ struct TrainArgs {
   std::string size;         // image folders: --size HxW
   double val_split = 0.2;   // image folders without test/
   uint64_t split_seed = 0;  // kept apart from --seed so the held-out images stay the same across runs
+  std::string resume;       // a run folder to continue
 };
+
+// ---- stopping on a signal ----
+
+// The handler only records the signal (and says once that it was heard, with
+// write(2), which is async-signal-safe); the training loop polls the flag
+// after every batch. SA_RESETHAND: a second Ctrl-C kills at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+const char* g_stop_message = "";
+size_t g_stop_message_size = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  const ssize_t ignored = ::write(STDERR_FILENO, g_stop_message, g_stop_message_size);
+  (void)ignored;
+}
+
+// Installs the handler for SIGINT and SIGTERM for its lifetime.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    // On a terminal the progress bar holds the line: start a fresh one.
+    static const char tty_message[] = "\nlenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
+    static const char plain_message[] = "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
+    const bool tty = ::isatty(STDOUT_FILENO) == 1;
+    g_stop_message = tty ? tty_message : plain_message;
+    g_stop_message_size = (tty ? sizeof tty_message : sizeof plain_message) - 1;
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND | SA_RESTART;
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopOnSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+// For the tests: LENET_TEST_INTERRUPT_AFTER_BATCHES=N (or N:TERM) makes the run
+// send itself SIGINT (SIGTERM) after its N-th batch, through the real handler,
+// so a test can stop a run at an exact, chosen batch.
+struct SelfInterrupt {
+  int64_t after = 0;
+  int signal = SIGINT;
+};
+std::optional<SelfInterrupt> self_interrupt_from_env() {
+  const char* env = std::getenv("LENET_TEST_INTERRUPT_AFTER_BATCHES");
+  if (!env || !*env) return std::nullopt;
+  const std::string text = env;
+  SelfInterrupt s;
+  size_t used = 0;
+  try {
+    s.after = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string rest = used ? text.substr(used) : "";
+  if (used == 0 || s.after < 1 || (rest != "" && rest != ":INT" && rest != ":TERM"))
+    throw UsageError("LENET_TEST_INTERRUPT_AFTER_BATCHES must be N or N:TERM with N >= 1, got '" + text + "'");
+  if (rest == ":TERM") s.signal = SIGTERM;
+  return s;
+}
+
+// A path as a shell word, for the commands we suggest.
+std::string shell_word(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+=:@") ==
+                        std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string number(double v);
+
+// Runs train() with the signal handler installed; an interrupted run ends
+// `lenet` with 130 (SIGINT) or 143 (SIGTERM) and says how to continue.
+void run_training(const DataSplit& data, TrainOptions o, const std::vector<EpochHook>& hooks) {
+  StopOnSignals signals;
+  const std::optional<SelfInterrupt> self = self_interrupt_from_env();
+  auto batches_seen = std::make_shared<int64_t>(0);
+  o.stop_requested = [self, batches_seen](int, int64_t batches_done) {
+    if (self && batches_done > 0 && ++*batches_seen == self->after) ::raise(self->signal);
+    return g_stop_signal != 0;
+  };
+  const std::string resume_hint = "lenet train --resume " + shell_word(o.out_dir.string());
+  try {
+    train(data, o, hooks);
+  } catch (const TrainingInterrupted& e) {
+    const int sig = g_stop_signal;
+    throw ExitStatus(std::string("interrupted by ") + (sig == SIGTERM ? "SIGTERM: " : "SIGINT: ") + e.what() + "; continue with: " + resume_hint,
+                     128 + (sig ? sig : SIGINT));
+  } catch (const TrainingDiverged& e) {
+    std::error_code ec;
+    const std::string smaller = number(o.lr / 10);
+    std::string hint = ", e.g. --lr " + smaller + " in a new run";
+    if (fs::exists(o.out_dir / "last.safetensors", ec))
+      hint += ", or " + resume_hint + " --lr " + smaller + " to continue from " +
+              (e.last_good_epoch > 0 ? "the end of epoch " + std::to_string(e.last_good_epoch) : "where it was saved");
+    throw std::runtime_error(e.what() + hint);
+  }
+}
 
 // The reports that follow every epoch (plots, ONNX export, prediction gallery)
 // each add their hook here, in the order they should run.
@@ -135,6 +251,132 @@ fs::path prepare_output(const std::string& out) {
   throw UsageError("cannot find a free folder name under runs/");
 }
 
+DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
+  DataOptions data_options;
+  data_options.seed = a.split_seed;
+  data_options.val_split = a.val_split;
+  data_options.threads = a.threads;
+  if (!a.size.empty()) {
+    try {
+      std::tie(data_options.resize_height, data_options.resize_width) = parse_size(a.size);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--size: ") + e.what());
+    }
+  }
+  DataSplit data = load_dataset(data_dir, data_options);
+  if (a.limit_train > 0) data.train = data.train.head(a.limit_train);
+  if (a.limit_test > 0) data.test = data.test.head(a.limit_test);
+  return data;
+}
+
+// What `--resume` needs to load the same data again, kept in last.safetensors.
+std::map<std::string, std::string> run_metadata(const TrainArgs& a, const fs::path& data_dir) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(data_dir, ec);
+  if (ec) absolute = data_dir;
+  char split[32];
+  std::snprintf(split, sizeof split, "%.17g", a.val_split);
+  return {{"data", absolute.string()},
+          {"limit_train", std::to_string(a.limit_train)},
+          {"limit_test", std::to_string(a.limit_test)},
+          {"size", a.size},
+          {"val_split", split},
+          {"split_seed", std::to_string(a.split_seed)}};
+}
+
+// The data flags back from the run metadata; throws naming the checkpoint when one is unreadable.
+TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta, const fs::path& checkpoint) {
+  auto get = [&](const char* key) -> std::string {
+    auto it = meta.find(key);
+    if (it == meta.end())
+      throw UsageError(checkpoint.string() + ": the run's data settings lack '" + key + "'; cannot resume it");
+    return it->second;
+  };
+  auto integer = [&](const char* key) -> int64_t {
+    const std::string v = get(key);
+    size_t used = 0;
+    long long n = -1;
+    try {
+      n = std::stoll(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size() || n < 0)
+      throw UsageError(checkpoint.string() + ": the run's '" + key + "' is '" + v + "', not a count; cannot resume it");
+    return n;
+  };
+  TrainArgs a;
+  a.data = get("data");
+  a.limit_train = integer("limit_train");
+  a.limit_test = integer("limit_test");
+  a.size = get("size");
+  a.split_seed = static_cast<uint64_t>(integer("split_seed"));
+  try {
+    a.val_split = std::stod(get("val_split"));
+  } catch (const std::exception&) {
+    throw UsageError(checkpoint.string() + ": the run's 'val_split' is not a number; cannot resume it");
+  }
+  return a;
+}
+
+// `lenet train --resume RUN`: the run's own settings from RUN/last.safetensors,
+// except --epochs (to train further), --lr, --threads and --data (moved data).
+void resume_run(const TrainArgs& given, const CLI::App& cmd) {
+  const fs::path dir = given.resume;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw UsageError("--resume " + given.resume + ": no such run folder");
+  const fs::path last = dir / "last.safetensors";
+  if (!fs::exists(last, ec))
+    throw UsageError("--resume " + given.resume + ": no last.safetensors there (the run stopped before it saved anything; "
+                     "start it again)");
+  for (const char* flag : {"--arch", "--batch-size", "--optimizer", "--momentum", "--weight-decay", "--seed", "--out",
+                           "--normalize", "--limit-train", "--limit-test", "--size", "--val-split", "--split-seed"})
+    if (cmd.count(flag))
+      throw UsageError(std::string(flag) + " cannot change when resuming: the run keeps its own settings (only --epochs, "
+                       "--lr, --threads and --data may be given; start a new run to change the others)");
+  const ResumeState state = read_resume_state(last);
+  TrainOptions o = state.options;
+  o.out_dir = dir;
+  o.resume_from = last;
+  const int done = static_cast<int>(state.history.size());
+  if (cmd.count("--epochs")) {
+    if (given.epochs < state.epoch)
+      throw UsageError("--epochs " + std::to_string(given.epochs) + ": the run in " + given.resume + " is already in epoch " +
+                       std::to_string(state.epoch) + (state.complete() ? " (finished " + std::to_string(done) + ")" : ""));
+    o.epochs = given.epochs;
+  } else if (state.complete()) {
+    throw UsageError("the run in " + given.resume + " already finished its " + std::to_string(done) +
+                     " epochs; pass --epochs N (more than " + std::to_string(done) + ") to train it further");
+  }
+  if (cmd.count("--lr")) {
+    if (!given.lr || !(*given.lr > 0) || !std::isfinite(*given.lr))
+      throw UsageError("--lr must be a positive number, got " + number(given.lr.value_or(0)));
+    o.lr = static_cast<float>(*given.lr);
+  }
+  if (cmd.count("--threads")) {
+    if (given.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(given.threads));
+    o.threads = given.threads;
+  }
+  TrainArgs data_args = args_from_run_metadata(o.run_metadata, last);
+  data_args.threads = o.threads;
+  if (cmd.count("--data")) data_args.data = given.data;
+  const fs::path data_dir = data_args.data;
+  DataSplit data = load_training_data(data_args, data_dir);
+  o.run_metadata = run_metadata(data_args, data_dir);
+  if (o.threads != state.options.threads) {
+    set_num_threads(o.threads);
+    if (num_threads() != state.options.threads)
+      std::fprintf(stderr,
+                   "lenet: warning: resuming with %d threads where the run used %d: the results may differ in the last "
+                   "bits from a run that was never stopped (--threads %d keeps them identical)\n",
+                   num_threads(), state.options.threads, state.options.threads);
+  }
+  o.progress = ::isatty(::fileno(stdout)) == 1;
+  std::vector<EpochHook> hooks = make_epoch_hooks(data_args);
+  hooks.push_back(make_report_hook(make_report_source(o, data_dir, data_args.limit_test)));
+  run_training(data, o, hooks);
+}
+
 }  // namespace
 
 void add_train_command(CLI::App& app) {
@@ -161,23 +403,17 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--val-split", a->val_split, "Image folders without test/: fraction of each class held out for testing")
       ->capture_default_str();
   cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")->capture_default_str();
-  cmd->callback([a] {
+  cmd->add_option("--resume", a->resume,
+                  "Continue the stopped run in this folder from its last.safetensors, with its own settings "
+                  "(only --epochs, --lr, --threads and --data may be given)");
+  cmd->callback([a, cmd] {
+    if (!a->resume.empty()) {
+      resume_run(*a, *cmd);
+      return;
+    }
     check_arguments(*a);
     const fs::path data_dir = a->data.empty() ? default_data_dir() : fs::path(a->data);
-    DataOptions data_options;
-    data_options.seed = a->split_seed;
-    data_options.val_split = a->val_split;
-    data_options.threads = a->threads;
-    if (!a->size.empty()) {
-      try {
-        std::tie(data_options.resize_height, data_options.resize_width) = parse_size(a->size);
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string("--size: ") + e.what());
-      }
-    }
-    DataSplit data = load_dataset(data_dir, data_options);
-    if (a->limit_train > 0) data.train = data.train.head(a->limit_train);
-    if (a->limit_test > 0) data.test = data.test.head(a->limit_test);
+    DataSplit data = load_training_data(*a, data_dir);
     check_architecture(a->arch, data.train);
 
     TrainOptions o;
@@ -192,11 +428,12 @@ void add_train_command(CLI::App& app) {
     o.threads = a->threads;
     o.normalize = a->normalize;
     o.progress = ::isatty(::fileno(stdout)) == 1;
+    o.run_metadata = run_metadata(*a, data_dir);
     o.out_dir = prepare_output(a->out);
     std::vector<EpochHook> hooks = make_epoch_hooks(*a);
     // Last, so the report embeds the pictures the other hooks wrote.
     hooks.push_back(make_report_hook(make_report_source(o, data_dir, a->limit_test)));
-    train(data, o, hooks);
+    run_training(data, o, hooks);
   });
 }
 

@@ -19,6 +19,14 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Ends `lenet` with `code` after printing "lenet: <message>" on stderr: an
+// outcome that is not an error, such as a training run stopped by a signal
+// after saving itself (130 for SIGINT, 143 for SIGTERM, as shells report them).
+struct ExitStatus : std::runtime_error {
+  ExitStatus(const std::string& message, int exit_code) : std::runtime_error(message), code(exit_code) {}
+  int code;
+};
+
 void add_info_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

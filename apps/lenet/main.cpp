@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
     // One line, like every other error; CLI11's own form spans two.
     std::fprintf(stderr, "lenet: error: %s (see lenet --help)\n", one_line(e.what()).c_str());
     return 2;
+  } catch (const lenet::cli::ExitStatus& e) {
+    std::fprintf(stderr, "lenet: %s\n", one_line(e.what()).c_str());
+    return e.code;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lenet: error: %s\n", one_line(e.what()).c_str());
     return 1;

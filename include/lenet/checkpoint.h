@@ -43,6 +43,8 @@ void save_checkpoint(const std::filesystem::path& path, Sequential& model, const
 // the file and the problem (truncated, garbled header, absurd sizes, weights
 // that do not fit the architecture).
 LoadedModel load_checkpoint(const std::filesystem::path& path);
+// The same from the file's bytes in memory; `name` stands for the file in messages.
+LoadedModel decode_checkpoint(std::string_view bytes, const std::string& name);
 
 // A checkpoint or an ONNX file, told apart by content.
 LoadedModel load_model(const std::filesystem::path& path);

@@ -270,4 +270,13 @@ std::string expand_architecture(const std::string& name_or_spec);
 // Throws std::invalid_argument naming the layer, its position and the sizes.
 Sequential build_model(const std::string& arch, const Shape& input_chw, int classes, Rng* rng);
 
+// Limits build_model checks before it allocates anything, so that an absurd
+// spec (typed, or stored in a hostile checkpoint) is an error, not an
+// out-of-memory: the parameter count, and the values per sample of the input
+// and of every layer's output.
+inline constexpr int64_t kMaxModelParameters = int64_t{1} << 28;  // 1 GiB of float32
+inline constexpr int64_t kMaxLayerValues = int64_t{1} << 28;
+// The same with another parameter limit (a checkpoint allows no more than its file holds).
+Sequential build_model(const std::string& arch, const Shape& input_chw, int classes, Rng* rng, int64_t max_parameters);
+
 }  // namespace lenet

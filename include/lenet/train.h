@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,7 +51,58 @@ struct TrainOptions {
   bool normalize = false;  // mean/std from the training set, stored with the model
   std::filesystem::path out_dir;
   bool progress = false;  // live progress bar (when stdout is a terminal)
+
+  // ---- interruption and resuming ----
+  // Polled after every batch with the epoch and the batches done in it, and
+  // between epochs (after the files and hooks) with (next epoch, 0). When it
+  // returns true, the run writes everything needed to continue into
+  // OUT/last.safetensors and throws TrainingInterrupted. The CLI answers
+  // SIGINT/SIGTERM through it.
+  std::function<bool(int epoch, int64_t batches_done)> stop_requested;
+  // Continue the run saved in this last.safetensors (read_resume_state gives
+  // back the options it ran with). The model, the optimizer state, the batch
+  // position, the metrics and the best loss so far all come from it; the same
+  // data (checked by a fingerprint), architecture, batch size, optimizer, seed
+  // and normalisation are required. `epochs`, `lr` and `threads` may change;
+  // with the same thread count the result is bit-identical to a run that was
+  // never interrupted.
+  std::filesystem::path resume_from;
+  // The caller's notes, kept with the resume state (the CLI records where its
+  // data came from, so `lenet train --resume` needs no other flags).
+  std::map<std::string, std::string> run_metadata;
 };
+
+// Thrown after a stop request once OUT/last.safetensors holds the resume state.
+struct TrainingInterrupted : std::runtime_error {
+  TrainingInterrupted(const std::string& what, std::filesystem::path saved_to, int at_epoch, int64_t after_batches)
+      : std::runtime_error(what), checkpoint(std::move(saved_to)), epoch(at_epoch), batches_done(after_batches) {}
+  std::filesystem::path checkpoint;  // the last.safetensors to resume from
+  int epoch;                         // the epoch in progress (1-based)
+  int64_t batches_done;              // batches of it already trained
+};
+
+// Thrown when a training loss (or a test loss) is NaN or infinite. Nothing of
+// the diverging epoch is written: best.safetensors, last.safetensors and
+// metrics.csv stay as the last good epoch left them.
+struct TrainingDiverged : std::runtime_error {
+  TrainingDiverged(const std::string& what, int at_epoch, int64_t at_batch, int epochs_completed)
+      : std::runtime_error(what), epoch(at_epoch), batch(at_batch), last_good_epoch(epochs_completed) {}
+  int epoch;
+  int64_t batch;        // 1-based batch of `epoch`; 0 when the test loss diverged
+  int last_good_epoch;  // epochs completed (0: none)
+};
+
+// What OUT/last.safetensors says about the run it belongs to.
+struct ResumeState {
+  TrainOptions options;  // as the run was started; threads: the count it ran with; out_dir: the file's folder
+  int epoch = 1;            // the epoch to continue (1-based); options.epochs + 1 when the run is complete
+  int64_t batches_done = 0;  // batches of that epoch already trained
+  std::vector<EpochMetrics> history;  // the finished epochs
+  bool complete() const { return epoch > options.epochs; }
+};
+// Throws std::runtime_error naming the file when it is not a checkpoint that
+// train() wrote with resume state (e.g. a best.safetensors, or an older file).
+ResumeState read_resume_state(const std::filesystem::path& last_checkpoint);
 
 // What a hook sees after an epoch's files (best/last checkpoint, metrics.csv) are written.
 struct EpochEvent {

@@ -3,6 +3,7 @@
 //   ndims big-endian uint32 sizes
 //   the data, row-major
 // Images are 0x00000803 [count, rows, cols], labels 0x00000801 [count].
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -57,6 +58,8 @@ class GzReader {
     }
     return done;
   }
+  // True once reading started on a file that is not gzip (zlib passes it through).
+  bool raw() { return gzdirect(file_) == 1; }
   // zlib reports a truncated gzip stream only as an error state after the last read.
   void check_stream() {
     int err = Z_OK;
@@ -115,26 +118,51 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   for (int d = 0; d < ndims; ++d) {
     const uint32_t n = big_endian32(dim_bytes.data() + 4 * d);
     a.dims.push_back(n);
-    total *= n;
-    if (total > kMaxBytes)
+    // Checked before multiplying, so the product cannot wrap around to something small.
+    if (n != 0 && total > kMaxBytes / n)
       throw std::runtime_error(path.string() + ": IDX header claims more than " + std::to_string(kMaxBytes) +
                                " bytes of data; the file is not a plausible IDX file");
+    total *= n;
   }
+  std::string shape;
+  for (auto d : a.dims) {
+    if (!shape.empty()) shape += 'x';
+    shape += std::to_string(d);
+  }
+  // A raw file must hold what its header announces: known before reading.
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  const uint64_t header_size = 4 + 4 * static_cast<uint64_t>(ndims);
+  if (in.raw() && !ec && total > file_size - header_size)
+    throw std::runtime_error(path.string() + ": truncated: the header announces " + shape + " = " + std::to_string(total) +
+                             " bytes of data, the file holds " + std::to_string(file_size - header_size));
+  // Compressed data may inflate to anything: more than this machine's memory is refused up front.
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0 && total > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size))
+    throw std::runtime_error(path.string() + ": the IDX header announces " + shape + " = " + std::to_string(total) +
+                             " bytes of data, more than this machine's memory (" +
+                             std::to_string(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) + " bytes)");
   // Read in chunks so a lying header costs no more memory than the file holds.
   const size_t chunk = size_t{1} << 24;
   size_t have = 0;
+  try {
+    if (in.raw()) a.data.reserve(static_cast<size_t>(total));
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error(path.string() + ": out of memory for the " + std::to_string(total) +
+                             " bytes of data the IDX header announces");
+  }
   while (have < total) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, total - have));
-    a.data.resize(have + want);
+    try {
+      a.data.resize(have + want);
+    } catch (const std::bad_alloc&) {
+      throw std::runtime_error(path.string() + ": out of memory after " + std::to_string(have) + " of the " +
+                               std::to_string(total) + " bytes of data the IDX header announces");
+    }
     const size_t n = in.read(a.data.data() + have, want);
     have += n;
     if (n < want) {
       in.check_stream();
-      std::string shape;
-      for (auto d : a.dims) {
-        if (!shape.empty()) shape += 'x';
-        shape += std::to_string(d);
-      }
       throw std::runtime_error(path.string() + ": truncated: the header announces " + shape + " = " +
                                std::to_string(total) + " bytes of data, the file holds " + std::to_string(have));
     }

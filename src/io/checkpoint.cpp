@@ -9,6 +9,7 @@
 //   dataset, epoch   text
 //   metrics          JSON object of numbers (train_loss, test_acc, ...)
 //   optimizer, optimizer_steps   only when optimizer state ("optim.*" tensors) is saved
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -74,19 +75,21 @@ Preprocessing preprocessing_from(const fs::path& path, const json& j) {
   if (j.contains("resize")) {
     const json& r = j["resize"];
     if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer()) fail("resize must be [H, W]");
-    p.resize_height = r[0].get<int>();
-    p.resize_width = r[1].get<int>();
-    if (p.resize_height < 0 || p.resize_width < 0 || p.resize_height > 65536 || p.resize_width > 65536)
-      fail("resize sizes must lie in [0, 65536]");
+    const int64_t h = r[0].get<int64_t>(), w = r[1].get<int64_t>();  // range first: get<int> would wrap
+    if (h < 0 || w < 0 || h > 65536 || w > 65536) fail("resize sizes must lie in [0, 65536]");
+    p.resize_height = static_cast<int>(h);
+    p.resize_width = static_cast<int>(w);
   }
   if (j.contains("normalization")) {
     const json& n = j["normalization"];
     if (!n.is_object() || !n.contains("mean") || !n.contains("std") || !n["mean"].is_number() || !n["std"].is_number())
       fail("normalization must be {\"mean\": number, \"std\": number}");
-    p.normalization.mean = n["mean"].get<float>();
-    p.normalization.std = n["std"].get<float>();
-    if (!std::isfinite(p.normalization.mean) || !std::isfinite(p.normalization.std) || !(p.normalization.std > 0))
-      fail("normalization needs a finite mean and a positive std");
+    // As doubles first: a value beyond float's range may not be converted.
+    const double mean = n["mean"].get<double>(), std = n["std"].get<double>();
+    if (!(std::fabs(mean) <= 1e30) || !(std > 0 && std <= 1e30)) fail("normalization needs a finite mean and a positive std");
+    p.normalization.mean = static_cast<float>(mean);
+    p.normalization.std = static_cast<float>(std);
+    if (!(p.normalization.std > 0)) fail("normalization needs a finite mean and a positive std");
   }
   return p;
 }
@@ -121,8 +124,10 @@ void save_checkpoint(const fs::path& path, Sequential& model, const ModelInfo& i
   write_file_atomic(path, encode_safetensors(tensors, meta));
 }
 
-LoadedModel load_checkpoint(const fs::path& path) {
-  SafetensorsFile file = read_safetensors(path);
+namespace {
+
+// The model a decoded safetensors file describes; `path` names it in messages.
+LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
   const auto& meta = file.metadata;
   if (!meta.count("arch"))
     bad(path, "a safetensors file without lenet.cpp metadata (no 'arch' in __metadata__); cannot rebuild the model");
@@ -163,10 +168,22 @@ LoadedModel load_checkpoint(const fs::path& path) {
     }
   }
 
+  if (info.preprocessing.resize_height > 0 &&
+      (info.preprocessing.resize_height != info.input_shape[1] || info.preprocessing.resize_width != info.input_shape[2]))
+    bad(path, "checkpoint metadata 'preprocessing' resizes to " + std::to_string(info.preprocessing.resize_height) + "x" +
+                  std::to_string(info.preprocessing.resize_width) + " but the model takes " + std::to_string(info.input_shape[1]) +
+                  "x" + std::to_string(info.input_shape[2]));
+  // A model far larger than the weights the file holds is refused before it is
+  // allocated; near misses build and get the exact per-tensor message below.
+  int64_t stored = 0;
+  for (const auto& [name, t] : file.tensors)
+    if (!name.starts_with("optim.")) stored += t.numel();
   try {
-    out.model = build_model(info.arch, info.input_shape, static_cast<int>(info.class_names.size()), nullptr);
+    out.model = build_model(info.arch, info.input_shape, static_cast<int>(info.class_names.size()), nullptr,
+                            std::min(kMaxModelParameters, stored + (int64_t{1} << 20)));
   } catch (const std::invalid_argument& e) {
-    bad(path, std::string("the stored architecture does not build: ") + e.what());
+    bad(path, std::string("the stored architecture does not build: ") + e.what() + " (the file holds " +
+                  std::to_string(stored) + " weights)");
   }
   // Every parameter must be present with its exact shape; nothing else but optimizer state may be.
   for (Parameter* p : out.model.parameters()) {
@@ -185,6 +202,14 @@ LoadedModel load_checkpoint(const fs::path& path) {
   }
   out.metadata = std::move(file.metadata);
   return out;
+}
+
+}  // namespace
+
+LoadedModel load_checkpoint(const fs::path& path) { return model_from(read_safetensors(path), path); }
+
+LoadedModel decode_checkpoint(std::string_view bytes, const std::string& name) {
+  return model_from(decode_safetensors(bytes, name), name);
 }
 
 void load_optimizer_state(const fs::path& path, Optimizer& optimizer) {

@@ -6,11 +6,29 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
 #include "lenet/fileio.h"
+
+// stb_image grows its inflate buffer for as long as a PNG's data keeps
+// inflating (up to 4 GB): a small file of compressed zeros would cost
+// gigabytes. decode_image sets a per-allocation limit from the size the header
+// declares, and stb's allocations go through it.
+namespace {
+thread_local size_t stb_allocation_limit = SIZE_MAX;
+thread_local bool stb_limit_hit = false;
+void* limited_malloc(size_t n) {
+  if (n > stb_allocation_limit) return stb_limit_hit = true, nullptr;
+  return std::malloc(n);
+}
+void* limited_realloc(void* p, size_t n) {
+  if (n > stb_allocation_limit) return stb_limit_hit = true, nullptr;
+  return std::realloc(p, n);
+}
+}  // namespace
 
 // Only formats with a magic number: stb's TGA reader would take some text
 // files for images. Files are read by read_file (no stdio inside stb).
@@ -25,6 +43,9 @@
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#define STBI_MALLOC(size) limited_malloc(size)
+#define STBI_REALLOC(p, size) limited_realloc(p, size)
+#define STBI_FREE(p) std::free(p)
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
@@ -89,24 +110,48 @@ void check_bmp_length(std::string_view b, const std::string& name) {
     fail(name, "truncated BMP: " + std::to_string(b.size()) + " bytes, its header needs " + std::to_string(needed));
 }
 
-// Binary PGM/PPM: header tokens (comments allowed), one whitespace, then the samples.
-void check_pnm_length(std::string_view b, const std::string& name) {
+// A binary PNM header as stb_image reads it: "P5" or "P6", then width, height
+// and maxval, separated by whitespace and # comments, then one whitespace byte.
+// stb_image 2.27 accumulates each number in an int without checking for
+// overflow (found by fuzz/fuzz_image), so numbers are checked here first.
+struct PnmHeader {
+  uint64_t width = 0, height = 0, maxval = 0;
+  size_t data = 0;  // offset of the first sample
+};
+PnmHeader parse_pnm_header(std::string_view b, const std::string& name) {
+  constexpr uint64_t kMaxNumber = uint64_t{1} << 24;  // far above any valid size or maxval
   size_t at = 2;
-  uint64_t values[3] = {0, 0, 0};
-  for (uint64_t& v : values) {
-    while (at < b.size() && (std::isspace(static_cast<unsigned char>(b[at])) || b[at] == '#')) {
-      if (b[at] == '#')
-        while (at < b.size() && b[at] != '\n') ++at;
-      else
-        ++at;
+  auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  auto skip = [&] {
+    for (;;) {
+      while (at < b.size() && is_space(b[at])) ++at;
+      if (at >= b.size() || b[at] != '#') break;
+      while (at < b.size() && b[at] != '\n' && b[at] != '\r') ++at;
     }
+  };
+  auto number = [&](const char* what) {
+    skip();
     if (at >= b.size() || !std::isdigit(static_cast<unsigned char>(b[at]))) fail(name, "corrupt PNM header");
-    while (at < b.size() && std::isdigit(static_cast<unsigned char>(b[at])) && v < (uint64_t{1} << 32))
+    uint64_t v = 0;
+    while (at < b.size() && std::isdigit(static_cast<unsigned char>(b[at]))) {
       v = v * 10 + static_cast<uint64_t>(b[at++] - '0');
-  }
-  ++at;  // the single whitespace before the samples
-  const uint64_t channels = b[1] == '6' ? 3 : 1, bytes_per_sample = values[2] > 255 ? 2 : 1;
-  const uint64_t needed = at + values[0] * values[1] * channels * bytes_per_sample;
+      if (v > kMaxNumber) fail(name, std::string("corrupt PNM header: absurd ") + what);
+    }
+    return v;
+  };
+  PnmHeader h;
+  h.width = number("width");
+  h.height = number("height");
+  h.maxval = number("maxval");
+  h.data = at + 1;
+  return h;
+}
+
+// stb reads missing PNM samples as zeros; check that the file holds them.
+void check_pnm_length(std::string_view b, const std::string& name) {
+  const PnmHeader h = parse_pnm_header(b, name);
+  const uint64_t channels = b[1] == '6' ? 3 : 1, bytes_per_sample = h.maxval > 255 ? 2 : 1;
+  const uint64_t needed = h.data + h.width * h.height * channels * bytes_per_sample;
   if (needed > b.size())
     fail(name, "truncated PNM: " + std::to_string(b.size()) + " bytes, its header needs " + std::to_string(needed));
 }
@@ -119,6 +164,39 @@ void check_jpeg_end(std::string_view b, const std::string& name) {
   if (last_scan == std::string_view::npos) fail(name, "corrupt JPEG: no image data (start-of-scan marker)");
   if (last_end == std::string_view::npos || last_end < last_scan)
     fail(name, "truncated JPEG: no end-of-image marker after the image data");
+}
+
+// stb_image 2.27 (Debian 12's) builds a JPEG Huffman table without checking
+// that its code counts add up to at most 256, and writes past the table when
+// they do (found by fuzz/fuzz_image; upstream checks since 2.28). Walk the
+// segments as stb does and refuse such a table before stb sees it. Bytes past
+// the end read as 0, as stb reads them; a table may run past its segment.
+void check_jpeg_huffman_tables(std::string_view b, const std::string& name) {
+  auto byte = [&](size_t at) -> uint32_t { return at < b.size() ? static_cast<uint8_t>(b[at]) : 0; };
+  size_t at = 2;  // after the start-of-image marker
+  while (at + 1 < b.size()) {
+    const uint32_t marker = byte(at + 1);
+    // Entropy-coded data, fill bytes, stuffed zeros, restart markers: no segment to skip.
+    if (byte(at) != 0xFF || marker == 0xFF || marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      at += byte(at) == 0xFF && marker != 0xFF ? 2 : 1;
+      continue;
+    }
+    if (marker == 0xD9) return;  // end of image
+    const size_t length = byte(at + 2) << 8 | byte(at + 3);
+    if (marker == 0xC4) {  // define Huffman tables: 1 byte class/id, 16 counts, then the symbols
+      int64_t left = static_cast<int64_t>(length) - 2;
+      size_t table = at + 4;
+      while (left > 0) {
+        uint32_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
+        if (codes > 256)
+          fail(name, "corrupt JPEG: a Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+        table += 17 + codes;
+        left -= 17 + static_cast<int64_t>(codes);
+      }
+    }
+    at += 2 + length;
+  }
 }
 
 const stbi_uc* as_stb(std::string_view b) { return reinterpret_cast<const stbi_uc*>(b.data()); }
@@ -137,6 +215,9 @@ ImageInfo probe_image(std::string_view bytes, const std::string& name) {
       fail(name, std::string("ASCII/bitmap PNM (P") + bytes[1] + ") is not supported; use binary PGM (P5) or PPM (P6)");
     fail(name, "not an image (PNG, JPEG, BMP or binary PGM/PPM expected)");
   }
+  // Before stb parses the header: the checks for what stb 2.27 gets wrong.
+  if (info.format == "JPEG") check_jpeg_huffman_tables(bytes, name);
+  if (info.format == "PNM") parse_pnm_header(bytes, name);
   if (!stbi_info_from_memory(as_stb(bytes), static_cast<int>(bytes.size()), &info.width, &info.height, &info.channels))
     fail(name, "corrupt " + info.format + " header (" + std::string(stbi_failure_reason()) + ")");
   if (info.width <= 0 || info.height <= 0) fail(name, "image has no pixels (" + size_text(info.height, info.width) + ")");
@@ -153,7 +234,16 @@ Image decode_image(std::string_view bytes, const std::string& name) {
   if (info.format == "PNM") check_pnm_length(bytes, name);
   if (info.format == "JPEG") check_jpeg_end(bytes, name);
   int w = 0, h = 0, c = 0;
+  // No single buffer of a genuine image exceeds twice its decoded size at 16
+  // bits and 4 channels, or twice the file (stb's copy of the PNG data).
+  const size_t decoded = static_cast<size_t>(info.width) * static_cast<size_t>(info.height) * 4 * 2;
+  stb_allocation_limit = 2 * std::max(decoded, bytes.size()) + (size_t{1} << 20);
+  stb_limit_hit = false;
   stbi_uc* data = stbi_load_from_memory(as_stb(bytes), static_cast<int>(bytes.size()), &w, &h, &c, 0);
+  stb_allocation_limit = SIZE_MAX;
+  if (!data && stb_limit_hit)
+    fail(name, "corrupt " + info.format + ": its data inflate to far more than its " +
+                   size_text(info.height, info.width) + " pixels need (a decompression bomb?)");
   if (!data) {
     const char* why = stbi_failure_reason();
     fail(name, "corrupt or truncated " + info.format + " data" + (why && *why ? std::string(" (") + why + ")" : ""));

@@ -19,8 +19,11 @@ using json = nlohmann::json;
 
 namespace {
 
-// The reference implementation refuses headers above 100 MB; so do we.
-constexpr uint64_t kMaxHeader = 100'000'000;
+// The reference implementation refuses headers above 100 MB, for models of tens
+// of thousands of tensors. Ours are kilobytes (a few tensors, the metadata, a
+// run's history); 16 MiB leaves room for 100,000 class names and bounds what a
+// hostile header can cost once parsed.
+constexpr uint64_t kMaxHeader = uint64_t{16} << 20;
 
 void put_le64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -76,10 +79,26 @@ struct Header {
 // Parses and checks the JSON header against the size of the data that follows it.
 Header parse_header(std::string_view text, uint64_t data_size, const std::string& name) {
   json j;
+  // The header's shape is fixed: {"name": {"dtype": s, "shape": [n, ...], "data_offsets": [b, e]}, ...,
+  // "__metadata__": {"key": s, ...}}. Refuse deeper nesting and longer lists while
+  // parsing, so that "[[[[..." or a list of millions of numbers is refused before
+  // it is built (a JSON value costs far more memory than its text).
+  constexpr int kMaxListLength = 8;
+  int list_length = 0;
+  auto shape_guard = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > 2)
+      throw std::runtime_error("nested deeper than a safetensors header");
+    if (event == json::parse_event_t::array_start) list_length = 0;
+    if (event == json::parse_event_t::value && depth == 3 && ++list_length > kMaxListLength)
+      throw std::runtime_error("a list longer than " + std::to_string(kMaxListLength) + " entries");
+    return true;
+  };
   try {
-    j = json::parse(text.begin(), text.end());
+    j = json::parse(text.begin(), text.end(), shape_guard);
   } catch (const json::parse_error& e) {
     bad(name, std::string("garbled safetensors header: not valid JSON (") + e.what() + ")");
+  } catch (const std::runtime_error& e) {
+    bad(name, std::string("garbled safetensors header: ") + e.what());
   }
   if (!j.is_object()) bad(name, "garbled safetensors header: expected a JSON object, found " + std::string(j.type_name()));
   Header h;

@@ -7,6 +7,8 @@
 //   linear [OUT] [nobias]   (no OUT: the class count) avgpool K[xK] [sS[xS]] [pP[xP]]
 //   sigmoid | relu | tanh | flatten
 #include <cctype>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -101,9 +103,18 @@ std::string json_to_text(const std::string& spec) {
     throw std::invalid_argument(std::string("architecture: invalid JSON spec: ") + e.what());
   }
   if (!j.is_array()) throw std::invalid_argument("architecture: a JSON spec must be a list of layers");
-  auto pair_of = [](const nlohmann::json& v) -> std::string {
-    if (v.is_array() && v.size() == 2) return std::to_string(v[0].get<int>()) + "x" + std::to_string(v[1].get<int>());
-    return std::to_string(v.get<int>());
+  // A whole number; as text, so the text parser checks its range like a typed one.
+  auto integer = [](const nlohmann::json& v) -> std::string {
+    if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
+    if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+    // 6.0 is 6; converting 1e300 to an integer would be undefined, so check first.
+    if (v.is_number_float() && std::fabs(v.get<double>()) <= 1e9 && v.get<double>() == std::floor(v.get<double>()))
+      return std::to_string(static_cast<int64_t>(v.get<double>()));
+    throw std::invalid_argument("expected a whole number, got " + v.dump());
+  };
+  auto pair_of = [&](const nlohmann::json& v) -> std::string {
+    if (v.is_array() && v.size() == 2) return integer(v[0]) + "x" + integer(v[1]);
+    return integer(v);
   };
   std::string text;
   for (size_t i = 0; i < j.size(); ++i) {
@@ -113,7 +124,7 @@ std::string json_to_text(const std::string& spec) {
       if (!l.is_object() || !l.contains("layer") || !l["layer"].is_string())
         throw std::invalid_argument(where + ": each layer must be an object with a \"layer\" name");
       std::string s = l["layer"].get<std::string>();
-      if (l.contains("out")) s += " " + std::to_string(l["out"].get<int>());
+      if (l.contains("out")) s += " " + integer(l["out"]);
       if (l.contains("kernel")) s += (s.starts_with("conv") ? " k" : " ") + pair_of(l["kernel"]);
       if (l.contains("window")) s += " " + pair_of(l["window"]);
       if (l.contains("padding")) s += " p" + pair_of(l["padding"]);
@@ -122,12 +133,36 @@ std::string json_to_text(const std::string& spec) {
       text += (i ? ", " : "") + s;
     } catch (const nlohmann::json::exception& e) {
       throw std::invalid_argument(where + ": " + e.what());
+    } catch (const std::invalid_argument& e) {
+      if (std::string(e.what()).starts_with(where)) throw;
+      throw std::invalid_argument(where + ": " + e.what());
     }
   }
   return text;
 }
 
-std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int classes, const std::string& where) {
+// Parameters a layer of these sizes holds, saturating instead of overflowing;
+// 0 when a size is not positive (the layer itself then says what is wrong).
+int64_t parameter_count(std::initializer_list<int64_t> factors, int64_t bias) {
+  int64_t n = 1;
+  for (int64_t f : factors) {
+    if (f <= 0) return 0;
+    if (n > INT64_MAX / 4 / f) return INT64_MAX / 2;
+    n *= f;
+  }
+  return n + bias;
+}
+
+// Throws before the layer is built when it would take the model past its parameter limit.
+void spend(int64_t& budget, int64_t count, const std::string& where) {
+  if (count > budget)
+    throw std::invalid_argument(where + ": " + std::to_string(count) + " parameters, more than the " +
+                                std::to_string(budget) + " left of the model's limit");
+  budget -= count;
+}
+
+std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int classes, const std::string& where,
+                                   int64_t& budget) {
   const std::string& kind = l.words[0];
   auto options = [&](size_t from, auto&& handle) {
     for (size_t i = from; i < l.words.size(); ++i) {
@@ -159,6 +194,7 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
       return true;
     });
     if (!have_kernel) throw std::invalid_argument(where + ": conv needs a kernel size, e.g. 'k5' or 'k5x3'");
+    spend(budget, parameter_count({o.out, o.in, o.kh, o.kw}, o.with_bias ? o.out : 0), where);
     return std::make_unique<Conv2d>(o);
   }
   if (kind == "maxpool" || kind == "avgpool" || kind == "maxpool2d" || kind == "avgpool2d") {
@@ -192,6 +228,7 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
       if (key == '\0' && w == "nobias") { bias = false; return true; }
       return false;
     });
+    spend(budget, parameter_count({in[1], out}, bias ? out : 0), where);
     return std::make_unique<Linear>(static_cast<int>(in[1]), out, bias);
   }
   auto no_options = [&] {
@@ -219,9 +256,27 @@ std::string expand_architecture(const std::string& name_or_spec) {
 }
 
 Sequential build_model(const std::string& arch, const Shape& input_chw, int classes, Rng* rng) {
+  return build_model(arch, input_chw, classes, rng, kMaxModelParameters);
+}
+
+Sequential build_model(const std::string& arch, const Shape& input_chw, int classes, Rng* rng, int64_t max_parameters) {
   if (input_chw.size() != 3 || input_chw[0] < 1 || input_chw[1] < 1 || input_chw[2] < 1)
     throw std::invalid_argument("architecture: input shape must be [C, H, W] with positive sizes, got " +
                                 to_string(input_chw));
+  // Per sample: each size is checked before the product, which then cannot overflow.
+  auto too_many = [](const Shape& shape) {
+    int64_t n = 1;
+    for (size_t d = 1; d < shape.size(); ++d) {
+      if (shape[d] > kMaxLayerValues) return true;
+      n *= shape[d];
+      if (n > kMaxLayerValues) return true;
+    }
+    return false;
+  };
+  if (too_many({1, input_chw[0], input_chw[1], input_chw[2]}))
+    throw std::invalid_argument("architecture: input shape " + to_string(input_chw) + " has more than " +
+                                std::to_string(kMaxLayerValues) + " values per sample");
+  int64_t budget = max_parameters;
   if (classes < 1) throw std::invalid_argument("architecture: class count must be positive, got " + std::to_string(classes));
   std::string text = expand_architecture(arch);
   if (!trim(text).empty() && trim(text)[0] == '[') text = json_to_text(trim(text));
@@ -233,8 +288,11 @@ Sequential build_model(const std::string& arch, const Shape& input_chw, int clas
     const std::string where = "architecture: layer " + std::to_string(i + 1) + " '" + layers[i].text + "'";
     std::unique_ptr<Module> layer;
     try {
-      layer = make_layer(layers[i], shape, classes, where);
+      layer = make_layer(layers[i], shape, classes, where, budget);
       shape = layer->output_shape(shape);
+      if (too_many(shape))
+        throw std::invalid_argument(where + ": its output " + to_string(shape) + " has more than " +
+                                    std::to_string(kMaxLayerValues) + " values per sample");
     } catch (const std::invalid_argument& e) {
       const std::string what = e.what();
       throw std::invalid_argument(what.starts_with(where) ? what : where + ": " + what);

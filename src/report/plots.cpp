@@ -511,6 +511,25 @@ void draw_confusion(const fs::path& tmp, const fs::path& destination, const Eval
   png.finish(destination);
 }
 
+// cairo writes the PNG through stdio and PLplot drops its errors, so a full
+// disk or a file-size limit would leave a cut-off PNG to be renamed into
+// place. A complete PNG ends with its IEND chunk; check before committing.
+void require_complete_png(const fs::path& tmp, const fs::path& path) {
+  static const char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', '\xAE', '\x42', '\x60', '\x82'};
+  std::error_code ec;
+  const auto size = fs::file_size(tmp, ec);
+  char tail[12] = {};
+  std::ifstream in(tmp, std::ios::binary);
+  if (!ec && size >= sizeof tail) {
+    in.seekg(static_cast<std::streamoff>(size - sizeof tail));
+    in.read(tail, sizeof tail);
+  }
+  if (ec || size < sizeof tail || !in || !std::equal(tail, tail + sizeof tail, iend))
+    throw std::runtime_error("cannot write " + path.string() + ": the PNG came out incomplete (" +
+                             (ec ? std::string("unreadable") : std::to_string(size) + " bytes") +
+                             "; disk full or a file size limit?)");
+}
+
 }  // namespace
 
 std::string architecture_label(const ModelInfo& info) {
@@ -545,7 +564,10 @@ void plot_loss(const fs::path& path, const std::vector<EpochMetrics>& history, c
   test.last_label = format("%.3f", test.y.back());
   plot.series = {train, test};
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, path, plot); });
+  write_file_atomic(path, [&](const fs::path& tmp) {
+    draw_curves(tmp, path, plot);
+    require_complete_png(tmp, path);
+  });
 }
 
 void plot_accuracy(const fs::path& path, const std::vector<EpochMetrics>& history, const PlotLabels& labels) {
@@ -565,7 +587,10 @@ void plot_accuracy(const fs::path& path, const std::vector<EpochMetrics>& histor
   test.last_label = format("%.1f%%", test.y.back());
   plot.series = {train, test};
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_curves(tmp, path, plot); });
+  write_file_atomic(path, [&](const fs::path& tmp) {
+    draw_curves(tmp, path, plot);
+    require_complete_png(tmp, path);
+  });
 }
 
 void plot_confusion(const fs::path& path, const Evaluation& eval, const std::vector<std::string>& class_names,
@@ -595,7 +620,10 @@ void plot_confusion(const fs::path& path, const Evaluation& eval, const std::vec
       format("%.1f%%", total > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0) +
       " correct";
   std::lock_guard lock(plplot_mutex);
-  write_file_atomic(path, [&](const fs::path& tmp) { draw_confusion(tmp, path, eval, class_names, title, subtitle); });
+  write_file_atomic(path, [&](const fs::path& tmp) {
+    draw_confusion(tmp, path, eval, class_names, title, subtitle);
+    require_complete_png(tmp, path);
+  });
 }
 
 }  // namespace lenet

@@ -1,10 +1,23 @@
 // The training run: per epoch, minibatches of forward, softmax cross-entropy
 // (mean over the batch, as PyTorch's nn.CrossEntropyLoss), backward and an
 // optimizer step; then the test evaluation, the checkpoints, metrics.csv and the hooks.
+//
+// A run survives interruption: last.safetensors always carries, besides the
+// weights and the optimizer state, a "train_state" metadata entry (JSON) with
+// the options, the position (epoch, batch), the running sums of the epoch in
+// progress, the finished epochs' metrics, the best test loss and the RNG.
+// It is rewritten at the end of every epoch and when a stop is requested
+// mid-epoch, so a run continues exactly where it stopped (after a signal) or
+// from the last finished epoch (after a crash or kill -9).
+#include <zlib.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -61,11 +74,233 @@ std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions&
   return std::make_unique<Adam>(model, a);
 }
 
+std::string loss_text(double loss) {
+  if (std::isnan(loss)) return "NaN";
+  return loss > 0 ? "infinite" : "-infinite";
+}
+
 std::string shape_text(const Shape& chw) {
   return std::to_string(chw[0]) + "x" + std::to_string(chw[1]) + "x" + std::to_string(chw[2]);
 }
 
+// ---- the resume state ----
+
+using json = nlohmann::json;
+constexpr int kTrainStateVersion = 1;
+constexpr const char* kTrainStateKey = "train_state";
+
+// CRC-32 of everything that decides the batches: sizes, pixels, labels, class
+// names. A resumed run must see the very data it started with.
+std::string fingerprint(const DataSplit& data) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](const void* p, size_t n) {
+    const auto* bytes = static_cast<const Bytef*>(p);
+    while (n > 0) {
+      const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+      crc = crc32(crc, bytes, chunk);
+      bytes += chunk;
+      n -= chunk;
+    }
+  };
+  for (const Dataset* d : {&data.train, &data.test}) {
+    const int64_t sizes[4] = {d->count, d->channels, d->height, d->width};
+    add(sizes, sizeof sizes);
+    add(d->pixels.data(), d->pixels.size());
+    add(d->labels.data(), d->labels.size() * sizeof(int32_t));
+    for (const std::string& name : d->class_names) add(name.c_str(), name.size() + 1);
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08lx", static_cast<unsigned long>(crc));
+  return buf;
+}
+
+// Where the run stands: what last.safetensors must hold to continue it.
+struct RunState {
+  int epoch = 1;             // epoch in progress (1-based)
+  int64_t position = 0;      // samples of it served
+  int64_t batches = 0;       // batches of it done
+  double loss_sum = 0;       // Σ over its batches of (mean batch loss · batch size)
+  int64_t correct = 0, seen = 0;
+  double seconds = 0;        // training time of it so far (earlier sessions)
+  double best_loss = INFINITY;
+  int best_epoch = 0;
+  std::vector<EpochMetrics> history;
+};
+
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json metrics_row(const EpochMetrics& m) {
+  return json::array({m.epoch, number_or_null(m.train_loss), number_or_null(m.train_acc), number_or_null(m.test_loss),
+                      number_or_null(m.test_acc), number_or_null(m.seconds), number_or_null(m.images_per_s)});
+}
+
+json options_json(const TrainOptions& o) {
+  return {{"arch", o.arch},         {"epochs", o.epochs},           {"batch_size", o.batch_size},
+          {"optimizer", o.optimizer}, {"lr", static_cast<double>(o.lr)}, {"momentum", static_cast<double>(o.momentum)},
+          {"weight_decay", static_cast<double>(o.weight_decay)},       {"seed", o.seed},
+          {"threads", o.threads},   {"normalize", o.normalize}};
+}
+
+std::string train_state_text(const TrainOptions& o, int threads, const RunState& st, const Rng& rng,
+                             const std::string& data_fingerprint) {
+  TrainOptions stored = o;
+  stored.threads = threads;  // the count it ran with, not "all cores"
+  json history = json::array();
+  for (const EpochMetrics& m : st.history) history.push_back(metrics_row(m));
+  json run = json::object();
+  for (const auto& [k, v] : o.run_metadata) run[k] = v;
+  const json j = {{"version", kTrainStateVersion},
+                  {"options", options_json(stored)},
+                  {"run", run},
+                  {"epoch", st.epoch},
+                  {"position", st.position},
+                  {"batches", st.batches},
+                  {"loss_sum", st.loss_sum},
+                  {"correct", st.correct},
+                  {"seen", st.seen},
+                  {"seconds", st.seconds},
+                  {"best_test_loss", number_or_null(st.best_loss)},
+                  {"best_epoch", st.best_epoch},
+                  {"history", history},
+                  {"rng", rng.state()},
+                  {"data_fingerprint", data_fingerprint}};
+  return j.dump();
+}
+
+// The parsed train_state of a checkpoint, with every field checked.
+struct SavedState {
+  TrainOptions options;
+  RunState run;
+  std::string rng, data_fingerprint;
+};
+
+SavedState parse_train_state(const fs::path& path, const std::map<std::string, std::string>& meta) {
+  const std::string name = path.string();
+  auto it = meta.find(kTrainStateKey);
+  if (it == meta.end())
+    throw std::runtime_error(name + ": holds no training state to resume from (only the last.safetensors of a run "
+                             "written by this lenet.cpp does)");
+  SavedState s;
+  try {
+    const json j = json::parse(it->second);
+    // Typed reads with ranges: converting an out-of-range number would be undefined.
+    auto whole = [](const json& v, const char* key, int64_t lo, int64_t hi) {
+      const json& x = v.at(key);
+      bool ok = false;
+      int64_t n = 0;
+      if (x.is_number_unsigned()) {
+        ok = x.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+        n = ok ? static_cast<int64_t>(x.get<uint64_t>()) : 0;
+      } else if (x.is_number_integer()) {
+        ok = true;
+        n = x.get<int64_t>();
+      }
+      if (!ok || n < lo || n > hi)
+        throw std::runtime_error(std::string("'") + key + "' is " + x.dump() + ", expected a whole number in [" +
+                                 std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return n;
+    };
+    auto real = [](const json& v, const char* key, double lo, double hi) {
+      const json& x = v.at(key);
+      if (!x.is_number() || !(x.get<double>() >= lo && x.get<double>() <= hi))
+        throw std::runtime_error(std::string("'") + key + "' is " + x.dump() + ", expected a number in [" +
+                                 short_number(lo) + ", " + short_number(hi) + "]");
+      return x.get<double>();
+    };
+    constexpr int64_t kMaxInt = INT32_MAX;
+    const int64_t version = whole(j, "version", 0, kMaxInt);
+    if (version != kTrainStateVersion)
+      throw std::runtime_error("version " + std::to_string(version) + ", this lenet.cpp reads version " +
+                               std::to_string(kTrainStateVersion));
+    const json& o = j.at("options");
+    TrainOptions& t = s.options;
+    t.arch = o.at("arch").get<std::string>();
+    t.epochs = static_cast<int>(whole(o, "epochs", 1, kMaxInt));
+    t.batch_size = static_cast<int>(whole(o, "batch_size", 1, kMaxInt));
+    t.optimizer = o.at("optimizer").get<std::string>();
+    t.lr = static_cast<float>(real(o, "lr", 0, 1e30));
+    t.momentum = static_cast<float>(real(o, "momentum", 0, 1));
+    t.weight_decay = static_cast<float>(real(o, "weight_decay", 0, 1e30));
+    t.seed = o.at("seed").get<uint64_t>();
+    t.threads = static_cast<int>(whole(o, "threads", 0, 4096));
+    t.normalize = o.at("normalize").get<bool>();
+    for (auto r = j.at("run").begin(); r != j.at("run").end(); ++r) t.run_metadata[r.key()] = r.value().get<std::string>();
+    RunState& st = s.run;
+    st.epoch = static_cast<int>(whole(j, "epoch", 1, kMaxInt));
+    st.position = whole(j, "position", 0, INT64_MAX);
+    st.batches = whole(j, "batches", 0, INT64_MAX);
+    st.loss_sum = real(j, "loss_sum", 0, 1e300);
+    st.correct = whole(j, "correct", 0, INT64_MAX);
+    st.seen = whole(j, "seen", 0, INT64_MAX);
+    st.seconds = real(j, "seconds", 0, 1e300);
+    st.best_loss = j.at("best_test_loss").is_null() ? INFINITY : real(j, "best_test_loss", 0, 1e300);
+    st.best_epoch = static_cast<int>(whole(j, "best_epoch", 0, kMaxInt));
+    auto number = [](const json& v) {
+      if (v.is_null()) return static_cast<double>(NAN);
+      if (!v.is_number()) throw std::runtime_error("a history entry is " + v.dump() + ", not a number");
+      return v.get<double>();
+    };
+    for (const json& row : j.at("history")) {
+      if (!row.is_array() || row.size() != 7 || !row[0].is_number_integer())
+        throw std::runtime_error("a history row is not 7 numbers: " + row.dump().substr(0, 200));
+      EpochMetrics m;
+      m.epoch = static_cast<int>(std::clamp<int64_t>(row[0].get<int64_t>(), -1, kMaxInt));
+      m.train_loss = number(row[1]);
+      m.train_acc = number(row[2]);
+      m.test_loss = number(row[3]);
+      m.test_acc = number(row[4]);
+      m.seconds = number(row[5]);
+      m.images_per_s = number(row[6]);
+      st.history.push_back(m);
+    }
+    s.rng = j.at("rng").get<std::string>();
+    s.data_fingerprint = j.at("data_fingerprint").get<std::string>();
+    // The fields must describe a position the run can really be at.
+    const int done = static_cast<int>(st.history.size());
+    bool consistent = t.epochs >= 1 && t.batch_size >= 1 && st.epoch == done + 1 && st.position >= 0 &&
+                      st.batches >= 0 && st.seen == st.position && st.correct >= 0 && st.correct <= st.seen &&
+                      st.best_epoch >= 0 && st.best_epoch <= done && (st.best_epoch == 0) == !std::isfinite(st.best_loss);
+    for (int i = 0; i < done && consistent; ++i) consistent = st.history[static_cast<size_t>(i)].epoch == i + 1;
+    if (!consistent) throw std::runtime_error("its fields contradict each other");
+  } catch (const json::exception& e) {
+    throw std::runtime_error(name + ": malformed training state: " + e.what());
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(name + ": malformed training state: " + e.what());
+  }
+  return s;
+}
+
+// The settings a resumed run must share with the one that started it.
+void check_same_run(const fs::path& path, const TrainOptions& saved, const TrainOptions& now) {
+  auto differ = [&](const char* what, const std::string& was, const std::string& is) {
+    throw std::invalid_argument("train: cannot resume " + path.string() + " with another " + what + " (the run used " +
+                                was + ", now " + is + ")");
+  };
+  if (expand_architecture(saved.arch) != expand_architecture(now.arch)) differ("architecture", saved.arch, now.arch);
+  if (saved.batch_size != now.batch_size)
+    differ("batch size", std::to_string(saved.batch_size), std::to_string(now.batch_size));
+  if (saved.optimizer != now.optimizer) differ("optimizer", saved.optimizer, now.optimizer);
+  if (saved.momentum != now.momentum) differ("momentum", short_number(saved.momentum), short_number(now.momentum));
+  if (saved.weight_decay != now.weight_decay)
+    differ("weight decay", short_number(saved.weight_decay), short_number(now.weight_decay));
+  if (saved.seed != now.seed) differ("seed", std::to_string(saved.seed), std::to_string(now.seed));
+  if (saved.normalize != now.normalize)
+    differ("normalisation setting", saved.normalize ? "--normalize" : "none", now.normalize ? "--normalize" : "none");
+}
+
 }  // namespace
+
+ResumeState read_resume_state(const fs::path& last_checkpoint) {
+  const SafetensorsFile file = read_safetensors(last_checkpoint);
+  SavedState saved = parse_train_state(last_checkpoint, file.metadata);
+  ResumeState r;
+  r.options = std::move(saved.options);
+  r.options.out_dir = last_checkpoint.parent_path().empty() ? fs::path(".") : last_checkpoint.parent_path();
+  r.epoch = saved.run.epoch;
+  r.batches_done = saved.run.batches;
+  r.history = std::move(saved.run.history);
+  return r;
+}
 
 std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, const std::vector<EpochHook>& hooks) {
   using Clock = std::chrono::steady_clock;
@@ -85,10 +320,41 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   if (o.normalize) info.preprocessing.normalization = compute_normalization(data.train);
   info.dataset = data.name;
   const Normalization norm = info.preprocessing.normalization;
+  const std::string data_fingerprint = fingerprint(data);
+
+  RunState st;
+  if (!o.resume_from.empty()) {
+    const fs::path& path = o.resume_from;
+    LoadedModel saved = load_checkpoint(path);
+    SavedState state = parse_train_state(path, saved.metadata);
+    check_same_run(path, state.options, o);
+    if (state.data_fingerprint != data_fingerprint)
+      throw std::invalid_argument("train: cannot resume " + path.string() + ": the data differ from the data the run " +
+                                  "started with (fingerprint " + data_fingerprint + ", the run's " +
+                                  state.data_fingerprint + ")");
+    if (saved.model.spec() != model.spec() || saved.model.parameter_count() != model.parameter_count())
+      throw std::invalid_argument("train: cannot resume " + path.string() + ": its model '" + saved.model.spec() +
+                                  "' is not '" + model.spec() + "'");
+    if (state.run.position > data.train.count)
+      throw std::invalid_argument("train: cannot resume " + path.string() + ": position " +
+                                  std::to_string(state.run.position) + " lies past the " +
+                                  std::to_string(data.train.count) + " training images");
+    if (state.run.epoch > o.epochs)
+      throw std::invalid_argument("train: the run in " + path.string() + " already finished its " +
+                                  std::to_string(state.run.epoch - 1) + " epochs; ask for more epochs to train further");
+    std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
+    load_optimizer_state(path, *optimizer);
+    rng.set_state(state.rng);
+    st = std::move(state.run);
+  }
 
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) throw std::runtime_error("cannot create the output folder " + o.out_dir.string() + ": " + ec.message());
+
+  // A kill between last.safetensors and metrics.csv at an epoch's end leaves the
+  // csv one row short; the resume state has every row.
+  if (!o.resume_from.empty() && !st.history.empty()) write_metrics_csv(o.out_dir / "metrics.csv", st.history);
 
   DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
   std::printf("training %s (%lld parameters) on %s: %lld training and %lld test images of %s, %d classes\n",
@@ -102,21 +368,47 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
               ", seed " + std::to_string(o.seed) + ", " + std::to_string(num_threads()) + (num_threads() == 1 ? " thread" : " threads");
   if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
   std::printf("%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
+  if (!o.resume_from.empty())
+    std::printf("resuming from %s: epoch %d, after batch %lld of %lld\n", o.resume_from.string().c_str(), st.epoch,
+                static_cast<long long>(st.batches), static_cast<long long>(loader.batches_per_epoch()));
   std::fflush(stdout);
+
+  const fs::path last_path = o.out_dir / "last.safetensors";
+  const int threads_used = num_threads();
+  // last.safetensors: the weights, the optimizer state and the run's position.
+  auto save_last = [&] {
+    save_checkpoint(last_path, model, info, optimizer.get(),
+                    {{kTrainStateKey, train_state_text(o, threads_used, st, rng, data_fingerprint)}});
+  };
+  auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
+  auto diverged = [&](const std::string& what, int epoch, int64_t batch) {
+    if (o.progress) std::fputs("\n", stdout);  // off the progress bar's line
+    std::fflush(stdout);
+    std::string kept = st.best_epoch > 0 ? "best.safetensors (epoch " + std::to_string(st.best_epoch) + ") and last.safetensors (end of epoch " +
+                                               std::to_string(static_cast<int>(st.history.size())) + ") are kept"
+                                         : "nothing was saved";
+    throw TrainingDiverged("training diverged: " + what + "; " + kept + "; try a smaller learning rate than " +
+                               short_number(o.lr),
+                           epoch, batch, static_cast<int>(st.history.size()));
+  };
 
   detail::Progress progress(stdout, o.progress, o.epochs, loader.batches_per_epoch());
   const int k = data.train.num_classes();
   Tensor images, dlogits;
   std::vector<int32_t> labels;
-  std::vector<EpochMetrics> history;
-  double best_loss = INFINITY;
 
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+  for (int epoch = st.epoch; epoch <= o.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     progress.start_epoch(epoch);
     loader.start_epoch(epoch - 1);
-    double loss_sum = 0;  // Σ over batches of (mean batch loss · batch size)
-    int64_t correct = 0, seen = 0, batches = 0;
+    if (epoch != st.epoch || st.position == 0) {
+      st.epoch = epoch;
+      st.position = st.batches = st.correct = st.seen = 0;
+      st.loss_sum = st.seconds = 0;
+    }
+    loader.seek(st.position);  // a resumed epoch continues where it stopped
+    const double earlier_seconds = st.seconds;
+    auto train_seconds = [&] { return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count(); };
     while (loader.next(images, labels)) {
       const int n = static_cast<int>(labels.size());
       optimizer->zero_grad();
@@ -125,44 +417,73 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
       int64_t hits = 0;
       const double loss = kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), dlogits.data(),
                                                          kernels::Reduction::Mean, &hits);
+      if (!std::isfinite(loss))
+        diverged("the training loss is " + loss_text(loss) + " at epoch " + std::to_string(epoch) + ", batch " +
+                     std::to_string(st.batches + 1) + " of " + std::to_string(loader.batches_per_epoch()),
+                 epoch, st.batches + 1);
       model.backward(dlogits);
       optimizer->step();
-      loss_sum += loss * n;
-      correct += hits;
-      seen += n;
-      progress.batch(++batches, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen));
+      st.loss_sum += loss * n;
+      st.correct += hits;
+      st.seen += n;
+      st.position = loader.position();
+      ++st.batches;
+      progress.batch(st.batches, st.loss_sum / static_cast<double>(st.seen),
+                     static_cast<double>(st.correct) / static_cast<double>(st.seen));
+      if (stop(epoch, st.batches)) {
+        st.seconds = train_seconds();
+        // The weights now come from partway through `epoch`: the last finished
+        // epoch's number, no metrics (they would describe other weights).
+        info.epoch = epoch - 1;
+        info.metrics.clear();
+        save_last();
+        throw TrainingInterrupted("training stopped in epoch " + std::to_string(epoch) + " after batch " +
+                                      std::to_string(st.batches) + " of " + std::to_string(loader.batches_per_epoch()) +
+                                      "; saved " + last_path.string(),
+                                  last_path, epoch, st.batches);
+      }
     }
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const double seconds_training = train_seconds();
 
     progress.evaluating();
     const Evaluation test = evaluate(model, data.test, norm);
+    if (!std::isfinite(test.loss))
+      diverged("the test loss after epoch " + std::to_string(epoch) + " is " + loss_text(test.loss), epoch, 0);
     EpochMetrics m;
     m.epoch = epoch;
-    m.train_loss = loss_sum / static_cast<double>(seen);
-    m.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+    m.train_loss = st.loss_sum / static_cast<double>(st.seen);
+    m.train_acc = static_cast<double>(st.correct) / static_cast<double>(st.seen);
     m.test_loss = test.loss;
     m.test_acc = test.accuracy;
-    m.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    m.images_per_s = static_cast<double>(seen) / train_seconds;
-    history.push_back(m);
+    m.seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    m.images_per_s = static_cast<double>(st.seen) / seconds_training;
+    st.history.push_back(m);
 
     info.epoch = epoch;
     info.metrics = {{"train_loss", m.train_loss}, {"train_acc", m.train_acc}, {"test_loss", m.test_loss},
                     {"test_acc", m.test_acc},     {"seconds", m.seconds},     {"images_per_s", m.images_per_s}};
-    const bool new_best = m.test_loss < best_loss;  // NaN never wins
+    const bool new_best = m.test_loss < st.best_loss;
     if (new_best) {
-      best_loss = m.test_loss;
+      st.best_loss = m.test_loss;
+      st.best_epoch = epoch;
       save_checkpoint(o.out_dir / "best.safetensors", model, info);
     }
-    // last carries the optimizer state too, so a run can be continued from it.
-    save_checkpoint(o.out_dir / "last.safetensors", model, info, optimizer.get());
-    write_metrics_csv(o.out_dir / "metrics.csv", history);
+    // The next epoch starts from here: last carries the optimizer state and the position.
+    st.epoch = epoch + 1;
+    st.position = st.batches = st.correct = st.seen = 0;
+    st.loss_sum = st.seconds = 0;
+    save_last();
+    write_metrics_csv(o.out_dir / "metrics.csv", st.history);
     progress.end_epoch(m, new_best);
 
-    const EpochEvent event{o.out_dir, history, new_best, model, info, test, data};
+    const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data};
     for (const EpochHook& hook : hooks) hook(event);
+    if (epoch < o.epochs && stop(epoch + 1, 0))
+      throw TrainingInterrupted("training stopped after epoch " + std::to_string(epoch) + "; saved " + last_path.string(),
+                                last_path, epoch + 1, 0);
   }
 
+  const std::vector<EpochMetrics>& history = st.history;
   size_t best = 0;
   for (size_t i = 1; i < history.size(); ++i)
     if (history[i].test_loss < history[best].test_loss) best = i;
