@@ -332,6 +332,22 @@ def report(raw, machine, flops_per_image, rounds):
         print(f"\ntraining: {flops_per_image / 1e6:.2f} MFLOP per image -> {g_med:.1f} GFLOP/s with 2 threads (median), "
               f"{g_best:.1f} (best round) = {100 * g_med / peak2:.0f}% / {100 * g_best / peak2:.0f}% of the OpenBLAS "
               f"sgemm peak measured in this run ({peak1:.0f} GFLOP/s on 1 core, {peak2:.0f} on 2)")
+    # Per-round ratios: each round ran ours and the peer back to back.
+    def per_round(num, den, invert=False):
+        a, b = raw.get(num, []), raw.get(den, [])
+        return [(y / x if invert else x / y) for x, y in zip(a, b) if x and y]
+    train_peer = [max(a, b) for a, b in zip(raw.get("pytorch_train_2t", []), raw.get("pytorch_train_1t", []))]
+    lines = {
+        "training vs PyTorch (better count)": [x / y for x, y in zip(raw.get("lenet_train_2t", []), train_peer)],
+        "whole job": per_round("lenet_job_s", "pytorch_job_s", invert=True),
+        "inference vs ONNX Runtime": per_round("lenet_infer_2t", "onnxruntime_infer_2t"),
+        "latency vs ONNX Runtime": per_round("lenet_latency_us", "onnxruntime_latency_us"),
+        "thread scaling": per_round("lenet_train_2t", "lenet_train_1t"),
+    }
+    print("\nratios round by round:")
+    for name, values in lines.items():
+        if values:
+            print(f"  {name:36s} " + "  ".join(f"{v:.2f}" for v in values))
     print("\nevery figure (median, min–max over rounds):")
     for k in sorted(raw):
         print(f"  {k:28s} {m[k]:10.4g}   {spread(raw[k])}")

@@ -234,6 +234,8 @@ class Sequential {
 
  private:
   void rebuild_storage();
+  // Layer i is an activation and layer i + 1 a max pooling: forward swaps them.
+  bool activation_before_max_pool(size_t i) const;
   std::vector<std::unique_ptr<Module>> layers_;
   Tensor values_, grads_;
   std::vector<Tensor> outputs_;   // outputs_[i]: output of layer i

@@ -1,7 +1,7 @@
 // A small SIMD layer for the kernels: one float vector type `vf` of kLanes
-// lanes, the widest the build target has (AVX-512: 16, otherwise 8), written
-// with GCC/Clang vector extensions so that every operation also compiles for a
-// target without AVX (the compiler splits the vector). The build targets the
+// lanes, the widest the build target has (AVX-512: 16, AVX/AVX2: 8, otherwise
+// 4), written with GCC vector extensions (and __builtin_shuffle: GCC is the
+// project's compiler) so that one source serves every target. The build targets the
 // building machine (-march=native); nothing here assumes a particular CPU.
 //
 // Every function gives the same result for a lane whatever its position, so a
@@ -22,12 +22,16 @@ namespace lenet::kernels::simd {
 #if defined(__AVX512F__)
 inline constexpr int kLanes = 16;
 using vf = __m512;
-using vi = __m512i;
 typedef int32_t vi32 __attribute__((vector_size(64)));
-#else
+#elif defined(__AVX__)
 inline constexpr int kLanes = 8;
 typedef float vf __attribute__((vector_size(32)));
 typedef int32_t vi32 __attribute__((vector_size(32)));
+#else
+// SSE2, or another target's 128-bit vectors.
+inline constexpr int kLanes = 4;
+typedef float vf __attribute__((vector_size(16)));
+typedef int32_t vi32 __attribute__((vector_size(16)));
 #endif
 // True when the target has as many vector registers as AVX-512 (32): tiles
 // are sized by it so that the accumulators never spill.
@@ -169,8 +173,8 @@ inline vf fold(vf v) {
 }
 }  // namespace detail
 inline float reduce_add(vf v) {
-  if constexpr (kLanes == 16) v = detail::fold<8>(v);
-  v = detail::fold<4>(v);
+  if constexpr (kLanes >= 16) v = detail::fold<8>(v);
+  if constexpr (kLanes >= 8) v = detail::fold<4>(v);
   v = detail::fold<2>(v);
   v = detail::fold<1>(v);
   return v[0];
@@ -202,8 +206,8 @@ inline void transpose_round(vf* r) {
 }  // namespace detail
 
 inline void transpose(vf* r) {
-  if constexpr (kLanes == 16) detail::transpose_round<8>(r);
-  detail::transpose_round<4>(r);
+  if constexpr (kLanes >= 16) detail::transpose_round<8>(r);
+  if constexpr (kLanes >= 8) detail::transpose_round<4>(r);
   detail::transpose_round<2>(r);
   detail::transpose_round<1>(r);
 }

@@ -30,7 +30,8 @@ Act act_of(Activation::Kind kind) {
   return Act::None;
 }
 
-// Row-wise activation on rows [r0, r1) of a [N, width] matrix.
+// An activation over `count` floats of rows (the kernels stay on this thread
+// inside a parallel run).
 void rows_forward(Act act, int64_t count, const float* x, float* y) {
   switch (act) {
     case Act::None: std::copy_n(x, count, y); return;
@@ -77,7 +78,7 @@ struct SpatialOp {
   bool act_done_by_next = false;
   // MaxPool after a Conv with an activation: pools the convolution's output
   // and activates only the maxima. The activations are non-decreasing, so the
-  // maxima are the same; a quarter of the activations are computed.
+  // maxima are the same, with one activation per window instead of KH·KW.
   bool activate_maxima = false;
   int64_t lane_offset = 0;     // Conv: its lane-wide sums [O·K + O][kLanes] in a thread's scratch
   int64_t chunk_offset = 0;    // Conv: its sums [O·K + O] in a chunk's gradients
@@ -93,8 +94,8 @@ struct VectorOp {
   Tensor wt;                // Linear: wᵀ[in, out], refreshed by every forward
 };
 
-// Per-thread scratch: two blocked gradients in turn for backward, and the
-// transient buffer of forward.
+// Per-thread scratch: two blocked gradients in turn for backward, the
+// transient buffer of forward, and the lane-wide convolution gradient sums.
 struct Scratch {
   Tensor a, b, transient, lanes;
 };

@@ -65,10 +65,25 @@ const Tensor& Sequential::forward(const Tensor& x) {
   }
   const Tensor* in = &x;
   for (size_t i = 0; i < layers_.size(); ++i) {
+    if (activation_before_max_pool(i)) {
+      // Pool first, then activate the maxima only (in place): the activations
+      // are non-decreasing, so the maxima are the same. The activation's own
+      // output is made in backward, if one follows.
+      layers_[i + 1]->forward(*in, outputs_[i + 1]);
+      layers_[i]->forward(outputs_[i + 1], outputs_[i + 1]);
+      in = &outputs_[++i];
+      continue;
+    }
     layers_[i]->forward(*in, outputs_[i]);
     in = &outputs_[i];
   }
   return outputs_.back();
+}
+
+bool Sequential::activation_before_max_pool(size_t i) const {
+  if (i + 1 >= layers_.size() || !dynamic_cast<const Activation*>(layers_[i].get())) return false;
+  const auto* pool = dynamic_cast<const Pool2d*>(layers_[i + 1].get());
+  return pool && pool->mode() == Pool2d::Mode::Max;
 }
 
 void Sequential::backward(const Tensor& dy) {
@@ -80,6 +95,9 @@ void Sequential::backward(const Tensor& dy) {
   grad_buf_.resize(2);
   const Tensor* d = &dy;
   for (size_t i = layers_.size(); i-- > 0;) {
+    // The output of an activation that forward pooled before applying.
+    if (i > 0 && activation_before_max_pool(i - 1))
+      layers_[i - 1]->forward(i > 1 ? outputs_[i - 2] : *input_, outputs_[i - 1]);
     const Tensor& x = i ? outputs_[i - 1] : *input_;
     // The first layer's input gradient is never needed.
     Tensor* dx = i ? &grad_buf_[i % 2] : nullptr;
