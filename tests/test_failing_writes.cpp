@@ -20,6 +20,7 @@
 #include <functional>
 #include <regex>
 
+#include "cli_util.h"
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/fileio.h"
@@ -265,14 +266,14 @@ TEST(FailingWritesCli, TrainingUnderAFileSizeLimitStopsAndKeepsTheRun) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  const auto first = test::run_lenet("train --data " + quoted(dir / "data") + " --arch lenet-relu --epochs 1 --batch-size 32 "
+  const auto first = test::run_cli("train --data " + quoted(dir / "data") + " --arch lenet-relu --epochs 1 --batch-size 32 "
                                      "--threads 1 --out " + quoted(run));
   ASSERT_EQ(first.code, 0) << first.err;
   const auto before = snapshot(run);
   // 16 KiB: metrics.csv and report.json fit, no checkpoint does (the model alone is ~60 KB).
   const auto r = run_limited("train --resume " + quoted(run) + " --epochs 2", 16);
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   EXPECT_TRUE(std::regex_match(r.err, std::regex("lenet: error: cannot write " + run.string() +
                                                  "/(best|last)\\.safetensors: write failed: File too large\n")))
       << r.err;
@@ -283,14 +284,14 @@ TEST(FailingWritesCli, PlotUnderAFileSizeLimitKeepsThePictures) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  ASSERT_EQ(test::run_lenet("train --data " + quoted(dir / "data") + " --arch mlp --epochs 2 --batch-size 32 --threads 1 "
+  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") + " --arch mlp --epochs 2 --batch-size 32 --threads 1 "
                             "--out " + quoted(run)).code,
             0);
   const auto before = snapshot(run);
   ASSERT_GT(before.at("loss.png").size(), 8192u);
   const auto r = run_limited("plot " + quoted(run), 8);
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   EXPECT_EQ(r.err.rfind("lenet: error: cannot write " + (run / "loss.png").string() + ": the PNG came out incomplete", 0), 0u)
       << r.err;
   EXPECT_EQ(snapshot(run), before);
@@ -300,17 +301,17 @@ TEST(FailingWritesCli, GalleryUnderAFileIsOneErrorNamingThePath) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  ASSERT_EQ(test::run_lenet("train --data " + quoted(dir / "data") + " --arch mlp --epochs 1 --batch-size 32 --threads 1 "
+  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") + " --arch mlp --epochs 1 --batch-size 32 --threads 1 "
                             "--out " + quoted(run)).code,
             0);
   test::write_bytes(dir / "file", "x");
   Image im(12, 12, 1, 100);
   write_png(dir / "one.png", im);
-  const auto r = test::run_lenet("predict --model " + quoted(run / "best.safetensors") + " " + quoted(dir / "one.png") +
+  const auto r = test::run_cli("predict --model " + quoted(run / "best.safetensors") + " " + quoted(dir / "one.png") +
                                  " --gallery " + quoted(dir / "file" / "g.png"));
   EXPECT_NE(r.code, 0);
   // predict checks the folder before predicting anything.
-  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--gallery " + (dir / "file" / "g.png").string() + ": folder " + (dir / "file").string()),
             std::string::npos)
       << r.err;

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli_util.h"
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/train.h"
@@ -389,7 +390,6 @@ TEST(Divergence, AnInfiniteTestLossStopsBeforeTheEpochIsSaved) {
 class CliResume : public ::testing::Test {
  protected:
   void SetUp() override { test::write_synthetic_idx(dir_ / "data", 600, 100, 12, 4); }
-  void TearDown() override { ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES"); }
   // 600 / 32 → 19 batches per epoch.
   std::string train_args(const fs::path& out, int epochs = 3) const {
     return "train --data " + quoted(dir_ / "data") + " --arch lenet-relu --epochs " + std::to_string(epochs) +
@@ -401,15 +401,13 @@ class CliResume : public ::testing::Test {
 constexpr int kCliBatches = 19;
 
 TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
-  const auto ref = test::run_lenet(train_args(dir_ / "ref"));
+  const auto ref = test::run_cli(train_args(dir_ / "ref"));
   ASSERT_EQ(ref.code, 0) << ref.err;
 
   const int64_t stop_at = random_batch(1, 3 * kCliBatches - 1);
   SCOPED_TRACE("stopped after batch " + std::to_string(stop_at) + " of 57");
-  ::setenv("LENET_TEST_INTERRUPT_AFTER_BATCHES", std::to_string(stop_at).c_str(), 1);
   const fs::path run = dir_ / "run";
-  const auto r = test::run_lenet(train_args(run));
-  ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES");
+  const auto r = test::run_cli(train_args(run), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=" + std::to_string(stop_at));
   EXPECT_EQ(r.code, 130) << r.err;
   const int64_t epoch = (stop_at - 1) / kCliBatches + 1, batch = (stop_at - 1) % kCliBatches + 1;
   EXPECT_EQ(r.err, "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n"
@@ -421,7 +419,7 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
   else
     EXPECT_EQ(read_metrics_csv(run / "metrics.csv").size(), static_cast<size_t>(epoch - 1)) << "finished epochs only";
 
-  const auto resumed = test::run_lenet("train --resume " + quoted(run));
+  const auto resumed = test::run_cli("train --resume " + quoted(run));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_TRUE(resumed.err.empty()) << resumed.err;
   EXPECT_NE(resumed.out.find("resuming from " + (run / "last.safetensors").string() + ": epoch " + std::to_string(epoch) +
@@ -435,14 +433,12 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
 }
 
 TEST_F(CliResume, SigtermExitsWith143AndResumeFinishes) {
-  ::setenv("LENET_TEST_INTERRUPT_AFTER_BATCHES", "5:TERM", 1);
   const fs::path run = dir_ / "run";
-  const auto r = test::run_lenet(train_args(run, 1));
-  ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES");
+  const auto r = test::run_cli(train_args(run, 1), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=5:TERM");
   EXPECT_EQ(r.code, 143) << r.err;
   EXPECT_NE(r.err.find("interrupted by SIGTERM: training stopped in epoch 1 after batch 5 of 19"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(run / "best.safetensors")) << "no epoch finished, so no best yet";
-  const auto resumed = test::run_lenet("train --resume " + quoted(run));
+  const auto resumed = test::run_cli("train --resume " + quoted(run));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(read_metrics_csv(run / "metrics.csv").size(), 1u);
   EXPECT_TRUE(fs::exists(run / "best.safetensors"));
@@ -450,7 +446,7 @@ TEST_F(CliResume, SigtermExitsWith143AndResumeFinishes) {
 
 // A real SIGINT from another process, at whatever batch it lands on.
 TEST_F(CliResume, RealSigintFromOutsideThenResumeIsBitIdentical) {
-  const auto ref = test::run_lenet(train_args(dir_ / "ref", 6));
+  const auto ref = test::run_cli(train_args(dir_ / "ref", 6));
   ASSERT_EQ(ref.code, 0) << ref.err;
   const fs::path run = dir_ / "run";
   const std::string err_file = (dir_ / "stderr.txt").string();
@@ -474,7 +470,7 @@ TEST_F(CliResume, RealSigintFromOutsideThenResumeIsBitIdentical) {
   EXPECT_NE(err.find("lenet: interrupted by SIGINT: training stopped "), std::string::npos) << err;
   EXPECT_NE(err.find("; continue with: lenet train --resume " + run.string()), std::string::npos) << err;
 
-  const auto resumed = test::run_lenet("train --resume " + quoted(run));
+  const auto resumed = test::run_cli("train --resume " + quoted(run));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   expect_same_run(dir_ / "ref", run);
 }
@@ -482,35 +478,35 @@ TEST_F(CliResume, RealSigintFromOutsideThenResumeIsBitIdentical) {
 TEST_F(CliResume, ResumeErrorsAreOneClearLine) {
   auto expect_error = [](const test::CliResult& r, int code, const std::vector<std::string>& phrases) {
     EXPECT_EQ(r.code, code) << r.err;
-    EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+    EXPECT_EQ(test::line_count(r.err), 1) << r.err;
     EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << r.err;
     for (const auto& p : phrases) EXPECT_NE(r.err.find(p), std::string::npos) << r.err << "lacks: " << p;
   };
-  expect_error(test::run_lenet("train --resume " + quoted(dir_ / "nowhere")), 1, {"nowhere", "no such run folder"});
+  expect_error(test::run_cli("train --resume " + quoted(dir_ / "nowhere")), 1, {"nowhere", "no such run folder"});
   fs::create_directories(dir_ / "empty");
-  expect_error(test::run_lenet("train --resume " + quoted(dir_ / "empty")), 1, {"no last.safetensors", "start it again"});
+  expect_error(test::run_cli("train --resume " + quoted(dir_ / "empty")), 1, {"no last.safetensors", "start it again"});
 
   const fs::path run = dir_ / "run";
-  ASSERT_EQ(test::run_lenet(train_args(run, 1)).code, 0);
+  ASSERT_EQ(test::run_cli(train_args(run, 1)).code, 0);
   const std::string last_before = test::read_bytes(run / "last.safetensors");
-  expect_error(test::run_lenet("train --resume " + quoted(run)), 1,
+  expect_error(test::run_cli("train --resume " + quoted(run)), 1,
                {"already finished its 1 epochs", "--epochs N (more than 1)"});
-  expect_error(test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --arch mlp"), 1,
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --arch mlp"), 1,
                {"--arch cannot change when resuming", "--epochs, --lr, --threads and --data"});
-  expect_error(test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --batch-size 8"), 1, {"--batch-size cannot change"});
-  expect_error(test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --lr -1"), 1, {"--lr must be a positive number"});
-  expect_error(test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --data " + quoted(dir_ / "nodata")), 1,
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --batch-size 8"), 1, {"--batch-size cannot change"});
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --lr -1"), 1, {"--lr must be a positive number"});
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --data " + quoted(dir_ / "nodata")), 1,
                {"nodata"});
   // best.safetensors is not a place to resume from; a garbled last.safetensors names itself.
   fs::copy_file(run / "best.safetensors", dir_ / "empty" / "last.safetensors");
-  expect_error(test::run_lenet("train --resume " + quoted(dir_ / "empty") + " --epochs 2"), 1, {"no training state"});
+  expect_error(test::run_cli("train --resume " + quoted(dir_ / "empty") + " --epochs 2"), 1, {"no training state"});
   test::write_bytes(dir_ / "empty" / "last.safetensors", "garbage");
-  expect_error(test::run_lenet("train --resume " + quoted(dir_ / "empty") + " --epochs 2"), 1,
+  expect_error(test::run_cli("train --resume " + quoted(dir_ / "empty") + " --epochs 2"), 1,
                {(dir_ / "empty" / "last.safetensors").string(), "truncated"});
   EXPECT_EQ(test::read_bytes(run / "last.safetensors"), last_before) << "refused resumes write nothing";
 
   // Another thread count is allowed, with a warning that bits may differ.
-  const auto r = test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --threads 2");
+  const auto r = test::run_cli("train --resume " + quoted(run) + " --epochs 2 --threads 2");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("lenet: warning: resuming with 2 threads where the run used 1"), std::string::npos) << r.err;
   EXPECT_EQ(read_metrics_csv(run / "metrics.csv").size(), 2u);
@@ -519,9 +515,9 @@ TEST_F(CliResume, ResumeErrorsAreOneClearLine) {
 TEST_F(CliResume, DivergenceNamesEpochAndBatchAndKeepsTheBestCheckpoint) {
   // From the start: nothing good to keep.
   const fs::path fresh = dir_ / "fresh";
-  const auto r = test::run_lenet(train_args(fresh) + " --lr 1e10");
+  const auto r = test::run_cli(train_args(fresh) + " --lr 1e10");
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(test::count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(test::line_count(r.err), 1) << r.err;
   const std::regex expected(
       R"(lenet: error: training diverged: the training loss is (NaN|infinite) at epoch 1, batch [0-9]+ of 19; nothing was )"
       R"(saved; try a smaller learning rate than 1e\+10, e\.g\. --lr 1e\+09 in a new run\n)");
@@ -531,12 +527,12 @@ TEST_F(CliResume, DivergenceNamesEpochAndBatchAndKeepsTheBestCheckpoint) {
 
   // After a good epoch: continue it with a learning rate that explodes.
   const fs::path run = dir_ / "run";
-  ASSERT_EQ(test::run_lenet(train_args(run, 1)).code, 0);
+  ASSERT_EQ(test::run_cli(train_args(run, 1)).code, 0);
   const std::string best = test::read_bytes(run / "best.safetensors"), last = test::read_bytes(run / "last.safetensors"),
                     csv = test::read_bytes(run / "metrics.csv");
-  const auto d = test::run_lenet("train --resume " + quoted(run) + " --epochs 3 --lr 1e10");
+  const auto d = test::run_cli("train --resume " + quoted(run) + " --epochs 3 --lr 1e10");
   EXPECT_EQ(d.code, 1);
-  EXPECT_EQ(test::count_lines(d.err), 1) << d.err;
+  EXPECT_EQ(test::line_count(d.err), 1) << d.err;
   const std::regex later(
       R"(lenet: error: training diverged: the training loss is (NaN|infinite) at epoch 2, batch [0-9]+ of 19; )"
       R"(best\.safetensors \(epoch 1\) and last\.safetensors \(end of epoch 1\) are kept; try a smaller learning rate than )"
@@ -546,7 +542,7 @@ TEST_F(CliResume, DivergenceNamesEpochAndBatchAndKeepsTheBestCheckpoint) {
   EXPECT_EQ(test::read_bytes(run / "last.safetensors"), last);
   EXPECT_EQ(test::read_bytes(run / "metrics.csv"), csv);
   // ...and the suggested recovery works: a smaller rate continues from epoch 1.
-  const auto ok = test::run_lenet("train --resume " + quoted(run) + " --epochs 2 --lr 0.001");
+  const auto ok = test::run_cli("train --resume " + quoted(run) + " --epochs 2 --lr 0.001");
   EXPECT_EQ(ok.code, 0) << ok.err;
   EXPECT_EQ(read_metrics_csv(run / "metrics.csv").size(), 2u);
 }
