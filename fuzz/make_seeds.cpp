@@ -2,6 +2,7 @@
 // valid files of every kind each parser reads, made by lenet.cpp's own
 // writers. The seeds are committed; this program documents how they were
 // made and remakes them: build-fuzz/fuzz/fuzz_make_seeds fuzz/corpus
+#include <onnx/onnx_pb.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 
 #include "lenet/checkpoint.h"
 #include "lenet/image.h"
+#include "lenet/onnx.h"
 
 namespace fs = std::filesystem;
 using namespace lenet;
@@ -57,6 +59,106 @@ std::string checkpoint(const std::string& arch, const Shape& input, int classes,
   std::ifstream in(tmp, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   fs::remove(tmp);
+  return bytes;
+}
+
+// ---- ONNX: our exports, and a graph in PyTorch's style built node by node ----
+
+ModelInfo info_for(const Sequential& model, const Shape& input, int classes) {
+  ModelInfo info;
+  info.arch = model.spec();
+  info.input_shape = input;
+  for (int c = 0; c < classes; ++c) info.class_names.push_back("c" + std::to_string(c));
+  return info;
+}
+
+std::string exported(const std::string& arch, const Shape& input, int classes, int opset) {
+  Rng rng(2);
+  Sequential model = build_model(arch, input, classes, &rng);
+  OnnxExportOptions options;
+  options.opset = opset;
+  return onnx_model_bytes(model, info_for(model, input, classes), options);
+}
+
+// Pad -> Conv -> Relu -> AveragePool -> Identity -> Reshape(Constant) -> MatMul + Add -> Gemm(transB=0),
+// on 1x4x4 with 2 classes and no lenet metadata, as torch.onnx.export writes such a model.
+std::string foreign_style(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(6);
+  m.set_producer_name("pytorch");
+  m.add_opset_import()->set_version(opset);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("N");
+  for (int64_t d : {1, 4, 4}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  std::string current = "x";
+  int count = 0;
+  auto node = [&](const std::string& op, std::vector<std::string> extra = {}) -> onnx::NodeProto& {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->add_input(current);
+    for (const auto& e : extra) n->add_input(e);
+    current = op + std::to_string(count++);
+    n->add_output(current);
+    return *n;
+  };
+  auto weights = [&](const std::string& name, std::vector<int64_t> dims) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) t->add_dims(d), n *= d;
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.1f * static_cast<float>(i % 7) - 0.3f);
+  };
+  auto ints = [](onnx::NodeProto& n, const std::string& name, std::vector<int64_t> v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  };
+  auto constant = [&](const std::string& name, std::vector<int64_t> v) {
+    auto* n = g->add_node();
+    n->set_op_type("Constant");
+    n->add_output(name);
+    auto* a = n->add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    a->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    a->mutable_t()->add_dims(static_cast<int64_t>(v.size()));
+    a->mutable_t()->set_raw_data(v.data(), v.size() * sizeof(int64_t));
+  };
+  const std::vector<int64_t> pads = {0, 0, 1, 1, 0, 0, 1, 1};
+  if (opset >= 11) {
+    constant("pads", pads);
+    node("Pad", {"pads"});
+  } else {
+    ints(node("Pad"), "pads", pads);
+  }
+  weights("conv.w", {2, 1, 3, 3});
+  weights("conv.b", {2});
+  ints(node("Conv", {"conv.w", "conv.b"}), "kernel_shape", {3, 3});
+  node("Relu");
+  auto& pool = node("AveragePool");
+  ints(pool, "kernel_shape", {2, 2});
+  ints(pool, "strides", {2, 2});
+  node("Identity");
+  constant("shape", {0, -1});
+  node("Reshape", {"shape"});
+  weights("fc1.w", {8, 3});
+  weights("fc1.b", {3});
+  node("MatMul", {"fc1.w"});
+  node("Add", {"fc1.b"});
+  weights("fc2.w", {3, 2});
+  weights("fc2.b", {2});
+  node("Gemm", {"fc2.w", "fc2.b"});
+  auto* out = g->add_output();
+  out->set_name(current);
+  out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  std::string bytes;
+  m.SerializeToString(&bytes);
   return bytes;
 }
 
@@ -118,6 +220,14 @@ int main(int argc, char** argv) {
   write(dir / "idx" / "raw", idx_pair(images, labels));
   write(dir / "idx" / "gzip", idx_pair(gzip(images), gzip(labels)));
   write(dir / "idx" / "gzip_labels_only", idx_pair(images, gzip(labels)));
+
+  write(dir / "onnx" / "linear.onnx", exported("flatten, linear", {1, 4, 4}, 3, 11));
+  write(dir / "onnx" / "conv_pool_opset9.onnx",
+        exported("conv 2 k3 p1, sigmoid, avgpool 2, flatten, linear 3, tanh, linear", {1, 6, 6}, 2, 9));
+  write(dir / "onnx" / "rgb_maxpool_opset13.onnx",
+        exported("conv 1 k2x3 s2, relu, maxpool 1, flatten, linear nobias", {3, 6, 5}, 2, 13));
+  write(dir / "onnx" / "foreign_opset10.onnx", foreign_style(10));
+  write(dir / "onnx" / "foreign_opset13.onnx", foreign_style(13));
 
   write(dir / "image" / "gray.png", encode_png(pattern(5, 7, 1)));
   write(dir / "image" / "rgba.png", encode_png(pattern(4, 3, 4)));

@@ -24,6 +24,7 @@
 #include "lenet/checkpoint.h"
 #include "lenet/data.h"
 #include "lenet/image.h"
+#include "lenet/onnx.h"
 #include "lenet/parallel.h"
 
 namespace lenet::fuzz {
@@ -49,19 +50,34 @@ inline void require(bool condition, const char* what) {
   }
 }
 
+// A model that loaded must be consistent, and must run: small ones are run
+// once on a blank image.
+inline void check_loaded(LoadedModel& m) {
+  const Shape& in = m.info.input_shape;
+  require(in.size() == 3 && in[0] > 0 && in[1] > 0 && in[2] > 0, "input shape is [C, H, W]");
+  require(!m.info.class_names.empty(), "there are classes");
+  if (in[0] <= 64 && in[1] <= 64 && in[2] <= 64 && m.model.parameter_count() <= 100000) {
+    Tensor x({1, in[0], in[1], in[2]});
+    const Tensor& y = m.model.forward(x);
+    require(y.shape() == Shape({1, static_cast<int64_t>(m.info.class_names.size())}), "output is [1, classes]");
+  }
+}
+
 // ---- safetensors checkpoints: the container, the metadata, the architecture ----
 
 inline void safetensors(std::string_view bytes) {
   accepted([&] {
     LoadedModel m = decode_checkpoint(bytes, "input.safetensors");
-    const Shape& in = m.info.input_shape;
-    require(in.size() == 3, "input shape is [C, H, W]");
-    // A model that loads must run; small ones are run once on a blank image.
-    if (in[0] * in[1] * in[2] <= 4096 && m.model.parameter_count() <= 100000) {
-      Tensor x({1, in[0], in[1], in[2]});
-      const Tensor& y = m.model.forward(x);
-      require(y.shape() == Shape({1, static_cast<int64_t>(m.info.class_names.size())}), "output is [1, classes]");
-    }
+    check_loaded(m);
+  });
+}
+
+// ---- ONNX models: protobuf, graph, attributes, weights, metadata ----
+
+inline void onnx(std::string_view bytes) {
+  accepted([&] {
+    LoadedModel m = import_onnx_bytes(bytes, "input.onnx");
+    check_loaded(m);
   });
 }
 

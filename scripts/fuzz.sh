@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-${FUZZ_SECONDS:-60}}
 if [[ $# -gt 0 ]]; then shift; fi
-all_targets=(safetensors idx image)
+all_targets=(safetensors idx image onnx)
 if [[ $# -gt 0 ]]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 build=build-fuzz
 

@@ -14,6 +14,7 @@ packages=(
   libplplot-dev plplot-driver-cairo             # training curves
   libopenblas-dev                               # sgemm
   dataset-fashion-mnist                         # the default data set
+  clang libclang-rt-14-dev libomp-dev           # fuzzing (libFuzzer, sanitizers' runtimes, OpenMP for clang)
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a

@@ -20,11 +20,13 @@
 #include <functional>
 #include <regex>
 
+#include "cli_util.h"
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/fileio.h"
 #include "lenet/gallery.h"
 #include "lenet/image.h"
+#include "lenet/onnx.h"
 #include "lenet/report.h"
 #include "lenet/train.h"
 
@@ -130,6 +132,16 @@ std::vector<Writer> writers() {
          Adam adam(model, {});
          save_checkpoint(dir / "model.safetensors", model, info, &adam);
        }},
+      {"model.onnx",
+       [](const fs::path& dir) {
+         Rng rng(1);
+         Sequential model = build_model("lenet", {1, 28, 28}, 10, &rng);
+         ModelInfo info;
+         info.arch = model.spec();
+         info.input_shape = {1, 28, 28};
+         for (int c = 0; c < 10; ++c) info.class_names.push_back(std::to_string(c));
+         export_onnx(dir / "model.onnx", model, info);
+       }},
       {"metrics.csv", [](const fs::path& dir) { write_metrics_csv(dir / "metrics.csv", some_history()); }},
       {"image.png", [](const fs::path& dir) { write_png(dir / "image.png", some_image()); }},
       {"gallery.png",
@@ -200,7 +212,7 @@ TEST_P(FailingWrite, ReadOnlyFolderLeavesThePreviousFile) {
   EXPECT_EQ(snapshot(dir.path()), before);
 }
 
-INSTANTIATE_TEST_SUITE_P(Writers, FailingWrite, ::testing::Range<size_t>(0, 8),
+INSTANTIATE_TEST_SUITE_P(Writers, FailingWrite, ::testing::Range<size_t>(0, writers().size()),
                          [](const ::testing::TestParamInfo<size_t>& param) {
                            std::string name = writers()[param.param].name;
                            for (char& c : name)

@@ -44,6 +44,9 @@ struct Target {
 bool safetensors_accepts(std::string_view b) {
   return fuzz::accepted([&] { decode_safetensors(b, "seed"); });
 }
+bool onnx_accepts(std::string_view b) {
+  return fuzz::accepted([&] { import_onnx_bytes(b, "seed"); });
+}
 bool image_accepts(std::string_view b) {
   return fuzz::accepted([&] { decode_image(b, "seed"); });
 }
@@ -58,7 +61,8 @@ bool idx_accepts(std::string_view b) {
 
 const Target kTargets[] = {{"safetensors", fuzz::safetensors, safetensors_accepts},
                            {"idx", fuzz::idx, idx_accepts},
-                           {"image", fuzz::image, image_accepts}};
+                           {"image", fuzz::image, image_accepts},
+                           {"onnx", fuzz::onnx, onnx_accepts}};
 
 class FuzzInputs : public ::testing::TestWithParam<Target> {};
 

@@ -5,6 +5,7 @@
 // limit (RLIMIT_AS; skipped under AddressSanitizer, which reserves terabytes of
 // shadow memory), and the child's peak resident memory is measured either way.
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "lenet/checkpoint.h"
 #include "lenet/data.h"
 #include "lenet/image.h"
+#include "lenet/onnx.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LENET_UNDER_ASAN 1
@@ -334,6 +336,91 @@ TEST(HostileImages, HeadersClaimingHugeImagesAreRefusedBeforeDecoding) {
   // A PGM whose header promises 16000 x 4000 samples.
   expect_refused([] { decode_image("P5\n16000 4000\n255\n" + std::string(100, 'x'), "short.pgm"); },
                  {"short.pgm", "truncated PNM"});
+}
+
+// ---- ONNX ----
+
+class HostileOnnx : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Rng rng(2);
+    Sequential model = build_model("flatten, linear", {1, 4, 4}, 3, &rng);
+    ModelInfo info;
+    info.arch = model.spec();
+    info.input_shape = {1, 4, 4};
+    info.class_names = {"a", "b", "c"};
+    ASSERT_TRUE(good_.ParseFromString(onnx_model_bytes(model, info)));
+  }
+  static std::string bytes(const onnx::ModelProto& m) {
+    std::string b;
+    m.SerializeToString(&b);
+    return b;
+  }
+  onnx::ModelProto with_metadata(const std::string& key, const std::string& value) const {
+    onnx::ModelProto m = good_;
+    for (auto& p : *m.mutable_metadata_props())
+      if (p.key() == key) p.set_value(value);
+    return m;
+  }
+  // A foreign file (no lenet metadata) whose graph input is [N, C, H, W].
+  onnx::ModelProto with_input(int64_t c, int64_t h, int64_t w) const {
+    onnx::ModelProto m = good_;
+    m.clear_metadata_props();
+    m.set_producer_name("elsewhere");
+    auto* dims = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    dims->mutable_dim(1)->set_dim_value(c);
+    dims->mutable_dim(2)->set_dim_value(h);
+    dims->mutable_dim(3)->set_dim_value(w);
+    return m;
+  }
+  onnx::ModelProto good_;
+};
+
+TEST_F(HostileOnnx, AbsurdInputShapesAreRefusedBeforeAnyLayerUsesThem) {
+  // 2^62 x 2^62 pixels: their product would overflow.
+  const std::string huge = bytes(with_input(1, int64_t{1} << 62, int64_t{1} << 62));
+  expect_refused([&] { import_onnx_bytes(huge, "huge.onnx"); }, {"huge.onnx", "graph input", "values per image"});
+  // 2^34 channels flattened straight into the output: 2^34 classes to name.
+  onnx::ModelProto m;
+  m.set_ir_version(6);
+  m.add_opset_import()->set_version(11);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("N");
+  for (int64_t d : {int64_t{1} << 34, int64_t{1}, int64_t{1}}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  auto* flatten = g->add_node();
+  flatten->set_op_type("Flatten");
+  flatten->add_input("x");
+  flatten->add_output("f");
+  auto* relu = g->add_node();
+  relu->set_op_type("Relu");
+  relu->add_input("f");
+  relu->add_output("y");
+  g->add_output()->set_name("y");
+  const std::string wide = bytes(m);
+  ASSERT_LT(wide.size(), 200u);
+  expect_refused([&] { import_onnx_bytes(wide, "wide.onnx"); }, {"wide.onnx", "values per image"});
+  // 2^20 channels: allowed per image, but not as 2^20 classes.
+  (*tt->mutable_shape()->mutable_dim(1)).set_dim_value(int64_t{1} << 20);
+  const std::string many = bytes(m);
+  expect_refused([&] { import_onnx_bytes(many, "many.onnx"); }, {"many.onnx", "1048576 outputs", "at most 100000 classes"});
+}
+
+TEST_F(HostileOnnx, MetadataNumbersAreRangeCheckedBeforeConversion) {
+  const std::string shape = bytes(with_metadata("lenet.input_shape", "[1, 1e300, 28]"));
+  expect_refused([&] { import_onnx_bytes(shape, "m.onnx"); },
+                 {"m.onnx: metadata 'lenet.input_shape' is malformed", "expected a whole number in [1, 65536], got 1e+300"});
+  const std::string mean = bytes(with_metadata(
+      "lenet.preprocessing", R"({"grayscale": true, "resize": [0, 0], "normalization": {"mean": 1e300, "std": 1}})"));
+  expect_refused([&] { import_onnx_bytes(mean, "m.onnx"); }, {"'lenet.preprocessing' is malformed", "1e30"});
+  const std::string resize = bytes(with_metadata(
+      "lenet.preprocessing", R"({"grayscale": true, "resize": [4294967324, 0], "normalization": {"mean": 0, "std": 1}})"));
+  expect_refused([&] { import_onnx_bytes(resize, "m.onnx"); }, {"'lenet.preprocessing' is malformed", "4294967324"});
+  const std::string epoch = bytes(with_metadata("lenet.epoch", "2.5e20"));
+  expect_refused([&] { import_onnx_bytes(epoch, "m.onnx"); }, {"'lenet.epoch' is malformed"});
 }
 
 }  // namespace hostile_test

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli_util.h"
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/train.h"
@@ -389,7 +390,6 @@ TEST(Divergence, AnInfiniteTestLossStopsBeforeTheEpochIsSaved) {
 class CliResume : public ::testing::Test {
  protected:
   void SetUp() override { test::write_synthetic_idx(dir_ / "data", 600, 100, 12, 4); }
-  void TearDown() override { ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES"); }
   // 600 / 32 → 19 batches per epoch.
   std::string train_args(const fs::path& out, int epochs = 3) const {
     return "train --data " + quoted(dir_ / "data") + " --arch lenet-relu --epochs " + std::to_string(epochs) +
@@ -406,10 +406,8 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
 
   const int64_t stop_at = random_batch(1, 3 * kCliBatches - 1);
   SCOPED_TRACE("stopped after batch " + std::to_string(stop_at) + " of 57");
-  ::setenv("LENET_TEST_INTERRUPT_AFTER_BATCHES", std::to_string(stop_at).c_str(), 1);
   const fs::path run = dir_ / "run";
-  const auto r = test::run_cli(train_args(run));
-  ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES");
+  const auto r = test::run_cli(train_args(run), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=" + std::to_string(stop_at));
   EXPECT_EQ(r.code, 130) << r.err;
   const int64_t epoch = (stop_at - 1) / kCliBatches + 1, batch = (stop_at - 1) % kCliBatches + 1;
   EXPECT_EQ(r.err, "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n"
@@ -435,10 +433,8 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
 }
 
 TEST_F(CliResume, SigtermExitsWith143AndResumeFinishes) {
-  ::setenv("LENET_TEST_INTERRUPT_AFTER_BATCHES", "5:TERM", 1);
   const fs::path run = dir_ / "run";
-  const auto r = test::run_cli(train_args(run, 1));
-  ::unsetenv("LENET_TEST_INTERRUPT_AFTER_BATCHES");
+  const auto r = test::run_cli(train_args(run, 1), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=5:TERM");
   EXPECT_EQ(r.code, 143) << r.err;
   EXPECT_NE(r.err.find("interrupted by SIGTERM: training stopped in epoch 1 after batch 5 of 19"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(run / "best.safetensors")) << "no epoch finished, so no best yet";

@@ -65,6 +65,9 @@ class Importer {
            "the logits [N, classes]");
     const Shape chw = input_shape(*inputs.front(), have_meta ? &info.input_shape : nullptr);
     info.input_shape = chw;
+    // Sizes are checked before any layer computes with them (a product could overflow)
+    // and before anything is allocated for them.
+    check_values_per_image(Shape{1, chw[0], chw[1], chw[2]}, "graph input '" + inputs.front()->name() + "'");
 
     Shape shape = {1, chw[0], chw[1], chw[2]};
     std::string current = inputs.front()->name();
@@ -142,6 +145,7 @@ class Importer {
         } catch (const std::invalid_argument& e) {
           fail_node(std::string("does not fit its input ") + to_string(shape) + ": " + e.what());
         }
+        check_values_per_image(shape, "the output of node " + std::to_string(node_index_));
         layers.push_back(std::move(layer));
       }
       current = output;
@@ -154,6 +158,9 @@ class Importer {
     if (shape.size() != 2)
       fail("the graph ends in a tensor of shape " + to_string(shape) + ", expected logits [N, classes]");
     const int64_t classes = shape[1];
+    if (classes > kMaxClasses)
+      fail("the model has " + std::to_string(classes) + " outputs; lenet.cpp reads models of at most " +
+           std::to_string(kMaxClasses) + " classes");
 
     LoadedModel loaded;
     for (auto& l : layers) loaded.model.add(std::move(l));
@@ -180,6 +187,18 @@ class Importer {
   [[noreturn]] void fail_node(const std::string& message) const { fail_at(*node_, node_index_, message); }
 
   // ---- graph-level facts ----
+
+  static constexpr int64_t kMaxClasses = 100000;  // as a checkpoint's class_names
+
+  // Per image (the batch excluded), at most kMaxLayerValues, as build_model allows.
+  void check_values_per_image(const Shape& shape, const std::string& what) const {
+    int64_t n = 1;
+    for (size_t d = 1; d < shape.size(); ++d) {
+      if (shape[d] > kMaxLayerValues || (n *= shape[d]) > kMaxLayerValues)
+        fail(what + " has shape " + to_string(shape) + ", more than " + std::to_string(kMaxLayerValues) +
+             " values per image");
+    }
+  }
 
   int default_opset() const {
     for (const auto& o : model_.opset_import())

@@ -68,21 +68,42 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
     if (it == props.end()) return;
     try {
       apply(nlohmann::json::parse(it->second));
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(source + ": metadata '" + key + "' is malformed ('" + it->second + "'): " + e.what());
+    } catch (const std::exception& e) {  // nlohmann's errors and the range checks below
+      throw std::runtime_error(source + ": metadata '" + key + "' is malformed ('" + it->second.substr(0, 200) +
+                               "'): " + e.what());
     }
   };
-  parse("lenet.input_shape", [&](const nlohmann::json& j) { info.input_shape = j.get<Shape>(); });
-  parse("lenet.class_names", [&](const nlohmann::json& j) { info.class_names = j.get<std::vector<std::string>>(); });
+  // Numbers are range-checked before conversion: converting 1e300 to an integer is undefined.
+  auto whole = [](const nlohmann::json& v, int64_t lo, int64_t hi) {
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+        v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      throw std::invalid_argument("expected a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                  "], got " + v.dump());
+    return v.get<int64_t>();
+  };
+  auto real = [](const nlohmann::json& v) {
+    if (!v.is_number() || !(std::fabs(v.get<double>()) <= 1e30))
+      throw std::invalid_argument("expected a number of magnitude at most 1e30, got " + v.dump());
+    return v.get<double>();
+  };
+  parse("lenet.input_shape", [&](const nlohmann::json& j) {
+    if (!j.is_array() || j.size() != 3) throw std::invalid_argument("expected [C, H, W]");
+    info.input_shape.clear();
+    for (const auto& d : j) info.input_shape.push_back(whole(d, 1, 65536));
+  });
+  parse("lenet.class_names", [&](const nlohmann::json& j) {
+    if (!j.is_array() || j.size() > 100000) throw std::invalid_argument("expected a list of at most 100000 names");
+    info.class_names = j.get<std::vector<std::string>>();
+  });
   parse("lenet.preprocessing", [&](const nlohmann::json& j) {
     auto& pre = info.preprocessing;
     pre.grayscale = j.at("grayscale").get<bool>();
-    pre.resize_height = j.at("resize").at(0).get<int>();
-    pre.resize_width = j.at("resize").at(1).get<int>();
-    pre.normalization.mean = j.at("normalization").at("mean").get<float>();
-    pre.normalization.std = j.at("normalization").at("std").get<float>();
+    pre.resize_height = static_cast<int>(whole(j.at("resize").at(0), 0, 65536));
+    pre.resize_width = static_cast<int>(whole(j.at("resize").at(1), 0, 65536));
+    pre.normalization.mean = static_cast<float>(real(j.at("normalization").at("mean")));
+    pre.normalization.std = static_cast<float>(real(j.at("normalization").at("std")));
   });
-  parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = j.get<int>(); });
+  parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = static_cast<int>(whole(j, 0, 100'000'000)); });
   parse("lenet.metrics", [&](const nlohmann::json& j) {
     for (const auto& [k, v] : j.items()) info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
   });
