@@ -49,11 +49,17 @@ class CliOnnx : public ::testing::Test {
     const auto r = run_cli("train --data " + quoted(*dir_ / "data") +
                              " --arch 'conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, tanh, linear' --epochs 3"
                              " --batch-size 32 --threads 1 --seed 5 --out " + quoted(run_));
-    ASSERT_EQ(r.code, 0) << r.err;
+    // A failure here must fail every test: an ASSERT in SetUpTestSuite would
+    // only mark them skipped, which CTest counts as a pass.
+    if (r.code != 0) setup_error_ = "training the shared run failed: " + r.err;
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << setup_error_;
   }
   static void TearDownTestSuite() { delete dir_; }
   static test::ScratchDir* dir_;
   static fs::path run_;
+  static inline std::string setup_error_;
 };
 test::ScratchDir* CliOnnx::dir_ = nullptr;
 fs::path CliOnnx::run_;

@@ -22,6 +22,7 @@
 
 #include "cli_util.h"
 #include "data_test_util.h"
+#include "test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/fileio.h"
 #include "lenet/gallery.h"
@@ -125,10 +126,7 @@ std::vector<Writer> writers() {
        [](const fs::path& dir) {
          Rng rng(1);
          Sequential model = build_model("lenet", {1, 28, 28}, 10, &rng);
-         ModelInfo info;
-         info.arch = model.spec();
-         info.input_shape = {1, 28, 28};
-         for (int c = 0; c < 10; ++c) info.class_names.push_back(std::to_string(c));
+         const ModelInfo info = test::model_info(model, {1, 28, 28}, 10);
          Adam adam(model, {});
          save_checkpoint(dir / "model.safetensors", model, info, &adam);
        }},
@@ -136,10 +134,7 @@ std::vector<Writer> writers() {
        [](const fs::path& dir) {
          Rng rng(1);
          Sequential model = build_model("lenet", {1, 28, 28}, 10, &rng);
-         ModelInfo info;
-         info.arch = model.spec();
-         info.input_shape = {1, 28, 28};
-         for (int c = 0; c < 10; ++c) info.class_names.push_back(std::to_string(c));
+         const ModelInfo info = test::model_info(model, {1, 28, 28}, 10);
          export_onnx(dir / "model.onnx", model, info);
        }},
       {"metrics.csv", [](const fs::path& dir) { write_metrics_csv(dir / "metrics.csv", some_history()); }},

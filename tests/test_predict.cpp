@@ -279,6 +279,57 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   }
 }
 
+// The loss and accuracy `lenet eval` prints ("loss 0.1234  accuracy 0.5678").
+std::pair<double, double> eval_figures(const std::string& out) {
+  std::smatch m;
+  const std::regex line(R"(loss ([0-9.]+)  accuracy ([0-9.]+))");
+  if (!std::regex_search(out, m, line)) return {-1, -1};
+  return {std::stod(m[1]), std::stod(m[2])};
+}
+
+TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
+  write_dataset(data, /*with_test=*/false);
+  const auto r = run_cli(train_args("run", "--val-split 0.25 --split-seed 9"), dir.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path best = dir / "run" / "best.safetensors";
+  const LoadedModel m = load_checkpoint(best);
+  EXPECT_EQ(m.metadata.at("val_split"), "0.25");
+  EXPECT_EQ(m.metadata.at("split_seed"), "9");
+  EXPECT_EQ(load_checkpoint(dir / "run" / "last.safetensors").metadata.at("split_seed"), "9");
+
+  // Without flags eval takes the run's split: the same 54 images, the same figures as training's last epoch.
+  const auto e = run_cli("eval --model " + q(best) + " --data " + q(data), dir.path());
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("test split, 54 images"), std::string::npos) << e.out;
+  const auto [loss, acc] = eval_figures(e.out);
+  EXPECT_NEAR(loss, m.info.metrics.at("test_loss"), 1e-3) << e.out;
+  EXPECT_NEAR(acc, m.info.metrics.at("test_acc"), 1e-4) << e.out;
+
+  // The flags override the stored split.
+  const auto half = run_cli("eval --val-split 0.5 --split-seed 1 --model " + q(best) + " --data " + q(data), dir.path());
+  ASSERT_EQ(half.code, 0) << half.err;
+  EXPECT_NE(half.out.find("test split, 108 images"), std::string::npos) << half.out;
+
+  // A bad flag or a bad stored value: one line naming it.
+  const auto bad = run_cli("eval --val-split 1.5 --model " + q(best) + " --data " + q(data), dir.path());
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_EQ(test::line_count(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("--val-split must lie between 0 and 1"), std::string::npos) << bad.err;
+  const SafetensorsFile file = read_safetensors(best);
+  std::vector<NamedTensor> tensors;
+  for (const auto& [name, t] : file.tensors) tensors.push_back({name, t.shape(), t.span()});
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"val_split", "lots"}, {"split_seed", "-3"}}) {
+    auto meta = file.metadata;
+    meta[key] = value;
+    const fs::path odd = dir / "odd.safetensors";
+    imgtest::write_bytes(odd, encode_safetensors(tensors, meta));
+    const auto o = run_cli("eval --model " + q(odd) + " --data " + q(data), dir.path());
+    EXPECT_EQ(o.code, 1) << key;
+    EXPECT_EQ(test::line_count(o.err), 1) << o.err;
+    EXPECT_NE(o.err.find(odd.string() + ": the stored " + key + " '" + value + "'"), std::string::npos) << o.err;
+  }
+}
+
 TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount) {
   write_dataset(data);
   imgtest::write_bytes(data / "train" / "bag" / "zero.png", "");

@@ -7,9 +7,20 @@
 #include <functional>
 #include <string>
 
+#include "lenet/checkpoint.h"
 #include "lenet/nn.h"
 
 namespace lenet::test {
+
+// What a checkpoint or ONNX file needs besides the weights: the model's spec,
+// its input shape and classes named "0", "1", ...
+inline ModelInfo model_info(const Sequential& model, const Shape& chw, int classes) {
+  ModelInfo info;
+  info.arch = model.spec();
+  info.input_shape = chw;
+  for (int c = 0; c < classes; ++c) info.class_names.push_back(std::to_string(c));
+  return info;
+}
 
 inline Tensor random_tensor(const Shape& shape, Rng& rng, float lo = -1.0f, float hi = 1.0f) {
   Tensor t(shape);

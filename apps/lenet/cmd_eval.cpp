@@ -1,6 +1,8 @@
 // `lenet eval`: a saved model's loss, accuracy, per-class accuracy and
 // confusion matrix on a data set's test split.
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -42,6 +44,38 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
   return out;
 }
 
+// The held-out split of an image folder without test/: the flags, else what
+// the training run stored in the checkpoint (so the model is tested on images
+// it never trained on), else the training defaults.
+void held_out_split(const LoadedModel& loaded, const std::string& model_path, const double* val_split,
+                    const uint64_t* split_seed, DataOptions& options) {
+  auto stored = [&](const char* key) -> const std::string* {
+    auto it = loaded.metadata.find(key);
+    return it == loaded.metadata.end() ? nullptr : &it->second;
+  };
+  if (val_split) {
+    if (!(*val_split > 0 && *val_split < 1))
+      throw UsageError("--val-split must lie between 0 and 1 (exclusive), got " + std::to_string(*val_split));
+    options.val_split = *val_split;
+  } else if (const std::string* v = stored("val_split")) {
+    char* end = nullptr;
+    const double x = std::strtod(v->c_str(), &end);
+    if (end == v->c_str() || *end || !(x > 0 && x < 1))
+      throw UsageError(model_path + ": the stored val_split '" + *v + "' is not a fraction between 0 and 1");
+    options.val_split = x;
+  }
+  if (split_seed) {
+    options.seed = *split_seed;
+  } else if (const std::string* v = stored("split_seed")) {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long x = std::strtoull(v->c_str(), &end, 10);
+    if (v->empty() || (*v)[0] == '-' || *end || errno == ERANGE)
+      throw UsageError(model_path + ": the stored split_seed '" + *v + "' is not a whole number");
+    options.seed = x;
+  }
+}
+
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a saved model on a data set's test split");
   auto model_path = std::make_shared<std::string>();
@@ -56,6 +90,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch-size", *batch, "Images per forward pass")->capture_default_str();
   cmd->add_option("--threads", *threads, "Worker threads (0: all cores)")->capture_default_str();
   cmd->add_option("--limit", *limit, "Use only the first N test images");
+  auto val_split = std::make_shared<double>(0.2);
+  auto split_seed = std::make_shared<uint64_t>(0);
+  cmd->add_option("--val-split", *val_split,
+                  "Image folders without test/: fraction held out (default: the training run's, else 0.2)");
+  cmd->add_option("--split-seed", *split_seed, "Image folders without test/: seed of the held-out split (default: the "
+                  "training run's, else 0)");
   cmd->callback([=] {
     if (*batch < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(*batch));
     if (*threads < 0 || *threads > 1024)
@@ -70,6 +110,8 @@ void add_eval_command(CLI::App& app) {
     options.resize_height = info.preprocessing.resize_height;
     options.resize_width = info.preprocessing.resize_width;
     options.threads = *threads;
+    held_out_split(loaded, *model_path, cmd->count("--val-split") ? val_split.get() : nullptr,
+                   cmd->count("--split-seed") ? split_seed.get() : nullptr, options);
     DataSplit split = load_dataset(data_dir, options);
     Dataset test = *limit > 0 ? split.test.head(*limit) : std::move(split.test);
     if (test.input_shape() != info.input_shape)

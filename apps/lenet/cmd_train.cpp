@@ -269,19 +269,25 @@ DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
   return data;
 }
 
+// Stored in every checkpoint: the held-out split of an image folder without
+// test/, so that `lenet eval` tests on the images this run held out.
+std::map<std::string, std::string> split_metadata(const TrainArgs& a) {
+  char split[32];
+  std::snprintf(split, sizeof split, "%.17g", a.val_split);
+  return {{"val_split", split}, {"split_seed", std::to_string(a.split_seed)}};
+}
+
 // What `--resume` needs to load the same data again, kept in last.safetensors.
 std::map<std::string, std::string> run_metadata(const TrainArgs& a, const fs::path& data_dir) {
   std::error_code ec;
   fs::path absolute = fs::absolute(data_dir, ec);
   if (ec) absolute = data_dir;
-  char split[32];
-  std::snprintf(split, sizeof split, "%.17g", a.val_split);
-  return {{"data", absolute.string()},
-          {"limit_train", std::to_string(a.limit_train)},
-          {"limit_test", std::to_string(a.limit_test)},
-          {"size", a.size},
-          {"val_split", split},
-          {"split_seed", std::to_string(a.split_seed)}};
+  auto meta = split_metadata(a);
+  meta.insert({{"data", absolute.string()},
+               {"limit_train", std::to_string(a.limit_train)},
+               {"limit_test", std::to_string(a.limit_test)},
+               {"size", a.size}});
+  return meta;
 }
 
 // The data flags back from the run metadata; throws naming the checkpoint when one is unreadable.
@@ -363,6 +369,7 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   const fs::path data_dir = data_args.data;
   DataSplit data = load_training_data(data_args, data_dir);
   o.run_metadata = run_metadata(data_args, data_dir);
+  o.checkpoint_metadata = split_metadata(data_args);
   if (o.threads != state.options.threads) {
     set_num_threads(o.threads);
     if (num_threads() != state.options.threads)
@@ -429,6 +436,7 @@ void add_train_command(CLI::App& app) {
     o.normalize = a->normalize;
     o.progress = ::isatty(::fileno(stdout)) == 1;
     o.run_metadata = run_metadata(*a, data_dir);
+    o.checkpoint_metadata = split_metadata(*a);
     o.out_dir = prepare_output(a->out);
     std::vector<EpochHook> hooks = make_epoch_hooks(*a);
     // Last, so the report embeds the pictures the other hooks wrote.

@@ -70,6 +70,10 @@ struct TrainOptions {
   // The caller's notes, kept with the resume state (the CLI records where its
   // data came from, so `lenet train --resume` needs no other flags).
   std::map<std::string, std::string> run_metadata;
+  // Notes stored in the metadata of every checkpoint the run writes (best and
+  // last): the CLI records the held-out split of an image folder without
+  // test/, so `lenet eval` and `lenet plot` test on the same images.
+  std::map<std::string, std::string> checkpoint_metadata;
 };
 
 // Thrown after a stop request once OUT/last.safetensors holds the resume state.

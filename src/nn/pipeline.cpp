@@ -153,7 +153,8 @@ struct Pipeline::Impl {
     r1 = std::min<int64_t>(b1 * kLanes, n);
   }
   const float* vector_input(const std::vector<Tensor>& outputs) const {
-    if (!spatial.empty()) return outputs[static_cast<size_t>(flatten)].data();
+    // Convolutions without a Flatten after them end the stack: no row layers follow.
+    if (!spatial.empty()) return flatten >= 0 ? outputs[static_cast<size_t>(flatten)].data() : nullptr;
     return x;  // Flatten of an image, or rows, is the input itself
   }
   const float* output_grad(size_t k, const Tensor& dy) const {

@@ -377,8 +377,9 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   const int threads_used = num_threads();
   // last.safetensors: the weights, the optimizer state and the run's position.
   auto save_last = [&] {
-    save_checkpoint(last_path, model, info, optimizer.get(),
-                    {{kTrainStateKey, train_state_text(o, threads_used, st, rng, data_fingerprint)}});
+    auto extra = o.checkpoint_metadata;
+    extra[kTrainStateKey] = train_state_text(o, threads_used, st, rng, data_fingerprint);
+    save_checkpoint(last_path, model, info, optimizer.get(), extra);
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
   auto diverged = [&](const std::string& what, int epoch, int64_t batch) {
@@ -466,7 +467,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     if (new_best) {
       st.best_loss = m.test_loss;
       st.best_epoch = epoch;
-      save_checkpoint(o.out_dir / "best.safetensors", model, info);
+      save_checkpoint(o.out_dir / "best.safetensors", model, info, nullptr, o.checkpoint_metadata);
     }
     // The next epoch starts from here: last carries the optimizer state and the position.
     st.epoch = epoch + 1;
