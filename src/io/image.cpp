@@ -1,5 +1,5 @@
-// Image decoding/encoding through stb_image and stb_image_write — the only
-// translation unit that compiles their implementations — plus grayscale,
+// Image decoding/encoding through stb_image and stb_image_write (compiled in
+// io/stb_image_impl.cpp), plus grayscale,
 // bilinear resizing and the file → model-input path.
 #include "lenet/image.h"
 
@@ -13,52 +13,13 @@
 
 #include "lenet/fileio.h"
 
-// stb_image grows its inflate buffer for as long as a PNG's data keeps
-// inflating (up to 4 GB): a small file of compressed zeros would cost
-// gigabytes. decode_image sets a per-allocation limit from the size the header
-// declares, and stb's allocations go through it.
-namespace {
-thread_local size_t stb_allocation_limit = SIZE_MAX;
-thread_local bool stb_limit_hit = false;
-void* limited_malloc(size_t n) {
-  if (n > stb_allocation_limit) return stb_limit_hit = true, nullptr;
-  return std::malloc(n);
-}
-void* limited_realloc(void* p, size_t n) {
-  if (n > stb_allocation_limit) return stb_limit_hit = true, nullptr;
-  return std::realloc(p, n);
-}
-}  // namespace
-
-// Only formats with a magic number: stb's TGA reader would take some text
-// files for images. Files are read by read_file (no stdio inside stb).
-// stb is C-style code: keep its warnings out of ours.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wall"
-#pragma GCC diagnostic ignored "-Wextra"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#define STBI_MALLOC(size) limited_malloc(size)
-#define STBI_REALLOC(p, size) limited_realloc(p, size)
-#define STBI_FREE(p) std::free(p)
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STBI_ONLY_PNM
+// stb's declarations only; io/stb_image_impl.cpp compiles the implementations.
 #define STBI_NO_STDIO
-#define STBI_FAILURE_USERMSG
-#define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
-
 #define STBI_WRITE_NO_STDIO
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
-#pragma GCC diagnostic pop
+
+#include "io/stb_alloc.h"
 
 namespace lenet {
 
@@ -237,11 +198,11 @@ Image decode_image(std::string_view bytes, const std::string& name) {
   // No single buffer of a genuine image exceeds twice its decoded size at 16
   // bits and 4 channels, or twice the file (stb's copy of the PNG data).
   const size_t decoded = static_cast<size_t>(info.width) * static_cast<size_t>(info.height) * 4 * 2;
-  stb_allocation_limit = 2 * std::max(decoded, bytes.size()) + (size_t{1} << 20);
-  stb_limit_hit = false;
+  stb::allocation_limit = 2 * std::max(decoded, bytes.size()) + (size_t{1} << 20);
+  stb::limit_hit = false;
   stbi_uc* data = stbi_load_from_memory(as_stb(bytes), static_cast<int>(bytes.size()), &w, &h, &c, 0);
-  stb_allocation_limit = SIZE_MAX;
-  if (!data && stb_limit_hit)
+  stb::allocation_limit = SIZE_MAX;
+  if (!data && stb::limit_hit)
     fail(name, "corrupt " + info.format + ": its data inflate to far more than its " +
                    size_text(info.height, info.width) + " pixels need (a decompression bomb?)");
   if (!data) {

@@ -1,0 +1,54 @@
+// The implementations of stb_image and stb_image_write, alone in this
+// translation unit: the sanitizer and fuzz builds compile it without
+// UndefinedBehaviorSanitizer (CMakeLists.txt says why), and our own code that
+// uses them (io/image.cpp) keeps every check.
+#include <cstdint>
+#include <cstdlib>
+
+#include "io/stb_alloc.h"
+
+namespace lenet::stb {
+
+thread_local std::size_t allocation_limit = SIZE_MAX;
+thread_local bool limit_hit = false;
+
+void* limited_malloc(std::size_t n) {
+  if (n > allocation_limit) return limit_hit = true, nullptr;
+  return std::malloc(n);
+}
+void* limited_realloc(void* p, std::size_t n) {
+  if (n > allocation_limit) return limit_hit = true, nullptr;
+  return std::realloc(p, n);
+}
+
+}  // namespace lenet::stb
+
+// Only formats with a magic number: stb's TGA reader would take some text
+// files for images. Files are read by read_file (no stdio inside stb).
+// stb is C-style code: keep its warnings out of ours.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#define STBI_MALLOC(size) lenet::stb::limited_malloc(size)
+#define STBI_REALLOC(p, size) lenet::stb::limited_realloc(p, size)
+#define STBI_FREE(p) std::free(p)
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_PNM
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
+
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
