@@ -198,11 +198,11 @@ Image decode_image(std::string_view bytes, const std::string& name) {
   // No single buffer of a genuine image exceeds twice its decoded size at 16
   // bits and 4 channels, or twice the file (stb's copy of the PNG data).
   const size_t decoded = static_cast<size_t>(info.width) * static_cast<size_t>(info.height) * 4 * 2;
-  stb::allocation_limit = 2 * std::max(decoded, bytes.size()) + (size_t{1} << 20);
-  stb::limit_hit = false;
+  stb::set_allocation_limit(2 * std::max(decoded, bytes.size()) + (size_t{1} << 20));
   stbi_uc* data = stbi_load_from_memory(as_stb(bytes), static_cast<int>(bytes.size()), &w, &h, &c, 0);
-  stb::allocation_limit = SIZE_MAX;
-  if (!data && stb::limit_hit)
+  const bool capped = stb::allocation_limit_hit();
+  stb::set_allocation_limit(SIZE_MAX);
+  if (!data && capped)
     fail(name, "corrupt " + info.format + ": its data inflate to far more than its " +
                    size_text(info.height, info.width) + " pixels need (a decompression bomb?)");
   if (!data) {

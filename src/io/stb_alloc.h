@@ -8,8 +8,13 @@
 
 namespace lenet::stb {
 
-extern thread_local std::size_t allocation_limit;  // bytes per allocation; SIZE_MAX: none
-extern thread_local bool limit_hit;                 // an allocation was refused for the limit
+// Caps each of stb's allocations on this thread (SIZE_MAX: no cap) and
+// forgets an earlier refusal. Functions, not extern thread_local variables:
+// GCC's UBSan reports a null store through the TLS wrapper of a variable
+// defined in a file compiled without it (stb_image_impl.cpp).
+void set_allocation_limit(std::size_t bytes);
+// True when an allocation was refused for the cap since it was set.
+bool allocation_limit_hit();
 void* limited_malloc(std::size_t n);
 void* limited_realloc(void* p, std::size_t n);
 

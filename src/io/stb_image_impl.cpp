@@ -9,8 +9,16 @@
 
 namespace lenet::stb {
 
+namespace {
 thread_local std::size_t allocation_limit = SIZE_MAX;
 thread_local bool limit_hit = false;
+}  // namespace
+
+void set_allocation_limit(std::size_t bytes) {
+  allocation_limit = bytes;
+  limit_hit = false;
+}
+bool allocation_limit_hit() { return limit_hit; }
 
 void* limited_malloc(std::size_t n) {
   if (n > allocation_limit) return limit_hit = true, nullptr;
