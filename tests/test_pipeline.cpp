@@ -1,4 +1,4 @@
-// Sequential's fused pipeline (src/nn/pipeline.h) against the same layers run
+// Sequential's fused pipeline (src/runtime/pipeline.h) against the same layers run
 // one by one through the Module API, for the built-in architectures and odd
 // stacks, batches that fill several blocks and end in a short one, and 1 or 2
 // threads; and bit-identical training for a fixed seed and thread count.

@@ -1,4 +1,4 @@
-// The library's thread pool (src/kernels/thread_pool.h): every thread of a team
+// The library's thread pool (src/runtime/thread_pool.h): every thread of a team
 // runs exactly once per call, whatever the team sizes in a row; nested calls
 // stay on their thread; exceptions come back to the caller; callers on
 // several threads take turns.
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/thread_pool.h"
+#include "runtime/thread_pool.h"
 #include "lenet/parallel.h"
 
 using namespace lenet;

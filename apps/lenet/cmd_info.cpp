@@ -1,10 +1,17 @@
 // `lenet info`: prints an architecture's layers, output shapes and parameter count.
 #include <cstdio>
 
+#include <string>
+
 #include "commands.h"
+#include "lenet/isa.h"
 #include "lenet/nn.h"
 
 namespace lenet::cli {
+
+std::string kernels_line() {
+  return "kernels: " + active_isa() + " (" + std::to_string(active_lanes()) + " lanes)";
+}
 
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Show an architecture's layers and output shapes");
@@ -25,6 +32,7 @@ void add_info_command(CLI::App& app) {
     for (size_t i = 0; i < model.size(); ++i) std::printf("  %zu  %s\n", i, model[i].describe().c_str());
     std::printf("\n%s", model.summary({1, c, h, w}).c_str());
     std::printf("\nparameters: %lld\n", static_cast<long long>(model.parameter_count()));
+    std::printf("%s\n", kernels_line().c_str());
   });
 }
 

@@ -28,6 +28,8 @@ struct ExitStatus : std::runtime_error {
 };
 
 void add_info_command(CLI::App& app);
+// "kernels: avx512 (16 lanes)": the kernel path this process runs (lenet/isa.h).
+std::string kernels_line();
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_tutorial_command(CLI::App& app);

@@ -191,7 +191,7 @@ class Flatten : public Module {
 
 // ---- Sequential ----
 
-namespace detail {
+namespace runtime {
 class Pipeline;
 }
 
@@ -205,8 +205,9 @@ class Sequential {
   // Appends a layer; its parameters move into the flat buffers at once.
   Module& add(std::unique_ptr<Module> layer);
 
-  // Runs every layer, keeping each output for backward. The returned tensor is
-  // valid until the next forward.
+  // Runs every layer through the planned engine (any batch size), keeping
+  // what backward needs. The returned tensor is valid until the next forward.
+  // Throws std::invalid_argument for an input the stack cannot take.
   const Tensor& forward(const Tensor& x);
   // Back-propagates d(loss)/d(output of the last forward); accumulates gradients.
   void backward(const Tensor& dy);
@@ -234,18 +235,12 @@ class Sequential {
 
  private:
   void rebuild_storage();
-  // Layer i is an activation and layer i + 1 a max pooling: forward swaps them.
-  bool activation_before_max_pool(size_t i) const;
   std::vector<std::unique_ptr<Module>> layers_;
   Tensor values_, grads_;
-  std::vector<Tensor> outputs_;   // outputs_[i]: output of layer i
-  std::vector<Tensor> grad_buf_;  // two ping-pong buffers for backward
+  std::vector<Tensor> outputs_;  // outputs_[i]: output of layer i (those the engine writes)
   const Tensor* input_ = nullptr;
-  // The fused, batch-parallel fast path (src/nn/pipeline.h) for stacks of the
-  // layers above; the layers run one by one when it declines a stack.
-  std::unique_ptr<detail::Pipeline> pipeline_;
-  Shape pipeline_declined_;  // an input shape the pipeline cannot run
-  bool pipelined_ = false;   // the last forward went through the pipeline
+  // The planned engine (src/runtime/pipeline.h) for the last input shape.
+  std::unique_ptr<runtime::Pipeline> pipeline_;
 };
 
 // ---- initialisation ----

@@ -6,13 +6,14 @@
 // where it sits, and large arrays are split statically over the threads.
 #include <algorithm>
 
+#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
 #include "kernels/simd.h"
-#include "kernels/threads.h"
+#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 
-namespace lenet::kernels {
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
 namespace {
 
@@ -72,4 +73,4 @@ void tanh_backward(int64_t n, const float* y, const float* dy, float* dx) {
   });
 }
 
-}  // namespace lenet::kernels
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE

@@ -2,11 +2,13 @@
 // kernels and the layers that fuse an activation into a convolution.
 #pragma once
 
+#include "kernels/isa_namespace.h"
+
 #include <bit>
 
 #include "kernels/simd.h"
 
-namespace lenet::kernels::simd {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::simd {
 
 // e^x after Cephes' expf: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its
 // degree-7 Taylor-like polynomial, 2^n through the exponent bits. x is clamped
@@ -63,4 +65,4 @@ inline vf tanh(vf x) {
   return a < 0.625f ? small : std::bit_cast<vf>(big_signed);
 }
 
-}  // namespace lenet::kernels::simd
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::simd

@@ -8,12 +8,14 @@
 // over threads.
 #pragma once
 
+#include "kernels/isa_namespace.h"
+
 #include <cstdint>
 #include <vector>
 
 #include "lenet/kernels.h"
 
-namespace lenet::kernels::blocked {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::blocked {
 
 // NCHW images x[n_valid][C][H][W] (consecutive) -> xb with a zero border of
 // (ph, pw); lanes n_valid.. are zero.
@@ -68,4 +70,4 @@ void maxpool_backward_through(Act act, const PoolGeometry& g, const float* dyb, 
 void avgpool_forward(const PoolGeometry& g, const float* xb, float* yb);
 void avgpool_backward(const PoolGeometry& g, const float* dyb, float* dxb);
 
-}  // namespace lenet::kernels::blocked
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::blocked

@@ -5,11 +5,12 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
 #include "kernels/blocked.h"
 #include "kernels/simd.h"
 
-namespace lenet::kernels::blocked {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::blocked {
 
 namespace {
 using simd::kLanes;
@@ -243,4 +244,4 @@ void avgpool_backward(const PoolGeometry& g, const float* dyb, float* dxb) {
   }
 }
 
-}  // namespace lenet::kernels::blocked
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::blocked

@@ -25,29 +25,18 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
 #include "kernels/blocked.h"
 #include "kernels/conv_direct.h"
 #include "kernels/simd.h"
-#include "kernels/threads.h"
+#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/tensor.h"
 
-namespace lenet::kernels {
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
-void ConvGeometry::validate(const std::string& op) const {
-  auto sizes = [&] {
-    return "input " + std::to_string(h) + "x" + std::to_string(w) + ", kernel " + std::to_string(kh) + "x" +
-           std::to_string(kw) + ", padding " + std::to_string(ph) + "x" + std::to_string(pw) + ", stride " +
-           std::to_string(sh) + "x" + std::to_string(sw);
-  };
-  if (n < 1 || c < 1 || h < 1 || w < 1 || o < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
-    throw std::invalid_argument(op + ": sizes must be positive (padding non-negative): channels " +
-                                std::to_string(c) + "->" + std::to_string(o) + ", " + sizes());
-  if (kh > h + 2 * ph || kw > w + 2 * pw)
-    throw std::invalid_argument(op + ": kernel larger than the padded input: " + sizes());
-}
 
 namespace blocked {
 
@@ -56,9 +45,7 @@ using simd::vf;
 
 namespace {
 
-// At most this many vector accumulators per tile: with 32 registers (AVX-512)
-// 24 leaves room for the operands; with 16, 12.
-constexpr int kMaxAcc = simd::kManyRegisters ? 24 : 12;
+using simd::kMaxAcc;
 constexpr int kMaxTile = 8;
 
 // ---- register tiles ----
@@ -504,4 +491,4 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
   }
 }
 
-}  // namespace lenet::kernels
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE

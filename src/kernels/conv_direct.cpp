@@ -1,4 +1,5 @@
 // x[N,C,H,W] ⋆ w[O,C,KH,KW] + b[O] -> y[N,O,OH,OW], one image at a time; see conv_direct.h.
+#include "kernels/fast.h"
 #include "kernels/conv_direct.h"
 
 #include <algorithm>
@@ -7,7 +8,7 @@
 #include "kernels/simd.h"
 #include "lenet/tensor.h"
 
-namespace lenet::kernels::direct {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::direct {
 
 namespace {
 
@@ -15,7 +16,7 @@ using simd::kLanes;
 using simd::Mask;
 using simd::vf;
 
-constexpr int kMaxAcc = simd::kManyRegisters ? 24 : 12;
+using simd::kMaxAcc;
 
 struct Scratch {
   Tensor padded, weights, nhwc;
@@ -198,4 +199,4 @@ void forward(const ConvGeometry& g, const float* x, const float* w, const float*
   }
 }
 
-}  // namespace lenet::kernels::direct
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::direct

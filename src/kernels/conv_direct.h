@@ -5,13 +5,15 @@
 //   over output columns when the stride across is 1 (LeNet's conv1: 28 wide).
 #pragma once
 
+#include "kernels/isa_namespace.h"
+
 #include "lenet/kernels.h"
 
-namespace lenet::kernels::direct {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::direct {
 
 // Whether forward() handles this geometry.
 bool supports(const ConvGeometry& g);
 // All g.n images one after the other on the calling thread.
 void forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
 
-}  // namespace lenet::kernels::direct
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::direct

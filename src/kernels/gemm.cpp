@@ -1,5 +1,6 @@
 // C[M,N] = init + A[M,K]·B[K,N]: register tiles of MR rows × NV vectors of C,
 // broadcasting A and loading B, the last vector of a row masked.
+#include "kernels/fast.h"
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 
 #include "kernels/simd.h"
 
-namespace lenet::kernels::gemm {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::gemm {
 
 namespace {
 
@@ -16,7 +17,7 @@ using simd::kLanes;
 using simd::Mask;
 using simd::vf;
 
-constexpr int kMaxAcc = simd::kManyRegisters ? 24 : 12;
+using simd::kMaxAcc;
 constexpr int kMaxRows = 12, kMaxVectors = 4;
 
 template <int MR, int NV>
@@ -119,4 +120,4 @@ void transpose(int rows, int cols, const float* src, int64_t lds, float* dst, in
   }
 }
 
-}  // namespace lenet::kernels::gemm
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::gemm

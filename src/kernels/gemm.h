@@ -3,9 +3,11 @@
 // pipelines call them; callers split the rows over threads).
 #pragma once
 
+#include "kernels/isa_namespace.h"
+
 #include <cstdint>
 
-namespace lenet::kernels::gemm {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::gemm {
 
 // C[M,N] = init + A·B where init is C itself when `accumulate`, else the row
 // vector `bias[N]` (or 0 when bias is null). A(m, k) = a[m·a_m + k·a_k] with
@@ -18,4 +20,4 @@ void multiply(int m, int n, int k, const float* a, int64_t a_m, int64_t a_k, con
 // dst[c][r] = src[r][c] for a rows × cols matrix (leading dimensions lds, ldd).
 void transpose(int rows, int cols, const float* src, int64_t lds, float* dst, int64_t ldd);
 
-}  // namespace lenet::kernels::gemm
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::gemm

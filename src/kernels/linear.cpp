@@ -8,14 +8,15 @@
 // result does not even depend on the thread count.
 #include <algorithm>
 
+#include "kernels/fast.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
-#include "kernels/threads.h"
+#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/tensor.h"
 
-namespace lenet::kernels {
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
 namespace {
 
@@ -108,4 +109,4 @@ void linear_backward(int n, int in, int out, const float* x, const float* w, con
   });
 }
 
-}  // namespace lenet::kernels
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE

@@ -10,26 +10,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/fast.h"
 #include "kernels/simd.h"
-#include "kernels/threads.h"
+#include "runtime/threads.h"
 #include "lenet/kernels.h"
 
-namespace lenet::kernels {
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
-void PoolGeometry::validate(const std::string& op) const {
-  auto sizes = [&] {
-    return "input " + std::to_string(h) + "x" + std::to_string(w) + ", window " + std::to_string(kh) + "x" +
-           std::to_string(kw) + ", padding " + std::to_string(ph) + "x" + std::to_string(pw) + ", stride " +
-           std::to_string(sh) + "x" + std::to_string(sw);
-  };
-  if (n < 1 || c < 1 || h < 1 || w < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
-    throw std::invalid_argument(op + ": sizes must be positive (padding non-negative): " + sizes());
-  // PyTorch's rule: padding at most half the window, so no window is all padding.
-  if (2 * ph > kh || 2 * pw > kw)
-    throw std::invalid_argument(op + ": padding must be at most half the window: " + sizes());
-  if (kh > h + 2 * ph || kw > w + 2 * pw)
-    throw std::invalid_argument(op + ": window larger than the padded input: " + sizes());
-}
 
 namespace {
 
@@ -241,4 +228,4 @@ void avgpool2d_backward(const PoolGeometry& g, const float* dy, float* dx) {
   });
 }
 
-}  // namespace lenet::kernels
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE

@@ -1,12 +1,14 @@
 // A small SIMD layer for the kernels: one float vector type `vf` of kLanes
-// lanes, the widest the build target has (AVX-512: 16, AVX/AVX2: 8, otherwise
-// 4), written with GCC vector extensions (and __builtin_shuffle: GCC is the
-// project's compiler) so that one source serves every target. The build targets the
-// building machine (-march=native); nothing here assumes a particular CPU.
+// lanes, the widest the ISA this copy is compiled for has (AVX-512: 16,
+// AVX2: 8, baseline x86-64: 4 of SSE2), written with GCC vector extensions
+// (and __builtin_shuffle: GCC is the project's compiler) so that one source
+// serves every ISA. Compiled once per ISA (kernels/isa_namespace.h).
 //
 // Every function gives the same result for a lane whatever its position, so a
 // kernel may compute a tail through a padded vector without changing a bit.
 #pragma once
+
+#include "kernels/isa_namespace.h"
 
 #include <cstdint>
 #include <bit>
@@ -17,7 +19,7 @@
 #include <immintrin.h>
 #endif
 
-namespace lenet::kernels::simd {
+namespace lenet::kernels::LENET_ISA_NAMESPACE::simd {
 
 #if defined(__AVX512F__)
 inline constexpr int kLanes = 16;
@@ -40,6 +42,9 @@ inline constexpr bool kManyRegisters = true;
 #else
 inline constexpr bool kManyRegisters = false;
 #endif
+// At most this many vector accumulators in a register tile: with 32 registers
+// 24 leaves room for the operands; with 16, 12.
+inline constexpr int kMaxAcc = kManyRegisters ? 24 : 12;
 
 inline vf load(const float* p) {
   vf v;
@@ -212,4 +217,4 @@ inline void transpose(vf* r) {
   detail::transpose_round<1>(r);
 }
 
-}  // namespace lenet::kernels::simd
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::simd

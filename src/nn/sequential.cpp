@@ -2,7 +2,8 @@
 #include <stdexcept>
 
 #include "lenet/nn.h"
-#include "nn/pipeline.h"
+#include "runtime/isa.h"
+#include "runtime/pipeline.h"
 
 namespace lenet {
 
@@ -40,50 +41,24 @@ void Sequential::rebuild_storage() {
   grads_ = std::move(grads);
   outputs_.resize(layers_.size());
   pipeline_.reset();
-  pipeline_declined_.clear();
+  input_ = nullptr;
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {
   if (layers_.empty()) throw std::logic_error("Sequential: no layers");
+  // One engine for every batch: planned once per input shape, re-planned
+  // when the shape changes.
+  if (!pipeline_ || !pipeline_->fits(x.shape())) {
+    pipeline_.reset();
+    layer_shapes(x.shape());  // throws, naming the layer, for an input the stack cannot take
+    pipeline_ = runtime::active().build_pipeline(layers_, x.shape());
+    if (!pipeline_)
+      throw std::invalid_argument("Sequential: the engine cannot run " + spec() + " on input " + to_string(x.shape()) +
+                                  " (image layers take [N, C, H, W], Linear and activations after Flatten [N, F])");
+  }
   input_ = &x;
-  pipelined_ = false;
-  // The fused pipeline for batches worth it; a stack it cannot run, or a few
-  // images, go layer by layer.
-  if (detail::Pipeline::worth(x.shape())) {
-    if (!pipeline_ || !pipeline_->fits(x.shape())) {
-      pipeline_.reset();
-      if (x.shape() != pipeline_declined_) {
-        pipeline_ = detail::Pipeline::build(layers_, x.shape());
-        if (!pipeline_) pipeline_declined_ = x.shape();
-      }
-    }
-    if (pipeline_) {
-      pipeline_->forward(x, outputs_);
-      pipelined_ = true;
-      return outputs_.back();
-    }
-  }
-  const Tensor* in = &x;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    if (activation_before_max_pool(i)) {
-      // Pool first, then activate the maxima only (in place): the activations
-      // are non-decreasing, so the maxima are the same. The activation's own
-      // output is made in backward, if one follows.
-      layers_[i + 1]->forward(*in, outputs_[i + 1]);
-      layers_[i]->forward(outputs_[i + 1], outputs_[i + 1]);
-      in = &outputs_[++i];
-      continue;
-    }
-    layers_[i]->forward(*in, outputs_[i]);
-    in = &outputs_[i];
-  }
+  pipeline_->forward(x, outputs_);
   return outputs_.back();
-}
-
-bool Sequential::activation_before_max_pool(size_t i) const {
-  if (i + 1 >= layers_.size() || !dynamic_cast<const Activation*>(layers_[i].get())) return false;
-  const auto* pool = dynamic_cast<const Pool2d*>(layers_[i + 1].get());
-  return pool && pool->mode() == Pool2d::Mode::Max;
 }
 
 void Sequential::backward(const Tensor& dy) {
@@ -91,19 +66,7 @@ void Sequential::backward(const Tensor& dy) {
   if (dy.shape() != outputs_.back().shape())
     throw std::invalid_argument("Sequential backward: gradient " + to_string(dy.shape()) + " does not match output " +
                                 to_string(outputs_.back().shape()));
-  if (pipelined_) return pipeline_->backward(dy, outputs_);
-  grad_buf_.resize(2);
-  const Tensor* d = &dy;
-  for (size_t i = layers_.size(); i-- > 0;) {
-    // The output of an activation that forward pooled before applying.
-    if (i > 0 && activation_before_max_pool(i - 1))
-      layers_[i - 1]->forward(i > 1 ? outputs_[i - 2] : *input_, outputs_[i - 1]);
-    const Tensor& x = i ? outputs_[i - 1] : *input_;
-    // The first layer's input gradient is never needed.
-    Tensor* dx = i ? &grad_buf_[i % 2] : nullptr;
-    layers_[i]->backward(x, outputs_[i], *d, dx);
-    d = dx;
-  }
+  pipeline_->backward(dy, outputs_);
 }
 
 void Sequential::zero_grad() { grads_.zero(); }

@@ -1,4 +1,4 @@
-// The thread pool (kernels/thread_pool.h) and set_num_threads/num_threads.
+// The thread pool (runtime/thread_pool.h) and set_num_threads/num_threads.
 #include <sched.h>
 
 #include <algorithm>
@@ -9,7 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/thread_pool.h"
+#include "runtime/thread_pool.h"
+#include "runtime/threads.h"
 #include "lenet/parallel.h"
 
 namespace lenet {
@@ -124,6 +125,16 @@ void parallel_run(int team, RunFunction fn, void* context) {
 }
 
 bool in_parallel() { return inside_run; }
+
+int kernel_threads(int64_t work, int64_t grain) {
+  if (in_parallel()) return 1;
+  return static_cast<int>(std::clamp<int64_t>(work / std::max<int64_t>(grain, 1), 1, num_threads()));
+}
+
+void share(int64_t n, int t, int threads, int64_t& begin, int64_t& end) {
+  begin = n * t / threads;
+  end = n * (t + 1) / threads;
+}
 
 }  // namespace kernels
 

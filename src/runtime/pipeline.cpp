@@ -1,25 +1,57 @@
-// The fused, batch-parallel path of a Sequential; see pipeline.h.
-#include "nn/pipeline.h"
+// The planned engine of a Sequential, compiled once per ISA (runtime/isa.h):
+// the whole stack run in one parallel region per pass, each thread taking
+// whole blocks of simd::kLanes images through every layer while they are in
+// its cache.
+//
+//   x ─pack─► conv(+act) ─► act ─► pool ─► … ─unpack─► flatten rows ─► linear ─► act ─► …
+//            └──────── blocked: batch in the lanes ─────────┘        └── rows of the block ──┘
+//
+// Convolutions, activations and pooling keep the blocked layout from the input
+// to Flatten (no transposes between them; an activation right after a
+// convolution is applied as its output is written, or after a max pooling to
+// the maxima only); Linear layers and what follows work on rows.
+//
+// Each block of kLanes images is one chunk of work: the chunks depend only on
+// the batch size, and threads take them as they come (a thread the machine
+// delays takes fewer), so every worker of --threads N has work while there
+// are blocks left. Convolution weight gradients are summed per chunk and the
+// chunks added in chunk order; Linear weight gradients are computed over the
+// whole batch afterwards, split by output feature. Results are therefore
+// bit-identical for the same seed whatever the thread count. All buffers are
+// kept between steps: a training step allocates nothing.
+//
+// A forward pass of a few images (kDirectMaxBatch: single-image latency)
+// takes the per-image kernels instead, layer by layer on NCHW tensors (the
+// direct convolution of conv_direct.h): a block would be mostly empty. A
+// backward pass after such a forward first runs the blocked forward, whose
+// buffers it needs.
+#include "runtime/pipeline.h"
 
 #include <algorithm>
 #include <atomic>
 #include <initializer_list>
+#include <memory>
 #include <stdexcept>
 
 #include "kernels/blocked.h"
+#include "kernels/conv_direct.h"
+#include "kernels/fast.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
-#include "kernels/thread_pool.h"
-#include "kernels/threads.h"
+#include "lenet/nn.h"
 #include "lenet/parallel.h"
+#include "runtime/thread_pool.h"
+#include "runtime/threads.h"
 
-namespace lenet::detail {
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
 namespace {
 
-using kernels::blocked::Act;
-using kernels::simd::kLanes;
-namespace blocked = kernels::blocked;
+using blocked::Act;
+using simd::kLanes;
+
+// Up to this many images, forward runs image by image (see above).
+constexpr int64_t kDirectMaxBatch = 3;
 
 Act act_of(Activation::Kind kind) {
   switch (kind) {
@@ -35,17 +67,17 @@ Act act_of(Activation::Kind kind) {
 void rows_forward(Act act, int64_t count, const float* x, float* y) {
   switch (act) {
     case Act::None: std::copy_n(x, count, y); return;
-    case Act::Sigmoid: return kernels::sigmoid_forward(count, x, y);
-    case Act::ReLU: return kernels::relu_forward(count, x, y);
-    case Act::Tanh: return kernels::tanh_forward(count, x, y);
+    case Act::Sigmoid: return sigmoid_forward(count, x, y);
+    case Act::ReLU: return relu_forward(count, x, y);
+    case Act::Tanh: return tanh_forward(count, x, y);
   }
 }
 void rows_backward(Act act, int64_t count, const float* y, const float* dy, float* dx) {
   switch (act) {
     case Act::None: std::copy_n(dy, count, dx); return;
-    case Act::Sigmoid: return kernels::sigmoid_backward(count, y, dy, dx);
-    case Act::ReLU: return kernels::relu_backward(count, y, dy, dx);
-    case Act::Tanh: return kernels::tanh_backward(count, y, dy, dx);
+    case Act::Sigmoid: return sigmoid_backward(count, y, dy, dx);
+    case Act::ReLU: return relu_backward(count, y, dy, dx);
+    case Act::Tanh: return tanh_backward(count, y, dy, dx);
   }
 }
 
@@ -61,6 +93,17 @@ struct Buffer {
   float* block(int64_t b, float* scratch) { return transient ? scratch : block(b); }
 };
 
+// int32 storage that grows and is kept (no std::vector<int32_t> here: its
+// members would be instantiated per ISA under one name; see isa_namespace.h).
+struct Codes {
+  std::unique_ptr<int32_t[]> p;
+  int64_t size = 0;
+  void ensure(int64_t n) {
+    if (n > size) p.reset(new int32_t[static_cast<size_t>(size = n)]);
+  }
+  int32_t* data() { return p.get(); }
+};
+
 struct SpatialOp {
   enum class Kind { Conv, Act, MaxPool, AvgPool, AddBorder };
   Kind kind = Kind::Act;
@@ -68,8 +111,8 @@ struct SpatialOp {
   Act act = Act::None;  // Act, or the activation fused into Conv
   Conv2d* conv = nullptr;
   std::unique_ptr<blocked::Plan> plan;
-  kernels::PoolGeometry pool;
-  std::vector<int32_t> codes;  // MaxPool: [blocks][C·OH·OW·kLanes]
+  PoolGeometry pool;
+  Codes codes;                 // MaxPool: [blocks][C·OH·OW·kLanes]
   int64_t code_floats = 0;     // per block
   // MaxPool: the activation before it, whose backward it does (see
   // blocked::maxpool_backward_through); Conv/Act: that activation's backward
@@ -85,13 +128,36 @@ struct SpatialOp {
 };
 
 struct VectorOp {
-  enum class Kind { Linear, Act };
+  enum class Kind { Linear, Act, Flatten };
   Kind kind = Kind::Act;
   int layer = 0;  // position in the Sequential: its output slot
   int in_width = 0, out_width = 0;
   Act act = Act::None;
   Linear* linear = nullptr;
   Tensor wt;                // Linear: wᵀ[in, out], refreshed by every forward
+};
+
+// One layer of the direct (few images) forward, on NCHW tensors.
+struct DirectOp {
+  Module* layer = nullptr;
+  enum class Kind { Conv, Act, MaxPool, AvgPool, Copy, Linear } kind = Kind::Copy;
+  ConvGeometry conv;   // Conv, with n = 1
+  PoolGeometry pool;   // pooling, with n = 1
+  Act act = Act::None;
+  int in_width = 0, out_width = 0;  // Linear
+  int64_t out_floats = 0;           // per image
+  Shape out_shape;                  // without the batch
+  // An activation before a max pooling: the pooling runs first and the
+  // activation is applied to its maxima (the same maxima: the activations are
+  // non-decreasing); the activation's own output is not made.
+  bool skip = false;
+  Act then = Act::None;  // MaxPool: the activation applied afterwards
+};
+
+// A tensor slot that survives a vector's resize without copying Tensors
+// across ISAs (see Codes).
+struct Slot {
+  Tensor t;
 };
 
 // Per-thread scratch: two blocked gradients in turn for backward, the
@@ -103,10 +169,6 @@ Scratch& scratch() {
   thread_local Scratch s;
   return s;
 }
-
-// A batch is cut into at most this many chunks of blocks (256 images: 8
-// chunks of 32) for threads to take.
-constexpr int kChunks = 8;
 
 void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
@@ -121,7 +183,8 @@ void reshape(Tensor& t, std::initializer_list<int64_t> dims) {
 
 }  // namespace
 
-struct Pipeline::Impl {
+class Engine final : public runtime::Pipeline {
+ public:
   Shape input;  // the input shape without the batch
   std::vector<Buffer> buffers;
   std::vector<SpatialOp> spatial;
@@ -138,11 +201,16 @@ struct Pipeline::Impl {
 
   // State of the last forward.
   int n = 0, blocks = 0, chunks = 1, threads = 1;
-  const float* x = nullptr;
+  const float* x_data = nullptr;  // the input images
   // dvec[k]: d(loss)/d(input of vector layer k), [N, in_width], for every
   // layer whose input gradient is needed.
-  std::vector<Tensor> dvec;
+  std::vector<Slot> dvec;
   Tensor chunk_grads;  // [chunks][chunk_floats]
+  // The direct forward of a few images; direct_last: the last forward took it.
+  std::vector<DirectOp> direct;
+  Codes direct_codes;
+  bool direct_last = false;
+  const Tensor* input_tensor = nullptr;  // of the last forward
 
   const Buffer& last() const { return buffers.back(); }
   // Chunk c: blocks [b0, b1) and rows [r0, r1). The chunks depend only on the
@@ -155,11 +223,16 @@ struct Pipeline::Impl {
   const float* vector_input(const std::vector<Tensor>& outputs) const {
     // Convolutions without a Flatten after them end the stack: no row layers follow.
     if (!spatial.empty()) return flatten >= 0 ? outputs[static_cast<size_t>(flatten)].data() : nullptr;
-    return x;  // Flatten of an image, or rows, is the input itself
+    return x_data;  // Flatten of an image, or rows, is the input itself
   }
   const float* output_grad(size_t k, const Tensor& dy) const {
-    return k + 1 == vectors.size() ? dy.data() : dvec[k + 1].data();
+    return k + 1 == vectors.size() ? dy.data() : dvec[k + 1].t.data();
   }
+  bool fits(const Shape& input) const override;
+  void forward(const Tensor& x, std::vector<Tensor>& outputs) override;
+  void backward(const Tensor& dy, const std::vector<Tensor>& outputs) override;
+  void blocked_forward(const Tensor& x, std::vector<Tensor>& outputs);
+  void direct_forward(const Tensor& x, std::vector<Tensor>& outputs);
   void forward_chunk(int c, std::vector<Tensor>& outputs);
   void backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& outputs);
   void weight_gradients(int t, int team, const Tensor& dy, const std::vector<Tensor>& outputs);
@@ -169,17 +242,18 @@ struct Pipeline::Impl {
   void spatial_backward(int64_t b, int nv, const float* d, float* lanes);
 };
 
-std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Module>>& layers, const Shape& input) {
+std::unique_ptr<runtime::Pipeline> build_pipeline(const std::vector<std::unique_ptr<Module>>& layers,
+                                                  const Shape& input) {
   if (layers.empty() || input.size() < 2) return nullptr;
   std::vector<Shape> shapes;
   Shape s = input;
   try {
     for (auto& l : layers) shapes.push_back(s = l->output_shape(s));
   } catch (const std::exception&) {
-    return nullptr;  // the layer-by-layer path reports the error
+    return nullptr;  // Sequential reports the error (layer_shapes)
   }
-  auto impl = std::make_unique<Impl>();
-  Impl& p = *impl;
+  auto engine = std::make_unique<Engine>();
+  Engine& p = *engine;
   p.input.assign(input.begin() + 1, input.end());
   p.image_floats = numel(p.input);
   size_t i = 0;
@@ -259,12 +333,15 @@ std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Modu
   for (; i < layers.size(); ++i) {
     Module* l = layers[i].get();
     const Shape& in_shape = i ? shapes[i - 1] : input;
-    if (in_shape.size() != 2) return nullptr;
+    const bool flatten = dynamic_cast<Flatten*>(l) != nullptr;
+    if (in_shape.size() != 2 && !flatten) return nullptr;
     VectorOp op;
     op.layer = static_cast<int>(i);
-    op.in_width = static_cast<int>(in_shape[1]);
+    op.in_width = static_cast<int>(numel(in_shape) / in_shape[0]);
     op.out_width = static_cast<int>(shapes[i][1]);
-    if (auto* fc = dynamic_cast<Linear*>(l)) {
+    if (flatten) {
+      op.kind = VectorOp::Kind::Flatten;  // rows stay rows: a copy
+    } else if (auto* fc = dynamic_cast<Linear*>(l)) {
       op.kind = VectorOp::Kind::Linear;
       op.linear = fc;
       p.macs_per_image += static_cast<int64_t>(op.in_width) * op.out_width;
@@ -305,22 +382,54 @@ std::unique_ptr<Pipeline> Pipeline::build(const std::vector<std::unique_ptr<Modu
   }
   for (size_t k = 0; k < p.spatial.size() && p.first_conv < 0; ++k)
     if (p.spatial[k].kind == SpatialOp::Kind::Conv) p.first_conv = static_cast<int>(k);
-  return std::unique_ptr<Pipeline>(new Pipeline(std::move(impl)));
+  p.dvec.resize(p.vectors.size());
+  // The direct forward: every layer on NCHW tensors, for a single image.
+  for (size_t k = 0; k < layers.size(); ++k) {
+    Module* l = layers[k].get();
+    const Shape one = [&] {
+      Shape s1 = k ? shapes[k - 1] : input;
+      s1[0] = 1;
+      return s1;
+    }();
+    DirectOp op;
+    op.layer = l;
+    op.out_shape.assign(shapes[k].begin() + 1, shapes[k].end());
+    op.out_floats = numel(op.out_shape);
+    if (auto* conv = dynamic_cast<Conv2d*>(l)) {
+      op.kind = DirectOp::Kind::Conv;
+      op.conv = conv->geometry(one);
+    } else if (auto* act = dynamic_cast<Activation*>(l)) {
+      op.kind = DirectOp::Kind::Act;
+      op.act = act_of(act->kind());
+    } else if (auto* pool = dynamic_cast<Pool2d*>(l)) {
+      op.kind = pool->mode() == Pool2d::Mode::Max ? DirectOp::Kind::MaxPool : DirectOp::Kind::AvgPool;
+      op.pool = pool->geometry(one);
+      if (op.kind == DirectOp::Kind::MaxPool && !p.direct.empty() && p.direct.back().kind == DirectOp::Kind::Act) {
+        p.direct.back().skip = true;
+        op.then = p.direct.back().act;
+      }
+    } else if (auto* fc = dynamic_cast<Linear*>(l)) {
+      op.kind = DirectOp::Kind::Linear;
+      op.in_width = fc->in_features();
+      op.out_width = fc->out_features();
+    } else {
+      op.kind = DirectOp::Kind::Copy;  // Flatten: the same floats
+    }
+    p.direct.push_back(std::move(op));
+  }
+  return engine;
 }
 
-Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Pipeline::~Pipeline() = default;
-
-bool Pipeline::fits(const Shape& input) const {
-  return input.size() == impl_->input.size() + 1 && std::equal(input.begin() + 1, input.end(), impl_->input.begin());
+bool Engine::fits(const Shape& x) const {
+  return x.size() == input.size() + 1 && std::equal(x.begin() + 1, x.end(), input.begin());
 }
 
-void Pipeline::Impl::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
+void Engine::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
   Scratch& s = scratch();
   ensure(s.transient, max_transient);
   float* t = s.transient.data();
   Buffer& in = buffers[0];
-  blocked::pack(x + b * kLanes * image_floats, nv, in.c, in.h, in.w, in.ph, in.pw, in.block(b, t));
+  blocked::pack(x_data + b * kLanes * image_floats, nv, in.c, in.h, in.w, in.ph, in.pw, in.block(b, t));
   for (auto& op : spatial) {
     Buffer& src = buffers[static_cast<size_t>(op.in)];
     Buffer& dst = buffers[static_cast<size_t>(op.out)];
@@ -354,15 +463,71 @@ void Pipeline::Impl::spatial_forward(int64_t b, int nv, std::vector<Tensor>& out
   blocked::unpack(buffers.back().block(b), nv, out.c, out.h, out.w, 0, 0, rows.data() + b * kLanes * per_image);
 }
 
-void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
-  Impl& p = *impl_;
-  p.x = x.data();
+void Engine::forward(const Tensor& x, std::vector<Tensor>& outputs) {
+  input_tensor = &x;
+  direct_last = x.size(0) <= kDirectMaxBatch;
+  if (direct_last) return direct_forward(x, outputs);
+  blocked_forward(x, outputs);
+}
+
+void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
+  const int nimg = static_cast<int>(x.size(0));
+  const float* in = x.data();
+  for (size_t k = 0; k < direct.size(); ++k) {
+    DirectOp& op = direct[k];
+    Tensor& out = outputs[k];
+    if (out.dim() != static_cast<int>(op.out_shape.size()) + 1 || out.size(0) != nimg ||
+        !std::equal(op.out_shape.begin(), op.out_shape.end(), out.shape().begin() + 1)) {
+      Shape s{nimg};
+      s.insert(s.end(), op.out_shape.begin(), op.out_shape.end());
+      out.resize(s);
+    }
+    if (op.skip) continue;  // made by the max pooling after it
+    float* y = out.data();
+    const auto& params = op.layer->parameters();
+    const float* w = params.empty() ? nullptr : params[0].value;
+    const float* b = params.size() > 1 ? params[1].value : nullptr;
+    switch (op.kind) {
+      case DirectOp::Kind::Conv: {
+        ConvGeometry g = op.conv;
+        g.n = nimg;
+        if (direct::supports(g)) direct::forward(g, in, w, b, y);
+        else LENET_ISA_NAMESPACE::conv2d_forward(g, in, w, b, y);  // (qualified: no ADL to the public one)
+        break;
+      }
+      case DirectOp::Kind::Act: rows_forward(op.act, nimg * op.out_floats, in, y); break;
+      case DirectOp::Kind::MaxPool: {
+        PoolGeometry g = op.pool;
+        g.n = nimg;
+        direct_codes.ensure(nimg * op.out_floats);
+        // After a skipped activation: pool its input, then activate the maxima.
+        LENET_ISA_NAMESPACE::maxpool2d_forward(g, op.then != Act::None ? (k > 1 ? outputs[k - 2].data() : x.data()) : in, y,
+                          direct_codes.data());
+        if (op.then != Act::None) rows_forward(op.then, nimg * op.out_floats, y, y);
+        break;
+      }
+      case DirectOp::Kind::AvgPool: {
+        PoolGeometry g = op.pool;
+        g.n = nimg;
+        LENET_ISA_NAMESPACE::avgpool2d_forward(g, in, y);
+        break;
+      }
+      case DirectOp::Kind::Linear: linear_forward(nimg, op.in_width, op.out_width, in, w, b, y); break;
+      case DirectOp::Kind::Copy: std::copy_n(in, nimg * op.out_floats, y); break;
+    }
+    in = y;
+  }
+}
+
+void Engine::blocked_forward(const Tensor& x, std::vector<Tensor>& outputs) {
+  Engine& p = *this;
+  p.x_data = x.data();
   p.n = static_cast<int>(x.size(0));
   p.blocks = (p.n + kLanes - 1) / kLanes;
   for (auto& b : p.buffers)
     if (!b.transient) reshape(b.data, {p.blocks * b.block_floats()});
   for (auto& op : p.spatial)
-    if (op.kind == SpatialOp::Kind::MaxPool) op.codes.resize(static_cast<size_t>(p.blocks * op.code_floats));
+    if (op.kind == SpatialOp::Kind::MaxPool) op.codes.ensure(p.blocks * op.code_floats);
   if (!p.spatial.empty()) {
     const Buffer& out = p.last();
     const int idx = p.flatten >= 0 ? p.flatten : static_cast<int>(outputs.size()) - 1;
@@ -373,13 +538,13 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
     reshape(outputs[static_cast<size_t>(op.layer)], {p.n, op.out_width});
     if (op.kind == VectorOp::Kind::Linear) {
       reshape(op.wt, {static_cast<int64_t>(op.in_width) * op.out_width});
-      kernels::gemm::transpose(op.out_width, op.in_width, op.linear->parameters()[0].value, op.in_width, op.wt.data(),
+      gemm::transpose(op.out_width, op.in_width, op.linear->parameters()[0].value, op.in_width, op.wt.data(),
                                op.out_width);
     }
   }
-  // Chunks of two blocks or so; threads take them as they come (a thread the
+  // One chunk per block; threads take them as they come (a thread the
   // machine delays takes fewer), results do not depend on which takes which.
-  p.chunks = std::min(p.blocks, kChunks);
+  p.chunks = p.blocks;
   p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.chunks));
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
@@ -387,7 +552,7 @@ void Pipeline::forward(const Tensor& x, std::vector<Tensor>& outputs) {
   });
 }
 
-void Pipeline::Impl::forward_chunk(int c, std::vector<Tensor>& outputs) {
+void Engine::forward_chunk(int c, std::vector<Tensor>& outputs) {
   int64_t b0, b1, r0, r1;
   chunk(c, b0, b1, r0, r1);
   if (!spatial.empty())
@@ -398,7 +563,7 @@ void Pipeline::Impl::forward_chunk(int c, std::vector<Tensor>& outputs) {
     float* out = outputs[static_cast<size_t>(op.layer)].data();
     if (op.kind == VectorOp::Kind::Linear) {
       const auto& params = op.linear->parameters();
-      kernels::gemm::multiply(static_cast<int>(rows), op.out_width, op.in_width, in + r0 * op.in_width, op.in_width, 1,
+      gemm::multiply(static_cast<int>(rows), op.out_width, op.in_width, in + r0 * op.in_width, op.in_width, 1,
                               op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
                               params.size() > 1 ? params[1].value : nullptr);
     } else {
@@ -408,7 +573,7 @@ void Pipeline::Impl::forward_chunk(int c, std::vector<Tensor>& outputs) {
   }
 }
 
-void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* lanes) {
+void Engine::spatial_backward(int64_t b, int nv, const float* d, float* lanes) {
   Scratch& s = scratch();
   ensure(s.a, max_block);
   ensure(s.b, max_block);
@@ -455,14 +620,18 @@ void Pipeline::Impl::spatial_backward(int64_t b, int nv, const float* d, float* 
   }
 }
 
-void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
-  Impl& p = *impl_;
+void Engine::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
+  Engine& p = *this;
   if (dy.numel() != outputs.back().numel())
     throw std::invalid_argument("Sequential backward: gradient " + to_string(dy.shape()) + " does not match output " +
                                 to_string(outputs.back().shape()));
-  p.dvec.resize(p.vectors.size());
+  // The blocked buffers backward reads (outputs is the Sequential's own).
+  if (direct_last) {
+    blocked_forward(*input_tensor, const_cast<std::vector<Tensor>&>(outputs));
+    direct_last = false;
+  }
   for (size_t k = 0; k < p.vectors.size(); ++k)
-    if (k > 0 || p.first_conv >= 0) reshape(p.dvec[k], {p.n, p.vectors[k].in_width});
+    if (k > 0 || p.first_conv >= 0) reshape(p.dvec[k].t, {p.n, p.vectors[k].in_width});
   reshape(p.chunk_grads, {std::max<int64_t>(1, p.chunks * p.chunk_floats)});
   // Input gradients and the convolutions' sums, chunk by chunk; then the
   // weight gradients of Linear layers over the whole batch and the chunks'
@@ -474,7 +643,7 @@ void Pipeline::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
   kernels::parallel_run(p.threads, [&](int t, int team) { p.weight_gradients(t, team, dy, outputs); });
 }
 
-void Pipeline::Impl::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& outputs) {
+void Engine::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& outputs) {
   int64_t b0, b1, r0, r1;
   chunk(c, b0, b1, r0, r1);
   const int rows = static_cast<int>(r1 - r0);
@@ -482,12 +651,12 @@ void Pipeline::Impl::backward_chunk(int c, const Tensor& dy, const std::vector<T
     if (k == 0 && first_conv < 0) break;  // nothing before needs a gradient
     VectorOp& op = vectors[k];
     const float* d = output_grad(k, dy) + r0 * op.out_width;
-    float* dx = dvec[k].data() + r0 * op.in_width;
-    if (op.kind == VectorOp::Kind::Act)
+    float* dx = dvec[k].t.data() + r0 * op.in_width;
+    if (op.kind != VectorOp::Kind::Linear)  // an activation, or Flatten's copy
       rows_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
                     outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
     else  // dX = dY·W
-      kernels::gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
+      gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
                               op.in_width, dx, op.in_width, false, nullptr);
   }
   if (first_conv < 0) return;
@@ -496,7 +665,7 @@ void Pipeline::Impl::backward_chunk(int c, const Tensor& dy, const std::vector<T
   std::fill_n(s.lanes.data(), lane_floats, 0.0f);
   const Buffer& out = last();
   const int64_t per_image = static_cast<int64_t>(out.c) * out.h * out.w;
-  const float* d = vectors.empty() ? dy.data() : dvec[0].data();
+  const float* d = vectors.empty() ? dy.data() : dvec[0].t.data();
   for (int64_t b = b0; b < b1; ++b)
     spatial_backward(b, static_cast<int>(std::min<int64_t>(kLanes, n - b * kLanes)), d + b * kLanes * per_image,
                      s.lanes.data());
@@ -506,11 +675,11 @@ void Pipeline::Impl::backward_chunk(int c, const Tensor& dy, const std::vector<T
     if (op.kind != SpatialOp::Kind::Conv) continue;
     const int64_t count = op.plan->weight_size() + op.plan->g.o;
     for (int64_t e = 0; e < count; ++e)
-      mine[op.chunk_offset + e] = kernels::simd::reduce_add(kernels::simd::load(s.lanes.data() + op.lane_offset + e * kLanes));
+      mine[op.chunk_offset + e] = simd::reduce_add(simd::load(s.lanes.data() + op.lane_offset + e * kLanes));
   }
 }
 
-void Pipeline::Impl::weight_gradients(int t, int team, const Tensor& dy, const std::vector<Tensor>& outputs) {
+void Engine::weight_gradients(int t, int team, const Tensor& dy, const std::vector<Tensor>& outputs) {
   // Linear: dW[O,I] += dYᵀ·X and db[O] += Σ_n dY over the whole batch in row
   // order, each thread a share of the output features.
   for (size_t k = 0; k < vectors.size(); ++k) {
@@ -522,7 +691,7 @@ void Pipeline::Impl::weight_gradients(int t, int team, const Tensor& dy, const s
     const auto& params = op.linear->parameters();
     const float* d = output_grad(k, dy);
     const float* x_rows = k ? outputs[static_cast<size_t>(vectors[k - 1].layer)].data() : vector_input(outputs);
-    kernels::gemm::multiply(static_cast<int>(o1 - o0), op.in_width, n, d + o0, 1, op.out_width, x_rows, op.in_width,
+    gemm::multiply(static_cast<int>(o1 - o0), op.in_width, n, d + o0, 1, op.out_width, x_rows, op.in_width,
                             params[0].grad + o0 * op.in_width, op.in_width, true, nullptr);
     if (params.size() > 1)
       for (int64_t o = o0; o < o1; ++o) {
@@ -549,4 +718,4 @@ void Pipeline::Impl::weight_gradients(int t, int team, const Tensor& dy, const s
   }
 }
 
-}  // namespace lenet::detail
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE
