@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Runs lenet.cpp and its peers (PyTorch, LibTorch, ONNX Runtime) alternately on
-the same work and prints each ratio of issue 8's table, plus training FLOP/s
-as a fraction of an OpenBLAS sgemm peak measured in the same run.
+the same work and prints each ratio of issue 8's table; the portable build
+beside a -march=native build of the same sources (training and inference
+throughput, portable / native); and training and inference FLOP/s as a share
+of the core's FP32 FMA peak (bench/peak_fma.cpp) and of an OpenBLAS sgemm
+peak, all measured in the same run.
 
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLENET_BUILD_BENCH=ON && cmake --build build -j2
-  bash bench/setup-peers.sh          # once: python3-torch, libtorch-dev, onnxruntime-node
+  bash bench/setup-peers.sh          # once: python3-torch, libtorch-dev, onnxruntime-node, OpenBLAS
   python3 bench/compare.py [--rounds 3] [--build build] [--data DIR] [--json out.json]
+  python3 bench/compare.py --rounds 1 --no-peers     # quick: ours, portable vs native, peaks
 
+The native build goes to --native-build (default build-native/, configured
+with -DLENET_NATIVE=ON and built by this script; --no-native skips it).
 Every measurement is repeated --rounds times, ours and the peer's back to back
 in each round; the table shows medians and the spread (min–max) so the noise
 of a shared machine is visible. Peers that are not installed are skipped.
@@ -118,6 +124,45 @@ def sgemm_peak(bench_bin, env):
     return peaks
 
 
+def fma_peak(peak_bin, threads, env):
+    """The widest path's FP32 FMA peak: (isa, GFLOP/s on 1 thread, on `threads`)."""
+    out, _ = run([peak_bin, "--json", "--threads", str(threads), "--seconds", "0.1"], env=env)
+    widest = json.loads(out)["paths"][-1]  # listed narrowest first, unsupported ones left out
+    return widest["isa"], widest["gflops_1t"], widest["gflops_nt"]
+
+
+def cmake_option(build, name):
+    """An option's value in a build folder's CMakeCache.txt, or None."""
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def build_native(native_build):
+    """Configures (once) and builds the -march=native side: only what the comparison runs."""
+    if not os.path.exists(os.path.join(native_build, "CMakeCache.txt")):
+        log(f"configuring the native build in {native_build}")
+        run(["cmake", "-S", ROOT, "-B", native_build, "-DCMAKE_BUILD_TYPE=Release", "-DLENET_NATIVE=ON",
+             "-DLENET_BUILD_BENCH=ON", "-DLENET_BUILD_TESTS=OFF"], timeout=600)
+    log(f"building {native_build}/bench/lenet_bench_epoch")
+    run(["cmake", "--build", native_build, "-j", str(os.cpu_count() or 2), "--target", "lenet_bench_epoch"],
+        timeout=3600)
+    return os.path.join(native_build, "bench", "lenet_bench_epoch")
+
+
+def infer_flops_per_image(bench_bin, env):
+    """FLOPs of one image's forward pass, as bench_model.cpp counts them."""
+    out, _ = run([bench_bin, "--benchmark_filter=Inference/threads:1/batch:256", "--benchmark_format=json",
+                  "--benchmark_min_time=0.05"], env=env)
+    b = json.loads(out)["benchmarks"][0]
+    return b["FLOP/s"] / b["images/s"]
+
+
 def train_flops_per_image(bench_bin, env):
     """FLOPs of one training step per image, as bench_model.cpp counts them."""
     out, _ = run([bench_bin, "--benchmark_filter=TrainStep/threads:1", "--benchmark_format=json",
@@ -140,33 +185,46 @@ def main():
     ap.add_argument("--data", default=DEFAULT_DATA, help="Fashion-MNIST IDX folder")
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of every measurement")
     ap.add_argument("--skip", default="", help="comma-separated measurements to skip: train,job,infer,latency")
+    ap.add_argument("--native-build", default=os.path.join(ROOT, "build-native"),
+                    help="build folder of the -DLENET_NATIVE=ON side (configured and built here)")
+    ap.add_argument("--no-native", action="store_true", help="skip the portable / native comparison")
+    ap.add_argument("--no-peers", action="store_true", help="run only lenet.cpp (no PyTorch, LibTorch, ONNX Runtime)")
     ap.add_argument("--json", help="also write every raw figure to this file")
     ap.add_argument("--from-json", help="print the table of an earlier run's --json file, measuring nothing")
     args = ap.parse_args()
     if args.from_json:
         with open(args.from_json) as f:
             saved = json.load(f)
-        return report(saved["raw"], saved["machine"], saved["flops_per_image"], saved["rounds"])
+        return report(saved["raw"], saved["machine"], saved["flops_per_image"], saved["rounds"],
+                      saved.get("infer_flops_per_image"))
     skip = set(filter(None, args.skip.split(",")))
 
     bench_bin = os.path.join(args.build, "bench", "lenet_bench")
     epoch_bin = os.path.join(args.build, "bench", "lenet_bench_epoch")
     libtorch_bin = os.path.join(args.build, "bench", "libtorch_lenet")
+    peak_bin = os.path.join(args.build, "bench", "lenet_peak")
     lenet_cli = os.path.join(args.build, "lenet")
-    for b in (bench_bin, epoch_bin):
+    for b in (bench_bin, epoch_bin, peak_bin):
         if not os.path.exists(b):
             sys.exit(f"compare.py: {b} not found: build with -DLENET_BUILD_BENCH=ON")
     if not os.path.isdir(args.data):
         sys.exit(f"compare.py: no Fashion-MNIST at {args.data} (scripts/setup.sh installs dataset-fashion-mnist)")
 
+    native_bin = None
+    if not args.no_native:
+        if cmake_option(args.build, "LENET_NATIVE") == "ON":
+            log(f"note: {args.build} is itself a -march=native build (LENET_NATIVE=ON): the portable / native "
+                "ratios then compare two native builds; configure it with -DLENET_NATIVE=OFF")
+        native_bin = build_native(args.native_build)
+
     env = dict(os.environ)
     env, blas_note = openblas_env(bench_bin, env)
-    torch_py = find_torch_python()
-    node = shutil.which("node")
+    torch_py = None if args.no_peers else find_torch_python()
+    node = None if args.no_peers else shutil.which("node")
     ort_dir = os.path.join(HERE, "onnxruntime", "node_modules", "onnxruntime-node")
     have = {
         "pytorch": torch_py is not None,
-        "libtorch": os.path.exists(libtorch_bin),
+        "libtorch": not args.no_peers and os.path.exists(libtorch_bin),
         "onnxruntime": node is not None and os.path.isdir(ort_dir) and torch_py is not None,
         "lenet train": os.path.exists(lenet_cli) and "train" in subprocess.run(
             [lenet_cli, "--help"], capture_output=True, text=True).stdout,
@@ -181,6 +239,7 @@ def main():
         "load_before": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "blas": blas_note,
+        "build_native": cmake_option(args.build, "LENET_NATIVE"),
     }
     log(f"{machine['cpu']}, {machine['cores']} cores, load {machine['load_before'][0]:.2f}; {blas_note}")
 
@@ -194,8 +253,8 @@ def main():
     def record(name, value):
         raw.setdefault(name, []).append(value)
 
-    def ours(mode, threads):
-        out, wall, rss = timed([epoch_bin, mode, str(threads), args.data], env=env)
+    def ours(mode, threads, binary=epoch_bin):
+        out, wall, rss = timed([binary, mode, str(threads), args.data], env=env)
         return last_json(out), rss
 
     def peer(name, mode, threads):
@@ -209,16 +268,24 @@ def main():
         return last_json(out), rss
 
     flops_per_image = train_flops_per_image(bench_bin, env)
+    infer_flops = infer_flops_per_image(bench_bin, env)
 
     for rnd in range(args.rounds):
         log(f"round {rnd + 1}/{args.rounds}")
         for t, v in sgemm_peak(bench_bin, env).items():
             record(f"sgemm_peak_gflops_{t}t", v)
+        isa, one, two = fma_peak(peak_bin, 2, env)
+        machine["fma_isa"] = isa
+        record("fma_peak_gflops_1t", one)
+        record("fma_peak_gflops_2t", two)
         if "train" not in skip:
             for threads in (2, 1):
                 j, rss = ours("train", threads)
                 record(f"lenet_train_{threads}t", j["images_per_s"])
                 record("lenet_train_rss_mb", rss)
+                if native_bin and threads == 2:
+                    j, _ = ours("train", threads, native_bin)
+                    record(f"native_train_{threads}t", j["images_per_s"])
                 if have["pytorch"]:
                     j, rss = peer("pytorch", "train", threads)
                     record(f"pytorch_train_{threads}t", j["images_per_s"])
@@ -230,6 +297,9 @@ def main():
             for threads in (2, 1):
                 j, _ = ours("infer", threads)
                 record(f"lenet_infer_{threads}t", j["images_per_s"])
+                if native_bin and threads == 2:
+                    j, _ = ours("infer", threads, native_bin)
+                    record(f"native_infer_{threads}t", j["images_per_s"])
                 if have["onnxruntime"]:
                     j, _ = peer("onnxruntime", "infer", threads)
                     record(f"onnxruntime_infer_{threads}t", j["images_per_s"])
@@ -265,12 +335,12 @@ def main():
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "raw": raw, "flops_per_image": flops_per_image, "rounds": args.rounds}, f,
-                      indent=1)
-    report(raw, machine, flops_per_image, args.rounds)
+            json.dump({"machine": machine, "raw": raw, "flops_per_image": flops_per_image,
+                       "infer_flops_per_image": infer_flops, "rounds": args.rounds}, f, indent=1)
+    report(raw, machine, flops_per_image, args.rounds, infer_flops)
 
 
-def report(raw, machine, flops_per_image, rounds):
+def report(raw, machine, flops_per_image, rounds, infer_flops=None):
     # ---- the table ----
     # Two views of every ratio: medians over the rounds, and each side's best
     # round (the least disturbed run of each program on a shared machine).
@@ -332,6 +402,29 @@ def report(raw, machine, flops_per_image, rounds):
         print(f"\ntraining: {flops_per_image / 1e6:.2f} MFLOP per image -> {g_med:.1f} GFLOP/s with 2 threads (median), "
               f"{g_best:.1f} (best round) = {100 * g_med / peak2:.0f}% / {100 * g_best / peak2:.0f}% of the OpenBLAS "
               f"sgemm peak measured in this run ({peak1:.0f} GFLOP/s on 1 core, {peak2:.0f} on 2)")
+    # The core's FP32 FMA peak (register-only loop of the widest ISA), best round;
+    # as for sgemm, two cores count at least twice one.
+    fma1 = hi.get("fma_peak_gflops_1t")
+    if fma1:
+        fma2 = max(hi.get("fma_peak_gflops_2t", 0.0), 2 * fma1)
+        isa = machine.get("fma_isa", "?")
+        print(f"\nFP32 FMA peak ({isa}, register-only loop): {fma1:.0f} GFLOP/s on 1 core, {fma2:.0f} on 2 (best round)")
+        for key, what, per_image in (("lenet_train_2t", "training", flops_per_image),
+                                     ("lenet_infer_2t", "inference", infer_flops)):
+            if key in m and per_image:
+                g_med, g_best = m[key] * per_image / 1e9, hi[key] * per_image / 1e9
+                print(f"  {what}: {per_image / 1e6:.2f} MFLOP per image -> {g_med:.1f} GFLOP/s with 2 threads (median), "
+                      f"{g_best:.1f} (best round) = {100 * g_med / fma2:.0f}% / {100 * g_best / fma2:.0f}% of the FMA peak")
+    # The portable build (run-time ISA dispatch) beside the -march=native one, same run.
+    if "native_train_2t" in m or "native_infer_2t" in m:
+        print(f"\nportable / native (2 threads; the --build folder has LENET_NATIVE={machine.get('build_native')}):")
+        for what, ours_key, native_key in (("training", "lenet_train_2t", "native_train_2t"),
+                                           ("inference", "lenet_infer_2t", "native_infer_2t")):
+            if ours_key in m and native_key in m:
+                rounds_ratio = [a / b for a, b in zip(raw[ours_key], raw[native_key]) if a and b]
+                print(f"  {what:9s} {m[ours_key]:.0f} vs {m[native_key]:.0f} images/s: "
+                      f"{m[ours_key] / m[native_key]:.3f} (medians), {hi[ours_key] / hi[native_key]:.3f} (best rounds); "
+                      "round by round " + "  ".join(f"{v:.3f}" for v in rounds_ratio) + " (goal >= 0.97)")
     # Per-round ratios: each round ran ours and the peer back to back.
     def per_round(num, den, invert=False):
         a, b = raw.get(num, []), raw.get(den, [])

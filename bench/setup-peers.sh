@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the benchmark peers: PyTorch (python3-torch), LibTorch (libtorch-dev)
-# and ONNX Runtime (npm onnxruntime-node, pinned by bench/onnxruntime/package-lock.json).
+# and ONNX Runtime (npm onnxruntime-node, pinned by bench/onnxruntime/package-lock.json),
+# and OpenBLAS (libopenblas-dev) for the sgemm peak of bench/bench_model.cpp.
 # Only bench/compare.py needs them; the build, the tests and CI do not.
 # Run after scripts/setup.sh:   bash bench/setup-peers.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-packages=(python3-torch libtorch-dev python3-numpy time)
+packages=(python3-torch libtorch-dev python3-numpy time libopenblas-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

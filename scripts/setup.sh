@@ -12,9 +12,9 @@ packages=(
   nlohmann-json3-dev                            # safetensors header, JSON specs
   libonnx-dev libprotobuf-dev protobuf-compiler # ONNX export/import
   libplplot-dev plplot-driver-cairo             # training curves
-  libopenblas-dev                               # sgemm
   dataset-fashion-mnist                         # the default data set
-  clang libclang-rt-14-dev libomp-dev           # fuzzing (libFuzzer, sanitizers' runtimes, OpenMP for clang)
+  clang libclang-rt-14-dev                      # fuzzing (libFuzzer, sanitizers' runtimes)
+  clang-format clang-tidy                       # scripts/lint.sh
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a

@@ -15,6 +15,29 @@ TEST(Cli, BadFlagValueIsOneLineAndExitTwo) {
   EXPECT_NE(r.err.find("--classes"), std::string::npos) << r.err;
 }
 
+// Every command takes --threads through one validator: 0 (all cores) to 1024;
+// anything else is one line naming the flag, exit 2, before any work.
+TEST(Cli, BadThreadCountIsOneLineForEveryCommand) {
+  lenet::test::ScratchDir dir("threads-flag");  // nothing may be written, but never into the source tree
+  for (const char* command : {"train --data no-such-data --epochs 1", "eval --model none.safetensors",
+                              "predict --model none.safetensors x.png", "plot no-such-run"}) {
+    for (const char* value : {"-1", "1025", "two", "1.5", "", " 3"}) {
+      const auto r = run_cli(std::string(command) + " --threads '" + value + "'", dir.path());
+      EXPECT_EQ(r.code, 2) << command << " --threads " << value << ": " << r.err;
+      EXPECT_EQ(line_count(r.err), 1) << r.err;
+      EXPECT_EQ(r.err.rfind("lenet: error: --threads", 0), 0u) << r.err;
+      EXPECT_EQ(r.out, "");
+    }
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  // In range: the command goes on and fails on its real problem (the missing model), not the count.
+  for (const char* value : {"0", "1", "1024"}) {
+    const auto r = run_cli(std::string("eval --model none.safetensors --threads ") + value, dir.path());
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("none.safetensors"), std::string::npos) << r.err;
+  }
+}
+
 TEST(Cli, MissingSubcommandIsAnError) {
   auto r = run_cli("");
   EXPECT_EQ(r.code, 2);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 
 #include "image_test_util.h"
@@ -79,6 +80,17 @@ TEST(ImageFolder, SameResultWithOneThreadOrMany) {
   EXPECT_EQ(a.train.pixels, b.train.pixels);
   EXPECT_EQ(a.train.labels, b.train.labels);
   EXPECT_EQ(a.test.files, b.test.files);
+}
+
+// Every index exactly once, whatever the thread count (also 0: all cores, and more threads than files).
+TEST(ImageFolder, DecodeInParallelCallsEachIndexOnce) {
+  for (int threads : {0, 1, 2, 3, 7}) {
+    for (int64_t count : {0, 1, 5, 200}) {
+      std::vector<std::atomic<int>> calls(static_cast<size_t>(count));
+      decode_in_parallel(count, threads, [&](int64_t i) { calls[static_cast<size_t>(i)].fetch_add(1); });
+      for (int64_t i = 0; i < count; ++i) EXPECT_EQ(calls[static_cast<size_t>(i)].load(), 1) << threads << " " << i;
+    }
+  }
 }
 
 TEST(ImageFolder, SeededStratifiedSplitWithoutTestFolder) {

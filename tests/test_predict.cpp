@@ -11,6 +11,7 @@
 #include "cli_util.h"
 #include "image_test_util.h"
 #include "lenet/checkpoint.h"
+#include "lenet/fileio.h"
 #include "lenet/gallery.h"
 #include "lenet/image.h"
 #include "lenet/kernels.h"
@@ -116,6 +117,22 @@ TEST_F(PredictCli, TextOutputNamesClassProbabilityAndTopK) {
   }
   EXPECT_GE(correct, 32);
   EXPECT_TRUE(lines.back().starts_with("accuracy on 36 images whose folder names their class: ")) << lines.back();
+}
+
+// Files are decoded on the library's pool, one at a time per thread: the
+// output (order, errors, figures) does not depend on the thread count.
+TEST_F(PredictCli, SameOutputWithOneThreadOrMany) {
+  ASSERT_EQ(train_result_->code, 0) << train_result_->err;
+  imgtest::write_bytes(scratch() / "threads" / "broken.png", "not a png");
+  const std::string args = "predict --json --model " + q(model()) + " " + q(data() / "test") + " " +
+                           q(scratch() / "threads") + " " + q(data() / "train" / "bag");
+  const auto one = run_cli(args + " --threads 1", scratch());
+  const auto many = run_cli(args + " --threads 3", scratch());
+  EXPECT_EQ(one.code, 1) << one.err;  // the broken file
+  EXPECT_EQ(many.code, 1) << many.err;
+  EXPECT_EQ(lines_of(one.out).size(), 9u * kTestPerClass + kTrainPerClass);
+  EXPECT_EQ(one.out, many.out);
+  EXPECT_EQ(one.err, many.err);
 }
 
 TEST_F(PredictCli, JsonLinesCarryTheDocumentedFieldsAndTheTrainingPath) {
@@ -328,6 +345,23 @@ TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
     EXPECT_EQ(test::line_count(o.err), 1) << o.err;
     EXPECT_NE(o.err.find(odd.string() + ": the stored " + key + " '" + value + "'"), std::string::npos) << o.err;
   }
+}
+
+// `lenet plot` redraws the confusion matrix on the split the run held out
+// (--val-split/--split-seed, stored in the checkpoint), not on one drawn from
+// the weight seed and the default fraction, which would count training images.
+TEST_F(TrainImageFolderCli, PlotRedrawsTheConfusionMatrixOnTheHeldOutSplit) {
+  write_dataset(data, /*with_test=*/false);
+  const auto r = run_cli(train_args("run", "--val-split 0.35 --split-seed 9 --seed 4"), dir.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path run = dir / "run";
+  const std::string drawn = read_file(run / "confusion.png");
+  fs::remove(run / "confusion.png");
+  const auto p = run_cli("plot " + q(run), dir.path());
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.err, "");
+  // The same best checkpoint on the same held-out images: the same picture.
+  EXPECT_TRUE(read_file(run / "confusion.png") == drawn) << "plot drew the confusion matrix of another split";
 }
 
 TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount) {

@@ -3,6 +3,7 @@
 // colours); the page embeds exactly those PNGs and links only files that exist.
 #include <gtest/gtest.h>
 
+#include "capture_util.h"
 #include "cli_util.h"
 #include <unistd.h>
 
@@ -215,35 +216,7 @@ class TempDir {
   fs::path path_;
 };
 
-// Runs `fn` with stdout and stderr captured at the file-descriptor level (PLplot
-// and cairo are C code that would print there directly); returns what they printed.
-std::string captured_output(const std::function<void()>& fn) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  TempDir dir;
-  const fs::path file = dir.path() / "out.txt";
-  FILE* sink = std::fopen(file.c_str(), "w");
-  const int saved_out = ::dup(1), saved_err = ::dup(2);
-  ::dup2(fileno(sink), 1);
-  ::dup2(fileno(sink), 2);
-  try {
-    fn();
-  } catch (...) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    ::dup2(saved_out, 1);
-    ::dup2(saved_err, 2);
-    throw;
-  }
-  std::fflush(stdout);
-  std::fflush(stderr);
-  ::dup2(saved_out, 1);
-  ::dup2(saved_err, 2);
-  ::close(saved_out);
-  ::close(saved_err);
-  std::fclose(sink);
-  return read_file(file);
-}
+using test::captured_output;  // PLplot and cairo are C code that would print on fds 1 and 2 directly
 
 const PlotLabels kLabels{"lenet", "fashion-mnist"};
 

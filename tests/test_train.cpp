@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "capture_util.h"
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/train.h"
@@ -131,6 +132,93 @@ TEST(Train, HooksSeeEachEpochAfterItsFilesAreWritten) {
     EXPECT_EQ(bests[i], history[i].test_loss < lowest) << "epoch " << i + 1;
     lowest = std::min(lowest, history[i].test_loss);
   }
+}
+
+// The library prints nothing: what a run does reaches the caller through its
+// observer, with the same figures train() returns.
+TEST(Train, PrintsNothingAndTellsTheObserverEverything) {
+  struct Recorder : TrainObserver {
+    std::vector<std::string> calls;
+    int64_t parameters = 0, batches_per_epoch = 0, images = 0;
+    int threads = 0, last_epoch = 0;
+    std::vector<int64_t> batches_seen;  // per epoch, the last batch count reported
+    std::vector<double> last_batch_loss;
+    std::vector<EpochMetrics> epochs;
+    std::vector<bool> bests;
+    EpochMetrics best;
+    std::filesystem::path best_path;
+    void on_start(const TrainStart& s) override {
+      calls.push_back("start");
+      parameters = s.parameters, threads = s.threads, batches_per_epoch = s.batches_per_epoch;
+      images = s.data.train.count;
+      EXPECT_EQ(s.epoch, 1);
+      EXPECT_EQ(s.batches_done, 0);
+      EXPECT_EQ(s.info.input_shape, (Shape{1, 8, 8}));
+    }
+    void on_epoch_start(int epoch) override {
+      calls.push_back("epoch_start " + std::to_string(epoch));
+      batches_seen.push_back(0);
+      last_batch_loss.push_back(0);
+    }
+    void on_batch(int epoch, int64_t done, double loss, double acc) override {
+      EXPECT_EQ(epoch, static_cast<int>(batches_seen.size()));
+      EXPECT_EQ(done, batches_seen.back() + 1) << "one call per batch, in order";
+      EXPECT_GE(acc, 0.0);
+      EXPECT_LE(acc, 1.0);
+      batches_seen.back() = done;
+      last_batch_loss.back() = loss;
+    }
+    void on_evaluating(int epoch) override { calls.push_back("evaluating " + std::to_string(epoch)); }
+    void on_epoch(const EpochMetrics& m, bool new_best) override {
+      calls.push_back("epoch " + std::to_string(m.epoch));
+      epochs.push_back(m);
+      bests.push_back(new_best);
+    }
+    void on_end(const EpochMetrics& b, const std::filesystem::path& path) override {
+      calls.push_back("end");
+      best = b, best_path = path;
+    }
+  };
+  ScratchDir dir;
+  const DataSplit data = band_split();
+  TrainOptions o = quick_options(dir / "run");
+  o.epochs = 2;
+  Recorder rec;
+  o.observer = &rec;
+  std::vector<EpochMetrics> history;
+  const std::string printed = test::captured_output([&] { history = train(data, o); });
+  EXPECT_EQ(printed, "") << "train() printed";
+
+  EXPECT_EQ(rec.calls, (std::vector<std::string>{"start", "epoch_start 1", "evaluating 1", "epoch 1", "epoch_start 2",
+                                                 "evaluating 2", "epoch 2", "end"}));
+  const LoadedModel last = load_checkpoint(dir / "run" / "last.safetensors");
+  EXPECT_EQ(rec.parameters, last.model.parameter_count());
+  EXPECT_EQ(rec.threads, 1);
+  EXPECT_EQ(rec.images, 400);
+  EXPECT_EQ(rec.batches_per_epoch, 13);  // 400 / 32, the last one partial
+  EXPECT_EQ(rec.batches_seen, (std::vector<int64_t>{13, 13}));
+  ASSERT_EQ(rec.epochs.size(), history.size());
+  size_t best = 0;
+  for (size_t i = 0; i < history.size(); ++i) {
+    EXPECT_EQ(rec.epochs[i].epoch, history[i].epoch);
+    EXPECT_EQ(rec.epochs[i].train_loss, history[i].train_loss);
+    EXPECT_EQ(rec.epochs[i].train_acc, history[i].train_acc);
+    EXPECT_EQ(rec.epochs[i].test_loss, history[i].test_loss);
+    EXPECT_EQ(rec.epochs[i].test_acc, history[i].test_acc);
+    EXPECT_EQ(rec.epochs[i].images_per_s, history[i].images_per_s);
+    // The last batch's running mean is the epoch's training loss.
+    EXPECT_EQ(rec.last_batch_loss[i], history[i].train_loss);
+    if (history[i].test_loss < history[best].test_loss) best = i;
+  }
+  EXPECT_TRUE(rec.bests[0]);
+  EXPECT_EQ(rec.best.epoch, history[best].epoch);
+  EXPECT_EQ(rec.best.test_loss, history[best].test_loss);
+  EXPECT_EQ(rec.best_path, dir / "run" / "best.safetensors");
+
+  // Without an observer: silent too.
+  o.observer = nullptr;
+  o.out_dir = dir / "run2";
+  EXPECT_EQ(test::captured_output([&] { train(data, o); }), "");
 }
 
 TEST(Train, SameSeedAndThreadsGiveBitIdenticalRuns) {

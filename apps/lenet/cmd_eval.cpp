@@ -1,8 +1,6 @@
 // `lenet eval`: a saved model's loss, accuracy, per-class accuracy and
 // confusion matrix on a data set's test split.
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -49,31 +47,12 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
 // it never trained on), else the training defaults.
 void held_out_split(const LoadedModel& loaded, const std::string& model_path, const double* val_split,
                     const uint64_t* split_seed, DataOptions& options) {
-  auto stored = [&](const char* key) -> const std::string* {
-    auto it = loaded.metadata.find(key);
-    return it == loaded.metadata.end() ? nullptr : &it->second;
-  };
+  stored_held_out_split(loaded.metadata, model_path, options);
   if (val_split) {
-    if (!(*val_split > 0 && *val_split < 1))
-      throw UsageError("--val-split must lie between 0 and 1 (exclusive), got " + std::to_string(*val_split));
+    check_val_split(*val_split);
     options.val_split = *val_split;
-  } else if (const std::string* v = stored("val_split")) {
-    char* end = nullptr;
-    const double x = std::strtod(v->c_str(), &end);
-    if (end == v->c_str() || *end || !(x > 0 && x < 1))
-      throw UsageError(model_path + ": the stored val_split '" + *v + "' is not a fraction between 0 and 1");
-    options.val_split = x;
   }
-  if (split_seed) {
-    options.seed = *split_seed;
-  } else if (const std::string* v = stored("split_seed")) {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long x = std::strtoull(v->c_str(), &end, 10);
-    if (v->empty() || (*v)[0] == '-' || *end || errno == ERANGE)
-      throw UsageError(model_path + ": the stored split_seed '" + *v + "' is not a whole number");
-    options.seed = x;
-  }
+  if (split_seed) options.seed = *split_seed;
 }
 
 void add_eval_command(CLI::App& app) {
@@ -88,7 +67,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--model", *model_path, "Checkpoint (.safetensors)")->required();
   cmd->add_option("--data", *data, "Data set folder; default: Fashion-MNIST from " + default_data_dir().string());
   cmd->add_option("--batch-size", *batch, "Images per forward pass")->capture_default_str();
-  cmd->add_option("--threads", *threads, "Worker threads (0: all cores)")->capture_default_str();
+  add_threads_option(*cmd, *threads);
   cmd->add_option("--limit", *limit, "Use only the first N test images");
   auto val_split = std::make_shared<double>(0.2);
   auto split_seed = std::make_shared<uint64_t>(0);
@@ -98,8 +77,6 @@ void add_eval_command(CLI::App& app) {
                   "training run's, else 0)");
   cmd->callback([=] {
     if (*batch < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(*batch));
-    if (*threads < 0 || *threads > 1024)
-      throw UsageError("--threads must lie in [0, 1024] (0: all cores), got " + std::to_string(*threads));
     if (*limit < 0) throw UsageError("--limit must be positive, got " + std::to_string(*limit));
     set_num_threads(*threads);
     LoadedModel loaded = load_model(*model_path);
@@ -112,7 +89,7 @@ void add_eval_command(CLI::App& app) {
     options.threads = *threads;
     held_out_split(loaded, *model_path, cmd->count("--val-split") ? val_split.get() : nullptr,
                    cmd->count("--split-seed") ? split_seed.get() : nullptr, options);
-    DataSplit split = load_dataset(data_dir, options);
+    DataSplit split = load_data(data_dir, options);
     Dataset test = *limit > 0 ? split.test.head(*limit) : std::move(split.test);
     if (test.input_shape() != info.input_shape)
       throw UsageError(data_dir.string() + ": images are " + to_string(test.input_shape()) + " but the model " + *model_path +

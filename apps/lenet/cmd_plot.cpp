@@ -28,7 +28,8 @@ namespace {
 constexpr int kReportJsonVersion = 1;
 
 // report.json: the settings the report shows, and how to load the same test
-// split again (folder, subset, seed), which the checkpoint does not record.
+// split again (folder, subset), which the checkpoint does not record (the
+// held-out split of an image folder without test/ is in the checkpoint).
 void write_report_json(const fs::path& path, const ReportSource& source) {
   json settings = json::array();
   for (auto& [name, value] : source.settings) settings.push_back({name, value});
@@ -36,7 +37,6 @@ void write_report_json(const fs::path& path, const ReportSource& source) {
                     {"version", kReportJsonVersion},
                     {"data", source.data_dir.string()},
                     {"limit_test", source.limit_test},
-                    {"seed", source.seed},
                     {"settings", settings}};
   write_file_atomic(path, doc.dump(2) + "\n");
 }
@@ -54,7 +54,6 @@ std::optional<ReportSource> read_report_json(const fs::path& path) {
     ReportSource source;
     source.data_dir = doc.at("data").get<std::string>();
     source.limit_test = doc.at("limit_test").get<int64_t>();
-    source.seed = doc.at("seed").get<uint64_t>();
     for (const auto& row : doc.at("settings"))
       source.settings.emplace_back(row.at(0).get<std::string>(), row.at(1).get<std::string>());
     return source;
@@ -74,14 +73,17 @@ struct TestData {
   std::optional<Dataset> test;
   std::string problem;
 };
-TestData load_test_split(const fs::path& dir, const ModelInfo& info, uint64_t seed, int64_t limit, int threads) {
+TestData load_test_split(const fs::path& dir, const LoadedModel& best, const fs::path& best_path, int64_t limit,
+                         int threads) {
+  const ModelInfo& info = best.info;
   try {
     DataOptions options;
     options.resize_height = info.preprocessing.resize_height;
     options.resize_width = info.preprocessing.resize_width;
-    options.seed = seed;
     options.threads = threads;
-    DataSplit split = load_dataset(dir, options);
+    // An image folder without test/: the split the run held out, as `lenet eval` takes it.
+    stored_held_out_split(best.metadata, best_path.string(), options);
+    DataSplit split = load_data(dir, options);
     Dataset test = limit > 0 ? split.test.head(limit) : std::move(split.test);
     if (test.input_shape() != info.input_shape)
       return {std::nullopt, dir.string() + " has images of " + to_string(test.input_shape()) + ", the model expects " +
@@ -140,7 +142,7 @@ void plot_run(const fs::path& run, const std::string& data_flag, std::optional<i
     if (data_dir.empty()) {
       problem = "the data set '" + best->info.dataset + "' has no known folder (pass --data DIR)";
     } else {
-      TestData data = load_test_split(data_dir, best->info, source ? source->seed : 0, limit, threads);
+      TestData data = load_test_split(data_dir, *best, best_path, limit, threads);
       if (data.test) evaluation = evaluate(best->model, *data.test, best->info.preprocessing.normalization);
       problem = data.problem;
     }
@@ -214,7 +216,6 @@ ReportSource make_report_source(const TrainOptions& options, const fs::path& dat
   source.data_dir = fs::absolute(data_dir, ec);  // so `lenet plot` works from any folder
   if (ec) source.data_dir = data_dir;
   source.limit_test = limit_test;
-  source.seed = options.seed;
   source.settings = {{"architecture (as given)", options.arch}, {"data folder", source.data_dir.string()}};
   for (auto& row : describe_train_options(options)) source.settings.push_back(row);
   return source;
@@ -230,9 +231,8 @@ void add_plot_command(CLI::App& app) {
   cmd->add_option("RUN_DIR", *run, "A training run folder (holding metrics.csv)")->required();
   cmd->add_option("--data", *data, "Data set folder for the confusion matrix (default: the one training used)");
   cmd->add_option("--limit-test", *limit, "Evaluate only the first N test images (default: as training did)");
-  cmd->add_option("--threads", *threads, "Worker threads (0: all cores)")->capture_default_str();
+  add_threads_option(*cmd, *threads);
   cmd->callback([=] {
-    if (*threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(*threads));
     if (cmd->count("--limit-test") && *limit < 0)
       throw UsageError("--limit-test must be >= 0 (0: all), got " + std::to_string(*limit));
     set_num_threads(*threads);

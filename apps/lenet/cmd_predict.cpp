@@ -2,8 +2,6 @@
 // predicted class, its probability and the top k per image (or JSON Lines),
 // and optionally drawing a gallery. Unreadable inputs are reported one line
 // each; the others are still predicted and the exit status is 1 at the end.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -108,11 +106,10 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--gallery-count", a->gallery_count, "Images in the gallery at most")->capture_default_str();
   cmd->add_flag("--resize", a->resize, "Resize images of another size to the model's input (bilinear) instead of rejecting them");
   cmd->add_option("--batch-size", a->batch_size, "Images per forward pass")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Worker threads (0: all cores)")->capture_default_str();
+  add_threads_option(*cmd, a->threads);
   cmd->callback([a] {
     if (a->top_k < 1) throw UsageError("--top-k must be a positive whole number, got " + std::to_string(a->top_k));
     if (a->batch_size < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a->batch_size));
-    if (a->threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(a->threads));
     if (a->gallery_count < 1) throw UsageError("--gallery-count must be positive, got " + std::to_string(a->gallery_count));
     if (!a->gallery.empty()) {
       const fs::path parent = fs::path(a->gallery).parent_path();
@@ -128,15 +125,14 @@ void add_predict_command(CLI::App& app) {
     // Decode and prepare every file once, in parallel; errors stay with their file.
     std::vector<Input> inputs = expand_inputs(a->inputs, classes);
     const int64_t n = static_cast<int64_t>(inputs.size());
-#pragma omp parallel for schedule(dynamic, 8) num_threads(a->threads > 0 ? a->threads : omp_get_max_threads())
-    for (int64_t i = 0; i < n; ++i) {
-      if (!inputs[i].error.empty()) continue;
+    decode_in_parallel(n, a->threads, [&](int64_t i) {
+      if (!inputs[i].error.empty()) return;
       try {
         inputs[i].image = image_file_for_model(inputs[i].file, info.preprocessing, info.input_shape, a->resize);
       } catch (const std::exception& e) {
         inputs[i].error = e.what();
       }
-    }
+    });
 
     std::vector<Image> images;
     std::vector<size_t> of_input;

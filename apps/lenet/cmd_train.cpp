@@ -24,6 +24,7 @@
 #include "lenet/onnx.h"
 #include "lenet/parallel.h"
 #include "lenet/train.h"
+#include "progress.h"
 
 namespace lenet::cli {
 
@@ -132,10 +133,13 @@ std::string shell_word(const std::string& s) {
 
 std::string number(double v);
 
-// Runs train() with the signal handler installed; an interrupted run ends
-// `lenet` with 130 (SIGINT) or 143 (SIGTERM) and says how to continue.
+// Runs train() with the signal handler installed and the progress printed on
+// stdout (a live bar on a terminal); an interrupted run ends `lenet` with 130
+// (SIGINT) or 143 (SIGTERM) and says how to continue.
 void run_training(const DataSplit& data, TrainOptions o, const std::vector<EpochHook>& hooks) {
   StopOnSignals signals;
+  Progress progress(stdout, ::isatty(::fileno(stdout)) == 1);
+  o.observer = &progress;
   const std::optional<SelfInterrupt> self = self_interrupt_from_env();
   auto batches_seen = std::make_shared<int64_t>(0);
   o.stop_requested = [self, batches_seen](int, int64_t batches_done) {
@@ -150,6 +154,7 @@ void run_training(const DataSplit& data, TrainOptions o, const std::vector<Epoch
     throw ExitStatus(std::string("interrupted by ") + (sig == SIGTERM ? "SIGTERM: " : "SIGINT: ") + e.what() + "; continue with: " + resume_hint,
                      128 + (sig ? sig : SIGINT));
   } catch (const TrainingDiverged& e) {
+    progress.abandon();
     std::error_code ec;
     const std::string smaller = number(o.lr / 10);
     std::string hint = ", e.g. --lr " + smaller + " in a new run";
@@ -194,12 +199,9 @@ void check_arguments(const TrainArgs& a) {
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
     throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
-  if (a.threads < 0 || a.threads > 1024)
-    throw UsageError("--threads must lie in [0, 1024] (0: all cores), got " + std::to_string(a.threads));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
-  if (!(a.val_split > 0 && a.val_split < 1))
-    throw UsageError("--val-split must lie between 0 and 1 (exclusive), got " + number(a.val_split));
+  check_val_split(a.val_split);
 }
 
 // Builds the architecture once for the data's shape, so a bad --arch fails
@@ -263,7 +265,7 @@ DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
       throw UsageError(std::string("--size: ") + e.what());
     }
   }
-  DataSplit data = load_dataset(data_dir, data_options);
+  DataSplit data = load_data(data_dir, data_options);
   if (a.limit_train > 0) data.train = data.train.head(a.limit_train);
   if (a.limit_test > 0) data.test = data.test.head(a.limit_test);
   return data;
@@ -316,12 +318,8 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
   a.limit_train = integer("limit_train");
   a.limit_test = integer("limit_test");
   a.size = get("size");
-  a.split_seed = static_cast<uint64_t>(integer("split_seed"));
-  try {
-    a.val_split = std::stod(get("val_split"));
-  } catch (const std::exception&) {
-    throw UsageError(checkpoint.string() + ": the run's 'val_split' is not a number; cannot resume it");
-  }
+  a.split_seed = stored_split_seed(get("split_seed"), checkpoint.string());
+  a.val_split = stored_val_split(get("val_split"), checkpoint.string());
   return a;
 }
 
@@ -359,10 +357,7 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
       throw UsageError("--lr must be a positive number, got " + number(given.lr.value_or(0)));
     o.lr = static_cast<float>(*given.lr);
   }
-  if (cmd.count("--threads")) {
-    if (given.threads < 0) throw UsageError("--threads must be >= 0 (0: all cores), got " + std::to_string(given.threads));
-    o.threads = given.threads;
-  }
+  if (cmd.count("--threads")) o.threads = given.threads;
   TrainArgs data_args = args_from_run_metadata(o.run_metadata, last);
   data_args.threads = o.threads;
   if (cmd.count("--data")) data_args.data = given.data;
@@ -378,7 +373,6 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
                    "bits from a run that was never stopped (--threads %d keeps them identical)\n",
                    num_threads(), state.options.threads, state.options.threads);
   }
-  o.progress = ::isatty(::fileno(stdout)) == 1;
   std::vector<EpochHook> hooks = make_epoch_hooks(data_args);
   hooks.push_back(make_report_hook(make_report_source(o, data_dir, data_args.limit_test)));
   run_training(data, o, hooks);
@@ -401,7 +395,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--momentum", a->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--weight-decay", a->weight_decay, "L2 penalty added to the gradient")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the weights and the shuffle")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Worker threads (0: all cores)")->capture_default_str();
+  add_threads_option(*cmd, a->threads);
   cmd->add_option("--out", a->out, "Run folder (new or empty); default: a new folder under runs/");
   cmd->add_flag("--normalize", a->normalize, "Normalise pixels by the training set's mean and std (stored with the model)");
   cmd->add_option("--limit-train", a->limit_train, "Use only the first N training images (quick runs)");
@@ -434,7 +428,6 @@ void add_train_command(CLI::App& app) {
     o.seed = a->seed;
     o.threads = a->threads;
     o.normalize = a->normalize;
-    o.progress = ::isatty(::fileno(stdout)) == 1;
     o.run_metadata = run_metadata(*a, data_dir);
     o.checkpoint_metadata = split_metadata(*a);
     o.out_dir = prepare_output(a->out);

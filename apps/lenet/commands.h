@@ -4,12 +4,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "lenet/data.h"
 #include "lenet/train.h"
 
 namespace lenet::cli {
@@ -27,6 +30,27 @@ struct ExitStatus : std::runtime_error {
   int code;
 };
 
+// ---- flags that several commands share (flags.cpp) ----
+
+// --threads N: 0 means all the cores this process may use; a negative count,
+// one above kMaxThreads or a non-number is refused while parsing (one line, exit 2).
+constexpr int kMaxThreads = 1024;
+void add_threads_option(CLI::App& cmd, int& threads);
+// --val-split of an image folder without test/: a fraction in (0, 1), else UsageError.
+void check_val_split(double val_split);
+// The held-out split that a training run stored in its checkpoints' metadata
+// (val_split, split_seed); `source` (the file) is named when a value is not a
+// fraction in (0, 1) or not a whole number.
+double stored_val_split(const std::string& text, const std::string& source);
+uint64_t stored_split_seed(const std::string& text, const std::string& source);
+// Sets options.val_split and options.seed from whichever of the two is stored.
+void stored_held_out_split(const std::map<std::string, std::string>& metadata, const std::string& source,
+                           DataOptions& options);
+
+// load_dataset, with each file an image folder skipped as one warning line on
+// stderr and a count at the end.
+DataSplit load_data(const std::filesystem::path& dir, const DataOptions& options);
+
 void add_info_command(CLI::App& app);
 // "kernels: avx512 (16 lanes)": the kernel path this process runs (lenet/isa.h).
 std::string kernels_line();
@@ -36,11 +60,11 @@ void add_tutorial_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 
 // Training pictures (cmd_plot.cpp). What the report shows about a run and
-// where its test split comes from; `lenet train` saves it as OUT/report.json.
+// where its test split comes from (with the split stored in the best
+// checkpoint); `lenet train` saves it as OUT/report.json.
 struct ReportSource {
   std::filesystem::path data_dir;  // absolute
   int64_t limit_test = 0;          // 0: the whole test split
-  uint64_t seed = 0;               // the data options' seed (image-folder splits)
   std::vector<std::pair<std::string, std::string>> settings;
 };
 ReportSource make_report_source(const TrainOptions& options, const std::filesystem::path& data_dir, int64_t limit_test);

@@ -72,7 +72,10 @@ struct DataOptions {
   uint64_t seed = 0;
   int threads = 0;                          // decoding; 0 = all
 };
-DataSplit load_dataset(const std::filesystem::path& dir, const DataOptions& options = {});
+struct ImageLoadReport;
+// An image folder's skipped files go to `report` (see load_image_folder); nothing is printed.
+DataSplit load_dataset(const std::filesystem::path& dir, const DataOptions& options = {},
+                       ImageLoadReport* report = nullptr);
 
 // Mean and standard deviation of every pixel of `data` scaled to [0, 1] (one
 // value each: the images are grayscale), for --normalize.

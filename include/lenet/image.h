@@ -103,6 +103,12 @@ Tensor image_file_to_input(const std::filesystem::path& path, const Preprocessin
 Image image_file_for_model(const std::filesystem::path& path, const Preprocessing& pre, const Shape& input_shape,
                            bool force_resize = false);
 
+// Calls decode(i) once for each i in [0, count) on `threads` threads of the
+// library's pool (0: num_threads()), handing out one index at a time since
+// files differ in cost. Each call must write only slot i of its outputs and
+// catch its own errors: the result then does not depend on the thread count.
+void decode_in_parallel(int64_t count, int threads, const std::function<void(int64_t)>& decode);
+
 // ---- image-folder data sets (src/data/image_folder.cpp) ----
 
 // DIR/train/<class>/* (and DIR/test/<class>/*), or DIR/train.csv (+ test.csv).
@@ -120,8 +126,8 @@ struct ImageLoadReport {
 // sorted sub-folder names of train/ (CSV: sorted labels, or 0..max when every
 // label is an integer). Without test/ (or test.csv), a stratified split of
 // options.val_split per class, seeded by options.seed, becomes the test set.
-// Unreadable files are skipped and listed in `report`; when `report` is null
-// each is printed to stderr ("lenet: warning: ...") with a count at the end.
+// Unreadable files are skipped and listed in `report` (when given; nothing is
+// printed).
 // Throws std::runtime_error for: images of different sizes without a resize
 // (naming the file, its size and the expected one), an empty class folder,
 // fewer than two classes, test classes unknown to train/, an empty data set.

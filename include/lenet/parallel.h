@@ -1,4 +1,4 @@
-// One thread pool for every kernel (src/kernels/thread_pool.h: persistent
+// One thread pool for every kernel (src/runtime/thread_pool.h: persistent
 // workers that block when idle instead of spinning). Results are bit-identical
 // for the same thread count: work is split statically and partial sums are
 // reduced in thread order.

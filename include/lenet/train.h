@@ -38,6 +38,8 @@ struct Evaluation {
 };
 Evaluation evaluate(Sequential& model, const Dataset& data, const Normalization& norm, int batch_size = 256);
 
+class TrainObserver;
+
 struct TrainOptions {
   std::string arch = "lenet-max";
   int epochs = 10;
@@ -50,7 +52,9 @@ struct TrainOptions {
   int threads = 0;  // 0: all cores
   bool normalize = false;  // mean/std from the training set, stored with the model
   std::filesystem::path out_dir;
-  bool progress = false;  // live progress bar (when stdout is a terminal)
+  // Told what the run does as it goes (train() itself prints nothing); not
+  // owned, may be null.
+  TrainObserver* observer = nullptr;
 
   // ---- interruption and resuming ----
   // Polled after every batch with the epoch and the batches done in it, and
@@ -119,6 +123,35 @@ struct EpochEvent {
   const DataSplit& data;
 };
 using EpochHook = std::function<void(const EpochEvent&)>;
+
+// What train() tells its observer, in this order: on_start once, then per
+// epoch on_epoch_start, on_batch after every batch, on_evaluating before the
+// test pass and on_epoch once the epoch's files are written (before the
+// hooks); on_end after the last epoch. Not called after an exception. Each
+// member does nothing unless overridden.
+struct TrainStart {
+  const TrainOptions& options;
+  const DataSplit& data;
+  const ModelInfo& info;          // the model's input shape, classes, preprocessing (normalisation)
+  int64_t parameters = 0;
+  int threads = 0;                // the count the run uses
+  int64_t batches_per_epoch = 0;
+  // Resuming (options.resume_from set): the epoch it continues and the batches of it already trained.
+  int epoch = 1;
+  int64_t batches_done = 0;
+};
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  virtual void on_start(const TrainStart& start) {}
+  virtual void on_epoch_start(int epoch) {}  // 1-based
+  // Running mean loss and accuracy of the epoch's batches so far.
+  virtual void on_batch(int epoch, int64_t batches_done, double loss, double accuracy) {}
+  virtual void on_evaluating(int epoch) {}
+  virtual void on_epoch(const EpochMetrics& metrics, bool new_best) {}
+  // The epoch with the lowest test loss, saved as best_checkpoint.
+  virtual void on_end(const EpochMetrics& best, const std::filesystem::path& best_checkpoint) {}
+};
 
 // Runs the whole training; returns the per-epoch metrics.
 std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& options,

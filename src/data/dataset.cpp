@@ -12,17 +12,17 @@ namespace lenet {
 
 namespace fs = std::filesystem;
 
-DataSplit load_dataset(const fs::path& dir, const DataOptions& options) {
+DataSplit load_dataset(const fs::path& dir, const DataOptions& options, ImageLoadReport* report) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) throw std::runtime_error("data folder " + dir.string() + " does not exist");
-  if (fs::is_regular_file(dir, ec) && is_image_folder(dir)) return load_image_folder(dir, options);  // a .csv list
+  if (fs::is_regular_file(dir, ec) && is_image_folder(dir)) return load_image_folder(dir, options, report);  // a .csv list
   if (!fs::is_directory(dir, ec)) throw std::runtime_error("data path " + dir.string() + " is not a folder");
   if (is_idx_folder(dir)) {
     if (options.resize_height || options.resize_width)
       throw std::invalid_argument(dir.string() + ": resizing is not supported for IDX data sets");
     return load_idx_folder(dir);
   }
-  if (is_image_folder(dir)) return load_image_folder(dir, options);
+  if (is_image_folder(dir)) return load_image_folder(dir, options, report);
   // A folder with some IDX files is an IDX set that lacks one: say which.
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();

@@ -1,8 +1,6 @@
 // Image-folder data sets: DIR/train/<class>/* (+ DIR/test/<class>/*) or CSV
 // lists of "path,label", decoded once, in parallel, into a Dataset of 8-bit
 // grayscale pixels.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -199,16 +197,13 @@ Decoded decode_all(const std::vector<Sample>& samples, const Preprocessing& pre,
   const int64_t n = static_cast<int64_t>(samples.size());
   d.images.resize(n);
   d.errors.resize(n);
-  const int t = threads > 0 ? threads : omp_get_max_threads();
-  // Dynamic chunks: file sizes and decode costs vary; each slot is written by one thread.
-#pragma omp parallel for schedule(dynamic, 32) num_threads(t)
-  for (int64_t i = 0; i < n; ++i) {
+  decode_in_parallel(n, threads, [&](int64_t i) {
     try {
       d.images[i] = prepare_image(read_image(samples[i].file), pre, 1);
     } catch (const std::exception& e) {
       d.errors[i] = e.what();
     }
-  }
+  });
   return d;
 }
 
@@ -321,12 +316,6 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
       rep.skipped.push_back(decoded.errors[i]);
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (!report) {
-    for (const auto& s : rep.skipped) std::fprintf(stderr, "lenet: warning: skipped %s\n", s.c_str());
-    if (!rep.skipped.empty())
-      std::fprintf(stderr, "lenet: warning: skipped %zu file(s) of %lld in %s\n", rep.skipped.size(),
-                   static_cast<long long>(rep.files), path.string().c_str());
-  }
 
   // 4. Every class keeps training images.
   std::vector<int64_t> per_class(class_names.size(), 0);

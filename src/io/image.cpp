@@ -4,6 +4,7 @@
 #include "lenet/image.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -11,7 +12,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "runtime/thread_pool.h"
 #include "lenet/fileio.h"
+#include "lenet/parallel.h"
 
 // stb's declarations only; io/stb_image_impl.cpp compiles the implementations.
 #define STBI_NO_STDIO
@@ -445,6 +448,16 @@ Tensor image_file_to_input(const fs::path& path, const Preprocessing& pre, const
   Tensor x({1, input_shape[0], input_shape[1], input_shape[2]});
   image_to_floats(image, pre.normalization, x.data());
   return x;
+}
+
+void decode_in_parallel(int64_t count, int threads, const std::function<void(int64_t)>& decode) {
+  if (count <= 0) return;
+  const int team = static_cast<int>(std::min<int64_t>(threads > 0 ? threads : num_threads(), count));
+  std::atomic<int64_t> next{0};
+  kernels::parallel_run(team, [&](int, int) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < count; i = next.fetch_add(1, std::memory_order_relaxed))
+      decode(i);
+  });
 }
 
 }  // namespace lenet

@@ -24,7 +24,6 @@
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/train.h"
-#include "train/progress.h"
 
 namespace lenet {
 
@@ -77,10 +76,6 @@ std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions&
 std::string loss_text(double loss) {
   if (std::isnan(loss)) return "NaN";
   return loss > 0 ? "infinite" : "-infinite";
-}
-
-std::string shape_text(const Shape& chw) {
-  return std::to_string(chw[0]) + "x" + std::to_string(chw[1]) + "x" + std::to_string(chw[2]);
 }
 
 // ---- the resume state ----
@@ -357,21 +352,10 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   if (!o.resume_from.empty() && !st.history.empty()) write_metrics_csv(o.out_dir / "metrics.csv", st.history);
 
   DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
-  std::printf("training %s (%lld parameters) on %s: %lld training and %lld test images of %s, %d classes\n",
-              o.arch.c_str(), static_cast<long long>(model.parameter_count()), data.name.c_str(),
-              static_cast<long long>(data.train.count), static_cast<long long>(data.test.count),
-              shape_text(info.input_shape).c_str(), data.train.num_classes());
-  std::string settings = o.optimizer + " lr " + short_number(o.lr);
-  if (o.momentum > 0) settings += ", momentum " + short_number(o.momentum);
-  if (o.weight_decay > 0) settings += ", weight decay " + short_number(o.weight_decay);
-  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + (o.epochs == 1 ? " epoch" : " epochs") +
-              ", seed " + std::to_string(o.seed) + ", " + std::to_string(num_threads()) + (num_threads() == 1 ? " thread" : " threads");
-  if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
-  std::printf("%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
-  if (!o.resume_from.empty())
-    std::printf("resuming from %s: epoch %d, after batch %lld of %lld\n", o.resume_from.string().c_str(), st.epoch,
-                static_cast<long long>(st.batches), static_cast<long long>(loader.batches_per_epoch()));
-  std::fflush(stdout);
+  TrainObserver none;
+  TrainObserver& observer = o.observer ? *o.observer : none;
+  observer.on_start({o, data, info, model.parameter_count(), num_threads(), loader.batches_per_epoch(), st.epoch,
+                     st.batches});
 
   const fs::path last_path = o.out_dir / "last.safetensors";
   const int threads_used = num_threads();
@@ -383,8 +367,6 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
   auto diverged = [&](const std::string& what, int epoch, int64_t batch) {
-    if (o.progress) std::fputs("\n", stdout);  // off the progress bar's line
-    std::fflush(stdout);
     std::string kept = st.best_epoch > 0 ? "best.safetensors (epoch " + std::to_string(st.best_epoch) + ") and last.safetensors (end of epoch " +
                                                std::to_string(static_cast<int>(st.history.size())) + ") are kept"
                                          : "nothing was saved";
@@ -393,14 +375,13 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
                            epoch, batch, static_cast<int>(st.history.size()));
   };
 
-  detail::Progress progress(stdout, o.progress, o.epochs, loader.batches_per_epoch());
   const int k = data.train.num_classes();
   Tensor images, dlogits;
   std::vector<int32_t> labels;
 
   for (int epoch = st.epoch; epoch <= o.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    progress.start_epoch(epoch);
+    observer.on_epoch_start(epoch);
     loader.start_epoch(epoch - 1);
     if (epoch != st.epoch || st.position == 0) {
       st.epoch = epoch;
@@ -429,8 +410,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
       st.seen += n;
       st.position = loader.position();
       ++st.batches;
-      progress.batch(st.batches, st.loss_sum / static_cast<double>(st.seen),
-                     static_cast<double>(st.correct) / static_cast<double>(st.seen));
+      observer.on_batch(epoch, st.batches, st.loss_sum / static_cast<double>(st.seen),
+                        static_cast<double>(st.correct) / static_cast<double>(st.seen));
       if (stop(epoch, st.batches)) {
         st.seconds = train_seconds();
         // The weights now come from partway through `epoch`: the last finished
@@ -446,7 +427,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     }
     const double seconds_training = train_seconds();
 
-    progress.evaluating();
+    observer.on_evaluating(epoch);
     const Evaluation test = evaluate(model, data.test, norm);
     if (!std::isfinite(test.loss))
       diverged("the test loss after epoch " + std::to_string(epoch) + " is " + loss_text(test.loss), epoch, 0);
@@ -475,7 +456,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     st.loss_sum = st.seconds = 0;
     save_last();
     write_metrics_csv(o.out_dir / "metrics.csv", st.history);
-    progress.end_epoch(m, new_best);
+    observer.on_epoch(m, new_best);
 
     const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data};
     for (const EpochHook& hook : hooks) hook(event);
@@ -488,9 +469,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   size_t best = 0;
   for (size_t i = 1; i < history.size(); ++i)
     if (history[i].test_loss < history[best].test_loss) best = i;
-  std::printf("best: epoch %d, test loss %.4f, test accuracy %.4f -> %s\n", history[best].epoch, history[best].test_loss,
-              history[best].test_acc, (o.out_dir / "best.safetensors").string().c_str());
-  std::fflush(stdout);
+  observer.on_end(history[best], o.out_dir / "best.safetensors");
   return history;
 }
 
