@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
 #include "../fuzz/targets.h"
+#include "lenet/error.h"
 #include "lenet/image.h"
 
 namespace lenet {
@@ -113,6 +115,41 @@ TEST(FuzzFindings, StbImagePnmNumberOverflowIsRefused) {
   const Image ok = decode_image(std::string("P5 000000000000000002 1 255\n\x01\x02"), "zeros.pgm");
   EXPECT_EQ(ok.width, 2);
   EXPECT_EQ(ok.pixels, (std::vector<uint8_t>{1, 2}));
+}
+
+// The message a reader gives for `bytes` standing for the file `name`: a FileError naming it.
+std::string refusal(const std::function<void()>& read, const std::string& name) {
+  try {
+    read();
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.path(), name);
+    EXPECT_EQ(std::string(e.what()), name + ": " + e.problem());
+    return e.problem();
+  }
+  ADD_FAILURE() << name << " was accepted";
+  return {};
+}
+
+// Numbers too large for a double (issue 20: nlohmann's out_of_range escaped
+// the checkpoint reader and killed the fuzz target), in the header and in a
+// metadata value; each message says where and what.
+TEST(FuzzFindings, SafetensorsNumbersBeyondADoubleAreRefused) {
+  const fs::path dir = kFuzzDir / "regressions" / "safetensors";
+  const std::string shape = bytes_of(dir / "shape-5e999.safetensors");
+  EXPECT_EQ(refusal([&] { decode_checkpoint(shape, "big.safetensors"); }, "big.safetensors"),
+            "safetensors header number out of range at byte 42, in \"shape\": 5e999 does not fit a double");
+  const std::string header = bytes_of(dir / "header-number-55555E555.safetensors");
+  EXPECT_EQ(refusal([&] { decode_safetensors(header, "fuzzed.safetensors"); }, "fuzzed.safetensors"),
+            "safetensors header number out of range at byte 59, in \"shape\": 55555.555155555E555555155555 does not fit a "
+            "double");
+  const std::string meta = bytes_of(dir / "metadata-number-1e999.safetensors");
+  EXPECT_NO_THROW(decode_safetensors(meta, "meta.safetensors")) << "the container itself is valid";
+  EXPECT_EQ(refusal([&] { decode_checkpoint(meta, "meta.safetensors"); }, "meta.safetensors"),
+            "checkpoint metadata 'metrics' number out of range at byte 29, in \"test_loss\": 1e999 does not fit a double");
+  // From a file on disk, as `lenet eval --model` reads it.
+  const fs::path on_disk = dir / "shape-5e999.safetensors";
+  EXPECT_NE(refusal([&] { load_checkpoint(on_disk); }, on_disk.string()).find("number out of range at byte 42"),
+            std::string::npos);
 }
 
 }  // namespace fuzz_regressions_test
