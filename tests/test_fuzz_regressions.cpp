@@ -1,6 +1,7 @@
 // The fuzz targets' inputs as unit tests (in every build, sanitized or not):
-// the seed corpus (fuzz/corpus/<target>/, valid files that must be accepted)
-// and every input a fuzzer once crashed on (fuzz/regressions/<target>/, which
+// the seed corpus (fuzz/corpus/<target>/, valid files that must be accepted),
+// what fuzzing added to it (fuzz/corpus/<target>/grown/) and every input a
+// fuzzer once crashed on (fuzz/regressions/<target>/, which
 // must now end in a clean error or a consistent result). The target bodies are
 // the fuzzers' own (fuzz/targets.h); scripts/fuzz.sh does the fuzzing.
 #include <gtest/gtest.h>
@@ -85,6 +86,16 @@ TEST_P(FuzzInputs, OnceCrashingInputsNowEndCleanly) {
   for (const fs::path& input : files_in(kFuzzDir / "regressions" / t.name)) {
     SCOPED_TRACE(input.string());
     t.run(bytes_of(input));  // a crash, an escaping exception or (sanitized) a report fails the test
+  }
+}
+
+// What fuzzing found that adds coverage (scripts/fuzz.sh merge): mostly invalid
+// files, each of which must end in a FileError or a consistent result.
+TEST_P(FuzzInputs, GrownCorpusEndsCleanly) {
+  const Target& t = GetParam();
+  for (const fs::path& input : files_in(kFuzzDir / "corpus" / t.name / "grown")) {
+    SCOPED_TRACE(input.string());
+    t.run(bytes_of(input));
   }
 }
 

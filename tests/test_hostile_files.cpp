@@ -445,7 +445,7 @@ TEST_F(HostileOnnx, MetadataThatIsNotOurJsonIsRefusedInOurWords) {
                  {"m.onnx: metadata 'lenet.input_shape' number out of range at byte 4: 1e999 does not fit a double"});
   const std::string cut = bytes(with_metadata("lenet.class_names", "[\"a\", "));
   expect_refused([&] { import_onnx_bytes(cut, "m.onnx"); },
-                 {"m.onnx: garbled metadata 'lenet.class_names': not valid JSON at byte 5"});
+                 {"m.onnx: garbled metadata 'lenet.class_names': not valid JSON at byte 6 (", "unexpected end of input"});
   // Well-formed JSON of the wrong shape: what was expected, not nlohmann's type_error or "key not found".
   const std::string names = bytes(with_metadata("lenet.class_names", "[\"a\", 2]"));
   expect_refused([&] { import_onnx_bytes(names, "m.onnx"); },
