@@ -42,7 +42,7 @@ if [[ ${1:-} == merge ]]; then
     rm -rf "fuzz/corpus/$t/grown"
     mv "$merged" "fuzz/corpus/$t/grown"
     chmod 755 "fuzz/corpus/$t/grown"
-    echo "fuzz_$t: $(ls "fuzz/corpus/$t/grown" | wc -l) inputs in fuzz/corpus/$t/grown ($(du -sk "fuzz/corpus/$t/grown" | cut -f1) KiB); $(grep -o 'MERGE-OUTER: [0-9]* new files.*' "build-fuzz/logs/$t.merge.log" | tail -1)"
+    echo "fuzz_$t: $(ls "fuzz/corpus/$t/grown" | wc -l) inputs in fuzz/corpus/$t/grown ($(( $(du -sb "fuzz/corpus/$t/grown" | cut -f1) / 1024 )) KiB); $(grep -o 'MERGE-OUTER: [0-9]* new files.*' "build-fuzz/logs/$t.merge.log" | tail -1)"
   done
   exit 0
 fi
