@@ -2,10 +2,10 @@
 // built by scripts/fuzz.sh with clang) and by the unit test that replays the
 // seed corpus and every input that once crashed (tests/test_fuzz_regressions.cpp,
 // part of the normal suite). Each feeds bytes to one parser the way a user's
-// file reaches it. An error the parser reports — std::runtime_error or
-// std::invalid_argument, with a message — is the expected end for garbage;
-// anything else — another exception, a crash, a sanitizer report, a leak, a
-// huge allocation — is a finding.
+// file reaches it. A FileError (lenet/error.h: the file's name and what is
+// wrong, in our words) is the expected end for garbage; anything else — any
+// other exception (a library's own, std::runtime_error, std::bad_alloc), a
+// crash, a sanitizer report, a leak, a huge allocation — is a finding.
 #pragma once
 
 #include <sys/mman.h>
@@ -23,30 +23,39 @@
 
 #include "lenet/checkpoint.h"
 #include "lenet/data.h"
+#include "lenet/error.h"
 #include "lenet/image.h"
 #include "lenet/onnx.h"
 #include "lenet/parallel.h"
 
 namespace lenet::fuzz {
 
-// Runs `parse`; true when it accepted the input, false when it refused it cleanly.
-template <class Parse>
-bool accepted(Parse&& parse) {
-  try {
-    parse();
-    return true;
-  } catch (const std::invalid_argument&) {
-    return false;
-  } catch (const std::runtime_error&) {
-    return false;
-  }
-}
-
 // A broken promise of a parser that accepted its input: abort, so the fuzzer reports it.
 inline void require(bool condition, const char* what) {
   if (!condition) {
     std::fprintf(stderr, "fuzz target: accepted input breaks: %s\n", what);
     std::abort();
+  }
+}
+
+// A refusal must say what is wrong, after the file's name.
+inline void require_message(const FileError& e) {
+  if (e.path().empty() || e.problem().empty()) {
+    std::fprintf(stderr, "fuzz target: a refusal without a file name or a problem: '%s'\n", e.what());
+    std::abort();
+  }
+}
+
+// Runs `parse`; true when it accepted the input, false when it refused it
+// cleanly, with a FileError. Any other exception escapes: libFuzzer reports it.
+template <class Parse>
+bool accepted(Parse&& parse) {
+  try {
+    parse();
+    return true;
+  } catch (const FileError& e) {
+    require_message(e);
+    return false;
   }
 }
 

@@ -9,6 +9,7 @@
 #   bash scripts/fuzz.sh 20                 # 20 s per target (or FUZZ_SECONDS=20)
 #   bash scripts/fuzz.sh 300 image idx      # chosen targets
 #   FUZZ_SEED=1 FUZZ_RUNS=200000 bash scripts/fuzz.sh 120   # what CI runs (below)
+#   bash scripts/fuzz.sh merge [targets]    # keep what raised coverage (below)
 #
 # CI gates on a reproducible run: a fixed seed and a fixed number of inputs per
 # target (FUZZ_RUNS), the time only as a cap, so the same commit tries the same
@@ -20,6 +21,31 @@
 # fuzz/regressions/<target>/ so that it is replayed here and by the unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# merge: the inputs that fuzzing found (build-fuzz/corpus/<target>/) and that
+# add coverage to the committed corpus, minimised with libFuzzer's -merge=1,
+# become fuzz/corpus/<target>/grown/, so that the next run, CI's included,
+# starts from them. The seeds themselves stay where they are.
+if [[ ${1:-} == merge ]]; then
+  shift
+  if [[ $# -gt 0 ]]; then targets=("$@"); else targets=(safetensors idx image onnx); fi
+  for t in "${targets[@]}"; do
+    bin=build-fuzz/fuzz/fuzz_$t
+    [[ -x $bin ]] || { echo "$bin is not built: run bash scripts/fuzz.sh first" >&2; exit 1; }
+    mkdir -p "build-fuzz/corpus/$t" build-fuzz/logs
+    merged=$(mktemp -d)
+    "$bin" -merge=1 "$merged" "fuzz/corpus/$t" "build-fuzz/corpus/$t" >"build-fuzz/logs/$t.merge.log" 2>&1
+    # libFuzzer names merged inputs by their SHA-1: drop the seeds' copies.
+    for seed in fuzz/corpus/"$t"/*; do
+      [[ -f $seed ]] && rm -f "$merged/$(sha1sum "$seed" | cut -d' ' -f1)"
+    done
+    rm -rf "fuzz/corpus/$t/grown"
+    mv "$merged" "fuzz/corpus/$t/grown"
+    chmod 755 "fuzz/corpus/$t/grown"
+    echo "fuzz_$t: $(ls "fuzz/corpus/$t/grown" | wc -l) inputs in fuzz/corpus/$t/grown ($(( $(du -sb "fuzz/corpus/$t/grown" | cut -f1) / 1024 )) KiB); $(grep -o 'MERGE-OUTER: [0-9]* new files.*' "build-fuzz/logs/$t.merge.log" | tail -1)"
+  done
+  exit 0
+fi
 
 seconds=${1:-${FUZZ_SECONDS:-60}}
 if [[ $# -gt 0 ]]; then shift; fi

@@ -1,15 +1,18 @@
 // The fuzz targets' inputs as unit tests (in every build, sanitized or not):
-// the seed corpus (fuzz/corpus/<target>/, valid files that must be accepted)
-// and every input a fuzzer once crashed on (fuzz/regressions/<target>/, which
+// the seed corpus (fuzz/corpus/<target>/, valid files that must be accepted),
+// what fuzzing added to it (fuzz/corpus/<target>/grown/) and every input a
+// fuzzer once crashed on (fuzz/regressions/<target>/, which
 // must now end in a clean error or a consistent result). The target bodies are
 // the fuzzers' own (fuzz/targets.h); scripts/fuzz.sh does the fuzzing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
 #include "../fuzz/targets.h"
+#include "lenet/error.h"
 #include "lenet/image.h"
 
 namespace lenet {
@@ -86,6 +89,16 @@ TEST_P(FuzzInputs, OnceCrashingInputsNowEndCleanly) {
   }
 }
 
+// What fuzzing found that adds coverage (scripts/fuzz.sh merge): mostly invalid
+// files, each of which must end in a FileError or a consistent result.
+TEST_P(FuzzInputs, GrownCorpusEndsCleanly) {
+  const Target& t = GetParam();
+  for (const fs::path& input : files_in(kFuzzDir / "corpus" / t.name / "grown")) {
+    SCOPED_TRACE(input.string());
+    t.run(bytes_of(input));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs, ::testing::ValuesIn(kTargets),
                          [](const ::testing::TestParamInfo<Target>& param) { return std::string(param.param.name); });
 
@@ -113,6 +126,41 @@ TEST(FuzzFindings, StbImagePnmNumberOverflowIsRefused) {
   const Image ok = decode_image(std::string("P5 000000000000000002 1 255\n\x01\x02"), "zeros.pgm");
   EXPECT_EQ(ok.width, 2);
   EXPECT_EQ(ok.pixels, (std::vector<uint8_t>{1, 2}));
+}
+
+// The message a reader gives for `bytes` standing for the file `name`: a FileError naming it.
+std::string refusal(const std::function<void()>& read, const std::string& name) {
+  try {
+    read();
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.path(), name);
+    EXPECT_EQ(std::string(e.what()), name + ": " + e.problem());
+    return e.problem();
+  }
+  ADD_FAILURE() << name << " was accepted";
+  return {};
+}
+
+// Numbers too large for a double (issue 20: nlohmann's out_of_range escaped
+// the checkpoint reader and killed the fuzz target), in the header and in a
+// metadata value; each message says where and what.
+TEST(FuzzFindings, SafetensorsNumbersBeyondADoubleAreRefused) {
+  const fs::path dir = kFuzzDir / "regressions" / "safetensors";
+  const std::string shape = bytes_of(dir / "shape-5e999.safetensors");
+  EXPECT_EQ(refusal([&] { decode_checkpoint(shape, "big.safetensors"); }, "big.safetensors"),
+            "safetensors header number out of range at byte 42, in \"shape\": 5e999 does not fit a double");
+  const std::string header = bytes_of(dir / "header-number-55555E555.safetensors");
+  EXPECT_EQ(refusal([&] { decode_safetensors(header, "fuzzed.safetensors"); }, "fuzzed.safetensors"),
+            "safetensors header number out of range at byte 59, in \"shape\": 55555.555155555E555555155555 does not fit a "
+            "double");
+  const std::string meta = bytes_of(dir / "metadata-number-1e999.safetensors");
+  EXPECT_NO_THROW(decode_safetensors(meta, "meta.safetensors")) << "the container itself is valid";
+  EXPECT_EQ(refusal([&] { decode_checkpoint(meta, "meta.safetensors"); }, "meta.safetensors"),
+            "checkpoint metadata 'metrics' number out of range at byte 29, in \"test_loss\": 1e999 does not fit a double");
+  // From a file on disk, as `lenet eval --model` reads it.
+  const fs::path on_disk = dir / "shape-5e999.safetensors";
+  EXPECT_NE(refusal([&] { load_checkpoint(on_disk); }, on_disk.string()).find("number out of range at byte 42"),
+            std::string::npos);
 }
 
 }  // namespace fuzz_regressions_test

@@ -20,6 +20,7 @@
 #include "test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/data.h"
+#include "lenet/error.h"
 #include "lenet/image.h"
 #include "lenet/onnx.h"
 
@@ -40,7 +41,7 @@ using test::ScratchDir;
 
 // What a parse in a child process did.
 struct Outcome {
-  int code = -1;          // 0: returned, 1: threw (message), other: crashed or was killed
+  int code = -1;          // 0: returned, 1: threw a FileError (message), 2: threw something else, other: crashed or was killed
   std::string message;
   long grew_kb = 0;       // growth of the child's peak resident memory during the parse
 };
@@ -78,9 +79,12 @@ Outcome parse_in_child(const std::function<void()>& parse) {
     std::string message;
     try {
       parse();
-    } catch (const std::exception& e) {
+    } catch (const FileError& e) {
       message = e.what();
       code = 1;
+    } catch (const std::exception& e) {
+      message = std::string("not a FileError: ") + e.what();
+      code = 2;
     }
     const std::string report = std::to_string(peak_rss_kb() - before) + "\n" + message;
     const ssize_t ignored = ::write(fds[1], report.data(), report.size());
@@ -108,7 +112,7 @@ Outcome parse_in_child(const std::function<void()>& parse) {
 // Refused with every phrase in the message, and cheaply.
 void expect_refused(const std::function<void()>& parse, const std::vector<std::string>& phrases, long max_growth_kb = 64 << 10) {
   const Outcome o = parse_in_child(parse);
-  EXPECT_EQ(o.code, 1) << (o.code == 0 ? "accepted" : "crashed or ran out of memory: ") << o.message;
+  EXPECT_EQ(o.code, 1) << (o.code == 0 ? "accepted" : o.code == 2 ? "" : "crashed or ran out of memory: ") << o.message;
   for (const auto& p : phrases) EXPECT_NE(o.message.find(p), std::string::npos) << o.message << "\nlacks: " << p;
   EXPECT_EQ(o.message.find("bad_alloc"), std::string::npos) << o.message;
   EXPECT_LT(o.grew_kb, max_growth_kb) << "the parse grew the process by " << o.grew_kb / 1024 << " MiB: " << o.message;
@@ -166,6 +170,21 @@ TEST(HostileSafetensors, AHugeFileOnDiskIsNotReadWhenItsHeaderLies) {
   expect_refused([&] { read_safetensors(path); }, {path.string(), "trailing bytes"});
 }
 
+TEST(HostileSafetensors, ATensorTooLargeForMemoryEndsAsAFileError) {
+#ifdef LENET_UNDER_ASAN
+  GTEST_SKIP() << "needs the address-space limit, which AddressSanitizer's shadow memory rules out";
+#else
+  ScratchDir dir;
+  // A sparse file with an honest header: 1 GiB of floats really follow. Reading
+  // it needs more than the child may map, and says so naming the file.
+  const fs::path path = dir / "large.safetensors";
+  const uint64_t data = uint64_t{1} << 30;
+  test::write_bytes(path, safetensors_bytes(R"({"w":{"dtype":"F32","shape":[268435456],"data_offsets":[0,1073741824]}})"));
+  fs::resize_file(path, fs::file_size(path) + data);
+  expect_refused([&] { read_safetensors(path); }, {path.string() + ": not enough memory to read it"});
+#endif
+}
+
 class HostileCheckpoint : public ::testing::Test {
  protected:
   // A real checkpoint whose metadata the test then edits.
@@ -199,6 +218,15 @@ TEST_F(HostileCheckpoint, AnArchitectureFarLargerThanItsWeightsIsNotBuilt) {
   // Activations: a layer that would output 2^40 values per image.
   const fs::path p3 = with_metadata("arch", "conv 2 k1 p1000000, flatten, linear");
   expect_refused([&] { load_checkpoint(p3); }, {"does not build", "values per sample"});
+}
+
+TEST_F(HostileCheckpoint, NumbersBeyondADoubleInMetadataAreRefused) {
+  const fs::path shape = with_metadata("input_shape", "[1, 28, 28e999]");
+  expect_refused([&] { load_checkpoint(shape); },
+                 {shape.string() + ": checkpoint metadata 'input_shape' number out of range at byte 8: 28e999 does not fit a double"});
+  const fs::path pre = with_metadata("preprocessing", R"({"normalization": {"mean": -1E400, "std": 1}})");
+  expect_refused([&] { load_checkpoint(pre); },
+                 {pre.string() + ": checkpoint metadata 'preprocessing' number out of range at byte 27, in \"mean\": -1E400"});
 }
 
 TEST_F(HostileCheckpoint, AbsurdInputShapesAndNumbersAreRefused) {
@@ -409,6 +437,25 @@ TEST_F(HostileOnnx, AbsurdInputShapesAreRefusedBeforeAnyLayerUsesThem) {
   (*tt->mutable_shape()->mutable_dim(1)).set_dim_value(int64_t{1} << 20);
   const std::string many = bytes(m);
   expect_refused([&] { import_onnx_bytes(many, "many.onnx"); }, {"many.onnx", "1048576 outputs", "at most 100000 classes"});
+}
+
+TEST_F(HostileOnnx, MetadataThatIsNotOurJsonIsRefusedInOurWords) {
+  const std::string big = bytes(with_metadata("lenet.input_shape", "[1, 1e999, 28]"));
+  expect_refused([&] { import_onnx_bytes(big, "m.onnx"); },
+                 {"m.onnx: metadata 'lenet.input_shape' number out of range at byte 4: 1e999 does not fit a double"});
+  const std::string cut = bytes(with_metadata("lenet.class_names", "[\"a\", "));
+  expect_refused([&] { import_onnx_bytes(cut, "m.onnx"); },
+                 {"m.onnx: garbled metadata 'lenet.class_names': not valid JSON at byte 6 (", "unexpected end of input"});
+  // Well-formed JSON of the wrong shape: what was expected, not nlohmann's type_error or "key not found".
+  const std::string names = bytes(with_metadata("lenet.class_names", "[\"a\", 2]"));
+  expect_refused([&] { import_onnx_bytes(names, "m.onnx"); },
+                 {"m.onnx: metadata 'lenet.class_names' is malformed", "expected a list of names, found 2"});
+  const std::string pre = bytes(with_metadata("lenet.preprocessing", R"({"grayscale": true, "resize": [0, 0]})"));
+  expect_refused([&] { import_onnx_bytes(pre, "m.onnx"); },
+                 {"m.onnx: metadata 'lenet.preprocessing' is malformed", "expected an object with \"normalization\""});
+  const std::string metrics = bytes(with_metadata("lenet.metrics", R"({"test_acc": "high"})"));
+  expect_refused([&] { import_onnx_bytes(metrics, "m.onnx"); },
+                 {"m.onnx: metadata 'lenet.metrics' is malformed", "metric 'test_acc' is \"high\", not a number"});
 }
 
 TEST_F(HostileOnnx, MetadataNumbersAreRangeCheckedBeforeConversion) {

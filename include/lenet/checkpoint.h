@@ -39,7 +39,7 @@ struct LoadedModel {
 void save_checkpoint(const std::filesystem::path& path, Sequential& model, const ModelInfo& info,
                      Optimizer* optimizer = nullptr, const std::map<std::string, std::string>& extra = {});
 
-// Reads a checkpoint and rebuilds its model. Throws std::runtime_error naming
+// Reads a checkpoint and rebuilds its model. Throws FileError (lenet/error.h) naming
 // the file and the problem (truncated, garbled header, absurd sizes, weights
 // that do not fit the architecture).
 LoadedModel load_checkpoint(const std::filesystem::path& path);

@@ -52,7 +52,7 @@ struct DataSplit {
 // ---- IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed ----
 
 // Reads one images file (magic 0x00000803) and its labels file (0x00000801).
-// Throws std::runtime_error naming the file and the problem.
+// Throws FileError (lenet/error.h) naming the file and the problem.
 Dataset read_idx(const std::filesystem::path& images, const std::filesystem::path& labels);
 // True when `dir` holds the four standard files (train-/t10k- images/labels,
 // with or without .gz).

@@ -21,7 +21,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 void write_file_atomic(const std::filesystem::path& path,
                        const std::function<void(const std::filesystem::path& tmp)>& write);
 
-// Whole file into memory; throws std::runtime_error naming the path.
+// Whole file into memory; throws FileError (lenet/error.h) naming the path.
 std::string read_file(const std::filesystem::path& path);
 
 }  // namespace lenet

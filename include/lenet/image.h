@@ -46,11 +46,11 @@ struct ImageInfo {
   std::string format;  // "PNG", "JPEG", "BMP", "PNM"
 };
 
-// Reads the header only. Throws std::runtime_error("<name>: <problem>") for an
+// Reads the header only. Throws FileError ("<name>: <problem>", lenet/error.h) for an
 // empty file, a non-image, an unsupported variant, or absurd dimensions.
 ImageInfo probe_image(std::string_view bytes, const std::string& name);
 // Decodes a whole image (checking the header first). A truncated or corrupt
-// file throws std::runtime_error naming `name` and the problem; stb_image is
+// file throws FileError naming `name` and the problem; stb_image is
 // lenient with truncated BMP and PNM data, so those lengths are checked here.
 Image decode_image(std::string_view bytes, const std::string& name);
 Image read_image(const std::filesystem::path& path);
@@ -95,7 +95,7 @@ Image prepare_image(const Image& decoded, const Preprocessing& pre, int channels
 // exactly as the DataLoader does (pixels_to_floats).
 void image_to_floats(const Image& prepared, const Normalization& norm, float* out);
 // File → [1, C, H, W] tensor for a model with `input_shape` [C, H, W]. Throws
-// std::runtime_error naming the file when it cannot be read or, without a
+// FileError naming the file when it cannot be read or, without a
 // resize in `pre` (or `force_resize`), when its size is not the model's.
 Tensor image_file_to_input(const std::filesystem::path& path, const Preprocessing& pre, const Shape& input_shape,
                            bool force_resize = false);

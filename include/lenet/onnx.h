@@ -60,8 +60,8 @@ void export_onnx(const std::filesystem::path& path, const Sequential& model, con
 // Reads an ONNX file into a model on our kernels and its ModelInfo. Without
 // lenet metadata (e.g. PyTorch's files) the class names are "0".."K-1" and the
 // input shape comes from the graph input. `info.arch` is the spec of the
-// rebuilt model, so it can be saved as a checkpoint. Throws std::runtime_error
-// naming the file (and the node) for unreadable files, unsupported ops and
+// rebuilt model, so it can be saved as a checkpoint. Throws FileError
+// (lenet/error.h) naming the file (and the node) for unreadable files, unsupported ops and
 // weights whose shapes do not fit.
 LoadedModel import_onnx(const std::filesystem::path& path);
 // The same from bytes already in memory; `source` names them in messages.

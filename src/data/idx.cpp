@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lenet/data.h"
+#include "lenet/error.h"
 
 namespace lenet {
 
@@ -30,10 +31,10 @@ class GzReader {
  public:
   explicit GzReader(const fs::path& path) : path_(path) {
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw std::runtime_error(path.string() + ": file not found");
-    if (fs::is_directory(path, ec)) throw std::runtime_error(path.string() + ": is a folder, expected an IDX file");
+    if (!fs::exists(path, ec)) throw FileError(path, "file not found");
+    if (fs::is_directory(path, ec)) throw FileError(path, "is a folder, expected an IDX file");
     file_ = gzopen(path.c_str(), "rb");
-    if (!file_) throw std::runtime_error(path.string() + ": cannot open: " + std::strerror(errno));
+    if (!file_) throw FileError(path, std::string("cannot open: ") + std::strerror(errno));
     gzbuffer(file_, 1 << 17);
   }
   ~GzReader() {
@@ -51,7 +52,7 @@ class GzReader {
       if (got < 0) {
         int err = 0;
         const char* msg = gzerror(file_, &err);
-        throw std::runtime_error(path_.string() + ": corrupt gzip data: " + (msg ? msg : "read error"));
+        throw FileError(path_, std::string("corrupt gzip data: ") + (msg ? msg : "read error"));
       }
       if (got == 0) break;
       done += static_cast<size_t>(got);
@@ -65,7 +66,7 @@ class GzReader {
     int err = Z_OK;
     const char* msg = gzerror(file_, &err);
     if (err != Z_OK && err != Z_STREAM_END)
-      throw std::runtime_error(path_.string() + ": corrupt or truncated gzip data: " + (msg ? msg : "unknown error"));
+      throw FileError(path_, std::string("corrupt or truncated gzip data: ") + (msg ? msg : "unknown error"));
   }
   bool at_end() {
     uint8_t extra;
@@ -100,17 +101,17 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   std::array<uint8_t, 4> head{};
   const size_t got = in.read(head.data(), 4);
   in.check_stream();
-  if (got < 4) throw std::runtime_error(path.string() + ": truncated: " + std::to_string(got) + " bytes, too short for an IDX header");
+  if (got < 4) throw FileError(path, "truncated: " + std::to_string(got) + " bytes, too short for an IDX header");
   const uint32_t magic = big_endian32(head.data());
   if (magic != expected_magic)
-    throw std::runtime_error(path.string() + ": wrong IDX magic " + hex32(magic) + ", expected " + hex32(expected_magic) +
+    throw FileError(path, "wrong IDX magic " + hex32(magic) + ", expected " + hex32(expected_magic) +
                              " (" + what + ")");
   const int ndims = head[3];
   IdxArray a;
   std::vector<uint8_t> dim_bytes(static_cast<size_t>(ndims) * 4);
   if (in.read(dim_bytes.data(), dim_bytes.size()) != dim_bytes.size()) {
     in.check_stream();
-    throw std::runtime_error(path.string() + ": truncated inside the IDX header");
+    throw FileError(path, "truncated inside the IDX header");
   }
   // Largest array we accept: far above any IDX data set (EMNIST is ~0.7 GB).
   constexpr uint64_t kMaxBytes = uint64_t{1} << 34;
@@ -120,7 +121,7 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
     a.dims.push_back(n);
     // Checked before multiplying, so the product cannot wrap around to something small.
     if (n != 0 && total > kMaxBytes / n)
-      throw std::runtime_error(path.string() + ": IDX header claims more than " + std::to_string(kMaxBytes) +
+      throw FileError(path, "IDX header claims more than " + std::to_string(kMaxBytes) +
                                " bytes of data; the file is not a plausible IDX file");
     total *= n;
   }
@@ -134,12 +135,12 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   const uint64_t file_size = fs::file_size(path, ec);
   const uint64_t header_size = 4 + 4 * static_cast<uint64_t>(ndims);
   if (in.raw() && !ec && total > file_size - header_size)
-    throw std::runtime_error(path.string() + ": truncated: the header announces " + shape + " = " + std::to_string(total) +
+    throw FileError(path, "truncated: the header announces " + shape + " = " + std::to_string(total) +
                              " bytes of data, the file holds " + std::to_string(file_size - header_size));
   // Compressed data may inflate to anything: more than this machine's memory is refused up front.
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
   if (pages > 0 && page_size > 0 && total > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size))
-    throw std::runtime_error(path.string() + ": the IDX header announces " + shape + " = " + std::to_string(total) +
+    throw FileError(path, "the IDX header announces " + shape + " = " + std::to_string(total) +
                              " bytes of data, more than this machine's memory (" +
                              std::to_string(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) + " bytes)");
   // Read in chunks so a lying header costs no more memory than the file holds.
@@ -148,7 +149,7 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   try {
     if (in.raw()) a.data.reserve(static_cast<size_t>(total));
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error(path.string() + ": out of memory for the " + std::to_string(total) +
+    throw FileError(path, "out of memory for the " + std::to_string(total) +
                              " bytes of data the IDX header announces");
   }
   while (have < total) {
@@ -156,19 +157,19 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
     try {
       a.data.resize(have + want);
     } catch (const std::bad_alloc&) {
-      throw std::runtime_error(path.string() + ": out of memory after " + std::to_string(have) + " of the " +
+      throw FileError(path, "out of memory after " + std::to_string(have) + " of the " +
                                std::to_string(total) + " bytes of data the IDX header announces");
     }
     const size_t n = in.read(a.data.data() + have, want);
     have += n;
     if (n < want) {
       in.check_stream();
-      throw std::runtime_error(path.string() + ": truncated: the header announces " + shape + " = " +
+      throw FileError(path, "truncated: the header announces " + shape + " = " +
                                std::to_string(total) + " bytes of data, the file holds " + std::to_string(have));
     }
   }
   if (!in.at_end())
-    throw std::runtime_error(path.string() + ": unexpected bytes after the " + std::to_string(total) +
+    throw FileError(path, "unexpected bytes after the " + std::to_string(total) +
                              " bytes of data the IDX header announces");
   return a;
 }
@@ -218,13 +219,13 @@ Dataset read_idx(const fs::path& images, const fs::path& labels) {
   IdxArray im = read_idx_array(images, 0x00000803, "unsigned-byte images, 3 dimensions");
   IdxArray lb = read_idx_array(labels, 0x00000801, "unsigned-byte labels, 1 dimension");
   if (im.dims[0] != lb.dims[0])
-    throw std::runtime_error(images.string() + " holds " + std::to_string(im.dims[0]) + " images but " +
-                             labels.string() + " holds " + std::to_string(lb.dims[0]) + " labels");
+    throw FileError(images, "holds " + std::to_string(im.dims[0]) + " images but " + labels.string() + " holds " +
+                                std::to_string(lb.dims[0]) + " labels");
   if (im.dims[1] == 0 || im.dims[2] == 0)
-    throw std::runtime_error(images.string() + ": images of size " + std::to_string(im.dims[1]) + "x" +
+    throw FileError(images, "images of size " + std::to_string(im.dims[1]) + "x" +
                              std::to_string(im.dims[2]) + " are empty");
   if (im.dims[1] > 65536 || im.dims[2] > 65536)
-    throw std::runtime_error(images.string() + ": image size " + std::to_string(im.dims[1]) + "x" +
+    throw FileError(images, "image size " + std::to_string(im.dims[1]) + "x" +
                              std::to_string(im.dims[2]) + " is implausible for an IDX data set");
   Dataset d;
   d.count = im.dims[0];
@@ -252,13 +253,13 @@ DataSplit load_idx_folder(const fs::path& dir) {
                                                             {&f.test_labels, "t10k-labels-idx1-ubyte"}};
   for (const auto& [path, name] : needed)
     if (path->empty())
-      throw std::runtime_error(dir.string() + ": no " + name + "[.gz] (an IDX data set folder holds train-images, " +
+      throw FileError(dir, std::string("no ") + name + "[.gz] (an IDX data set folder holds train-images, " +
                                "train-labels, t10k-images and t10k-labels files)");
   DataSplit split;
   split.train = read_idx(f.train_images, f.train_labels);
   split.test = read_idx(f.test_images, f.test_labels);
   if (split.train.height != split.test.height || split.train.width != split.test.width)
-    throw std::runtime_error(dir.string() + ": training images are " + std::to_string(split.train.height) + "x" +
+    throw FileError(dir, "training images are " + std::to_string(split.train.height) + "x" +
                              std::to_string(split.train.width) + " but test images are " +
                              std::to_string(split.test.height) + "x" + std::to_string(split.test.width));
   const bool fashion = looks_like_fashion(dir);
@@ -266,7 +267,7 @@ DataSplit load_idx_folder(const fs::path& dir) {
   std::vector<std::string> names;
   if (fashion) {
     if (classes > fashion_mnist_classes().size())
-      throw std::runtime_error(dir.string() + ": Fashion-MNIST has 10 classes but a label reads " +
+      throw FileError(dir, "Fashion-MNIST has 10 classes but a label reads " +
                                std::to_string(classes - 1));
     names = fashion_mnist_classes();
   } else {

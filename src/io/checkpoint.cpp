@@ -15,7 +15,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "io/json_text.h"
+#include "io/memory_guard.h"
 #include "lenet/checkpoint.h"
+#include "lenet/error.h"
 #include "lenet/fileio.h"
 
 namespace lenet {
@@ -29,16 +32,12 @@ constexpr int kFormatVersion = 1;
 const char* const kOurKeys[] = {"format", "format_version", "arch",  "input_shape", "class_names", "preprocessing",
                                 "dataset", "epoch",         "metrics", "optimizer", "optimizer_steps"};
 
-[[noreturn]] void bad(const fs::path& path, const std::string& what) { throw std::runtime_error(path.string() + ": " + what); }
+[[noreturn]] void bad(const fs::path& path, const std::string& what) { throw FileError(path, what); }
 
 json parse_meta(const fs::path& path, const std::map<std::string, std::string>& meta, const std::string& key) {
   auto it = meta.find(key);
   if (it == meta.end()) bad(path, "checkpoint metadata lacks '" + key + "'");
-  try {
-    return json::parse(it->second);
-  } catch (const json::parse_error&) {
-    bad(path, "checkpoint metadata '" + key + "' is not valid JSON: " + it->second.substr(0, 80));
-  }
+  return parse_json_text(it->second, path, "checkpoint metadata '" + key + "'");
 }
 
 int64_t meta_int(const fs::path& path, const std::map<std::string, std::string>& meta, const std::string& key, int64_t lo,
@@ -206,10 +205,12 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
 
 }  // namespace
 
-LoadedModel load_checkpoint(const fs::path& path) { return model_from(read_safetensors(path), path); }
+LoadedModel load_checkpoint(const fs::path& path) {
+  return reading_within_memory(path, [&] { return model_from(read_safetensors(path), path); });
+}
 
 LoadedModel decode_checkpoint(std::string_view bytes, const std::string& name) {
-  return model_from(decode_safetensors(bytes, name), name);
+  return reading_within_memory(name, [&] { return model_from(decode_safetensors(bytes, name), name); });
 }
 
 void load_optimizer_state(const fs::path& path, Optimizer& optimizer) {

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "lenet/error.h"
+
 namespace lenet {
 
 namespace fs = std::filesystem;
@@ -118,10 +120,10 @@ void write_file_atomic(const fs::path& path, const std::function<void(const fs::
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (!in) throw FileError(path, std::string("cannot open: ") + std::strerror(errno));
   std::ostringstream os;
   os << in.rdbuf();
-  if (in.bad()) throw std::runtime_error("cannot read " + path.string());
+  if (in.bad()) throw FileError(path, "read error");
   return os.str();
 }
 

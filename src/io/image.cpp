@@ -12,6 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "io/memory_guard.h"
+#include "lenet/error.h"
 #include "runtime/thread_pool.h"
 #include "lenet/fileio.h"
 #include "lenet/parallel.h"
@@ -37,9 +39,7 @@ std::string size_text(int height, int width) { return std::to_string(height) + "
 
 namespace {
 
-[[noreturn]] void fail(const std::string& name, const std::string& problem) {
-  throw std::runtime_error(name + ": " + problem);
-}
+[[noreturn]] void fail(const std::string& name, const std::string& problem) { throw FileError(name, problem); }
 
 uint32_t le16(std::string_view b, size_t at) {
   return static_cast<uint8_t>(b[at]) | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8;
@@ -192,7 +192,9 @@ ImageInfo probe_image(std::string_view bytes, const std::string& name) {
   return info;
 }
 
-Image decode_image(std::string_view bytes, const std::string& name) {
+namespace {
+
+Image decode(std::string_view bytes, const std::string& name) {
   const ImageInfo info = probe_image(bytes, name);
   if (info.format == "BMP") check_bmp_length(bytes, name);
   if (info.format == "PNM") check_pnm_length(bytes, name);
@@ -219,6 +221,12 @@ Image decode_image(std::string_view bytes, const std::string& name) {
   return image;
 }
 
+}  // namespace
+
+Image decode_image(std::string_view bytes, const std::string& name) {
+  return reading_within_memory(name, [&] { return decode(bytes, name); });
+}
+
 Image read_image(const fs::path& path) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
@@ -228,12 +236,7 @@ Image read_image(const fs::path& path) {
   if (!ec && static_cast<int64_t>(bytes) > kMaxImageFileBytes)
     fail(path.string(), "file too large for an image (" + std::to_string(bytes) + " bytes, at most " +
                             std::to_string(kMaxImageFileBytes) + ")");
-  std::string data;
-  try {
-    data = read_file(path);
-  } catch (const std::exception& e) {
-    fail(path.string(), std::string("cannot read: ") + e.what());
-  }
+  const std::string data = reading_within_memory(path, [&] { return read_file(path); });
   return decode_image(data, path.string());
 }
 
@@ -434,11 +437,11 @@ Image image_file_for_model(const fs::path& path, const Preprocessing& pre, const
   if (force_resize) p.resize_height = h, p.resize_width = w;
   Image image = prepare_image(read_image(path), p, c);
   if (image.height != h || image.width != w)
-    throw std::runtime_error(path.string() + ": image is " + size_text(image.height, image.width) +
-                             " (HxW) but the model takes " + size_text(h, w) +
-                             (p.resize_height > 0 ? std::string(" (its checkpoint resizes to ") +
-                                                        size_text(p.resize_height, p.resize_width) + ")"
-                                                  : std::string("; resize it, or pass --resize")));
+    throw FileError(path, "image is " + size_text(image.height, image.width) + " (HxW) but the model takes " +
+                              size_text(h, w) +
+                              (p.resize_height > 0 ? std::string(" (its checkpoint resizes to ") +
+                                                         size_text(p.resize_height, p.resize_width) + ")"
+                                                   : std::string("; resize it, or pass --resize")));
   return image;
 }
 

@@ -15,7 +15,9 @@
 #include <set>
 #include <stdexcept>
 
+#include "io/memory_guard.h"
 #include "io/onnx_metadata.h"
+#include "lenet/error.h"
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
 
@@ -178,7 +180,7 @@ class Importer {
  private:
   // ---- errors ----
 
-  [[noreturn]] void fail(const std::string& message) const { throw std::runtime_error(source_ + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const { throw FileError(source_, message); }
 
   [[noreturn]] void fail_at(const onnx::NodeProto& n, int index, const std::string& message) const {
     std::string name = n.name().empty() ? "#" + std::to_string(index) : "'" + n.name() + "'";
@@ -594,11 +596,11 @@ bool looks_like_onnx(std::string_view head) {
 }
 
 LoadedModel import_onnx_bytes(std::string_view bytes, const std::string& source) {
-  return Importer(bytes, source).run();
+  return reading_within_memory(source, [&] { return Importer(bytes, source).run(); });
 }
 
 LoadedModel import_onnx(const std::filesystem::path& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = reading_within_memory(path, [&] { return read_file(path); });
   return import_onnx_bytes(bytes, path.string());
 }
 

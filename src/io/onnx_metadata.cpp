@@ -7,6 +7,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "io/json_text.h"
+#include "lenet/error.h"
+
 namespace lenet::onnx_meta {
 
 namespace {
@@ -57,21 +60,32 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   // Our own files always carry every key: a missing one means a cut file.
   for (const auto& [key, value] : to_props(ModelInfo{}))
     if (!props.contains(key))
-      throw std::runtime_error(source + ": metadata '" + key + "' is missing (the file is truncated or was "
-                               "edited: lenet.cpp writes every metadata key)");
+      throw FileError(source, "metadata '" + key + "' is missing (the file is truncated or was "
+                              "edited: lenet.cpp writes every metadata key)");
   const std::string& format = props.at("lenet.format");
   if (format != kFormatVersion)
-    throw std::runtime_error(source + ": metadata 'lenet.format' is " + format + ", this build reads version " +
-                             kFormatVersion + " (a newer lenet.cpp wrote it)");
+    throw FileError(source, "metadata 'lenet.format' is " + printable_excerpt(format) + ", this build reads version " +
+                                kFormatVersion + " (a newer lenet.cpp wrote it)");
   auto parse = [&](const std::string& key, auto&& apply) {
     auto it = props.find(key);
     if (it == props.end()) return;
+    const nlohmann::json j = parse_json_text(it->second, source, "metadata '" + key + "'");
     try {
-      apply(nlohmann::json::parse(it->second));
-    } catch (const std::exception& e) {  // nlohmann's errors and the range checks below
-      throw std::runtime_error(source + ": metadata '" + key + "' is malformed ('" + it->second.substr(0, 200) +
-                               "'): " + e.what());
+      apply(j);
+    } catch (const std::invalid_argument& e) {  // the shape and range checks below
+      throw FileError(source, "metadata '" + key + "' is malformed ('" + printable_excerpt(it->second, 200) + "'): " +
+                                  e.what());
     }
+  };
+  // Accessors that say what was expected (nlohmann's at() and get() would throw their own errors).
+  auto member = [](const nlohmann::json& j, const char* key) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key))
+      throw std::invalid_argument(std::string("expected an object with \"") + key + "\", got " + j.dump().substr(0, 80));
+    return j[key];
+  };
+  auto pair_item = [](const nlohmann::json& j, size_t i) -> const nlohmann::json& {
+    if (!j.is_array() || j.size() != 2) throw std::invalid_argument("expected a list [H, W], got " + j.dump().substr(0, 80));
+    return j[i];
   };
   // Numbers are range-checked before conversion: converting 1e300 to an integer is undefined.
   auto whole = [](const nlohmann::json& v, int64_t lo, int64_t hi) {
@@ -93,36 +107,48 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   });
   parse("lenet.class_names", [&](const nlohmann::json& j) {
     if (!j.is_array() || j.size() > 100000) throw std::invalid_argument("expected a list of at most 100000 names");
-    info.class_names = j.get<std::vector<std::string>>();
+    info.class_names.clear();
+    for (const auto& name : j) {
+      if (!name.is_string()) throw std::invalid_argument("expected a list of names, found " + name.dump().substr(0, 80));
+      info.class_names.push_back(name.get<std::string>());
+    }
   });
   parse("lenet.preprocessing", [&](const nlohmann::json& j) {
     auto& pre = info.preprocessing;
-    pre.grayscale = j.at("grayscale").get<bool>();
-    pre.resize_height = static_cast<int>(whole(j.at("resize").at(0), 0, 65536));
-    pre.resize_width = static_cast<int>(whole(j.at("resize").at(1), 0, 65536));
-    pre.normalization.mean = static_cast<float>(real(j.at("normalization").at("mean")));
-    pre.normalization.std = static_cast<float>(real(j.at("normalization").at("std")));
+    const nlohmann::json& grayscale = member(j, "grayscale");
+    if (!grayscale.is_boolean()) throw std::invalid_argument("\"grayscale\" must be true or false");
+    pre.grayscale = grayscale.get<bool>();
+    const nlohmann::json& resize = member(j, "resize");
+    pre.resize_height = static_cast<int>(whole(pair_item(resize, 0), 0, 65536));
+    pre.resize_width = static_cast<int>(whole(pair_item(resize, 1), 0, 65536));
+    const nlohmann::json& normalization = member(j, "normalization");
+    pre.normalization.mean = static_cast<float>(real(member(normalization, "mean")));
+    pre.normalization.std = static_cast<float>(real(member(normalization, "std")));
   });
   parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = static_cast<int>(whole(j, 0, 100'000'000)); });
   parse("lenet.metrics", [&](const nlohmann::json& j) {
-    for (const auto& [k, v] : j.items()) info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
+    if (!j.is_object()) throw std::invalid_argument("expected an object of numbers");
+    for (const auto& [k, v] : j.items()) {
+      if (!v.is_null() && !v.is_number()) throw std::invalid_argument("metric '" + k + "' is " + v.dump().substr(0, 80) + ", not a number");
+      info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
+    }
   });
   if (auto it = props.find("lenet.dataset"); it != props.end()) info.dataset = it->second;
   if (auto it = props.find("lenet.arch"); it != props.end()) info.arch = it->second;
   const auto size_ok = [](int64_t d) { return d >= 1 && d <= 65536; };
   if (info.input_shape.size() != 3 || !size_ok(info.input_shape[0]) || !size_ok(info.input_shape[1]) ||
       !size_ok(info.input_shape[2]))
-    throw std::runtime_error(source + ": metadata 'lenet.input_shape' must be [C, H, W] with sizes in [1, 65536], got " +
-                             to_string(info.input_shape));
-  if (info.class_names.empty()) throw std::runtime_error(source + ": metadata 'lenet.class_names' is an empty list");
+    throw FileError(source, "metadata 'lenet.input_shape' must be [C, H, W] with sizes in [1, 65536], got " +
+                                to_string(info.input_shape));
+  if (info.class_names.empty()) throw FileError(source, "metadata 'lenet.class_names' is an empty list");
   const auto& pre = info.preprocessing;
   if (pre.resize_height < 0 || pre.resize_width < 0 || pre.resize_height > 65536 || pre.resize_width > 65536)
-    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) +
-                             "x" + std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
+    throw FileError(source, "metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) + "x" +
+                                std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
   if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) || !(pre.normalization.std > 0.0f))
-    throw std::runtime_error(source + ": metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
-                             " and std " + number_text(pre.normalization.std) +
-                             ", expected a finite mean and a positive std");
+    throw FileError(source, "metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
+                                " and std " + number_text(pre.normalization.std) +
+                                ", expected a finite mean and a positive std");
   return true;
 }
 

@@ -16,7 +16,7 @@ std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info)
 
 // Fills what the props hold into `info` (fields without a key keep their
 // value). Returns false when the file has no lenet metadata at all. Throws
-// std::runtime_error prefixed with `source` when a value is malformed.
+// FileError naming `source` when a value is malformed.
 bool from_props(const std::map<std::string, std::string>& props, const std::string& source, ModelInfo& info);
 
 }  // namespace lenet::onnx_meta

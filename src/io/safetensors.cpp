@@ -10,7 +10,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "io/json_text.h"
+#include "io/memory_guard.h"
 #include "lenet/checkpoint.h"
+#include "lenet/error.h"
 
 namespace lenet {
 
@@ -72,13 +75,10 @@ struct Header {
   std::vector<Entry> entries;  // sorted by offset
 };
 
-[[noreturn]] void bad(const std::string& name, const std::string& what) {
-  throw std::runtime_error(name + ": " + what);
-}
+[[noreturn]] void bad(const std::string& name, const std::string& what) { throw FileError(name, what); }
 
 // Parses and checks the JSON header against the size of the data that follows it.
 Header parse_header(std::string_view text, uint64_t data_size, const std::string& name) {
-  json j;
   // The header's shape is fixed: {"name": {"dtype": s, "shape": [n, ...], "data_offsets": [b, e]}, ...,
   // "__metadata__": {"key": s, ...}}. Refuse deeper nesting and longer lists while
   // parsing, so that "[[[[..." or a list of millions of numbers is refused before
@@ -87,19 +87,13 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
   int list_length = 0;
   auto shape_guard = [&](int depth, json::parse_event_t event, json&) {
     if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > 2)
-      throw std::runtime_error("nested deeper than a safetensors header");
+      bad(name, "garbled safetensors header: nested deeper than a safetensors header");
     if (event == json::parse_event_t::array_start) list_length = 0;
     if (event == json::parse_event_t::value && depth == 3 && ++list_length > kMaxListLength)
-      throw std::runtime_error("a list longer than " + std::to_string(kMaxListLength) + " entries");
+      bad(name, "garbled safetensors header: a list longer than " + std::to_string(kMaxListLength) + " entries");
     return true;
   };
-  try {
-    j = json::parse(text.begin(), text.end(), shape_guard);
-  } catch (const json::parse_error& e) {
-    bad(name, std::string("garbled safetensors header: not valid JSON (") + e.what() + ")");
-  } catch (const std::runtime_error& e) {
-    bad(name, std::string("garbled safetensors header: ") + e.what());
-  }
+  const json j = parse_json_text(text, name, "safetensors header", shape_guard);
   if (!j.is_object()) bad(name, "garbled safetensors header: expected a JSON object, found " + std::string(j.type_name()));
   Header h;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -220,7 +214,9 @@ std::string encode_safetensors(const std::vector<NamedTensor>& tensors, const st
   return out;
 }
 
-SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& name) {
+namespace {
+
+SafetensorsFile decode(std::string_view bytes, const std::string& name) {
   if (bytes.size() < 8)
     bad(name, "truncated: " + std::to_string(bytes.size()) + " bytes, too short for a safetensors file (8-byte header length first)");
   const uint64_t n = header_length(bytes.data(), bytes.size(), name);
@@ -228,7 +224,7 @@ SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& na
   return fill(h, bytes.data() + 8 + n);
 }
 
-SafetensorsFile read_safetensors(const fs::path& path) {
+SafetensorsFile read(const fs::path& path) {
   const std::string name = path.string();
   std::error_code ec;
   if (!fs::exists(path, ec)) bad(name, "file not found");
@@ -251,6 +247,16 @@ SafetensorsFile read_safetensors(const fs::path& path) {
   in.read(data.data(), static_cast<std::streamsize>(data_size));
   if (static_cast<uint64_t>(in.gcount()) != data_size) bad(name, "truncated while reading the tensor data");
   return fill(h, data.data());
+}
+
+}  // namespace
+
+SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& name) {
+  return reading_within_memory(name, [&] { return decode(bytes, name); });
+}
+
+SafetensorsFile read_safetensors(const fs::path& path) {
+  return reading_within_memory(path, [&] { return read(path); });
 }
 
 }  // namespace lenet
