@@ -71,4 +71,7 @@ void write_html_report(const std::filesystem::path& out_dir, const RunReport& re
 // and what `lenet plot` calls.
 void write_run_pictures(const std::filesystem::path& out_dir, const RunReport& report);
 
+// RFC 4648 base64 (with padding), for data: URIs.
+std::string base64(const std::string& bytes);
+
 }  // namespace lenet

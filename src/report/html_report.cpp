@@ -38,6 +38,8 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
 std::string base64(const std::string& bytes) {
   static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -60,6 +62,8 @@ std::string base64(const std::string& bytes) {
   }
   return out;
 }
+
+namespace {
 
 std::string fixed(double v, int digits) {
   if (!std::isfinite(v)) return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
@@ -263,6 +267,7 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
   static const std::pair<const char*, const char*> files[] = {
       {"metrics.csv", "per-epoch metrics"},       {"best.safetensors", "best checkpoint (lowest test loss)"},
       {"last.safetensors", "last checkpoint"},    {"best.onnx", "best model as ONNX"},
+      {"web/index.html", "the model in a web page (lenet export --web; view it with lenet serve)"},
   };
   std::ostringstream links;
   for (auto& [file, what] : files) {
