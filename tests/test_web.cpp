@@ -74,7 +74,7 @@ class WebPage : public ::testing::Test {
     }
     run_ = *dir_ / "run";
     auto r = run_cli("train --data " + quoted(data) + " --arch lenet-relu --limit-train 2000 --limit-test 200"
-                     " --batch-size 32 --epochs 1 --threads 1 --seed 1 --out " + quoted(run_));
+                     " --batch-size 32 --epochs 1 --threads 1 --seed 0 --out " + quoted(run_));
     if (r.code != 0) return void(setup_error_ = "training failed: " + r.err);
     r = run_cli("export --model " + quoted(run_ / "best.safetensors") + " --web " + quoted(run_ / "web"));
     if (r.code != 0) return void(setup_error_ = "export --web failed: " + r.err);
