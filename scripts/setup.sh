@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist                         # the default data set
   clang libclang-rt-14-dev                      # fuzzing (libFuzzer, sanitizers' runtimes)
   clang-format clang-tidy                       # scripts/lint.sh
+  chromium                                      # browser tests of lenet export --web (headless)
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a
@@ -32,16 +33,21 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# ONNX Runtime for the tests (tests/onnxruntime), pinned by its package-lock.json
-# and installed only from the npm registry. Its install script would fetch
-# optional CUDA files from GitHub: ONNXRUNTIME_NODE_INSTALL_CUDA=skip turns that
-# off, and --ignore-scripts runs no install script at all (the CPU binaries ship
-# inside the npm package). Re-installed only when the lock file changes.
-ort_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/onnxruntime"
-ort_stamp="$ort_dir/node_modules/.lenet-lock.sha256"
-ort_lock_sum=$(sha256sum "$ort_dir/package-lock.json" | cut -d' ' -f1)
-if [[ ! -f "$ort_stamp" || $(cat "$ort_stamp") != "$ort_lock_sum" ]] ||
-   ! (cd "$ort_dir" && node -e "require('onnxruntime-node')" >/dev/null 2>&1); then
-  (cd "$ort_dir" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  echo "$ort_lock_sum" >"$ort_stamp"
-fi
+# npm packages, each pinned by its folder's package-lock.json and installed
+# only from the npm registry; a folder is re-installed only when its lock file
+# changes or its package cannot be found. --ignore-scripts runs no install
+# script: onnxruntime-node's would fetch optional CUDA files from GitHub
+# (ONNXRUNTIME_NODE_INSTALL_CUDA=skip turns that off too; its CPU binaries ship
+# inside the package), and none of the others needs one.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+npm_install() {  # FOLDER CHECK: CHECK is a node expression that throws when the package is missing
+  local dir="$root/$1" stamp="$root/$1/node_modules/.lenet-lock.sha256" sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -f "$stamp" || $(cat "$stamp") != "$sum" ]] || ! (cd "$dir" && node -e "$2" >/dev/null 2>&1); then
+    (cd "$dir" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$sum" >"$stamp"
+  fi
+}
+npm_install tests/onnxruntime "require('onnxruntime-node')"         # ONNX Runtime for the tests
+npm_install web "require('fs').accessSync('node_modules/onnxruntime-web/dist/ort.wasm.min.js')"  # lenet export --web copies it
+npm_install tests/browser "require('puppeteer-core')"               # drives chromium in tests/test_web.cpp

@@ -1,6 +1,7 @@
 // Runs the built `lenet` binary and captures its exit code, stdout and stderr.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace lenet::test {
 
@@ -50,6 +52,15 @@ inline int line_count(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
   return n + (!s.empty() && s.back() != '\n');
+}
+
+// A failed command that printed one "lenet: error: " line holding every phrase.
+inline void expect_error_line(const CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
+  EXPECT_NE(r.code, 0) << what;
+  EXPECT_EQ(line_count(r.err), 1) << what << "\nstderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
+  for (const auto& p : phrases)
+    EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
 }
 
 }  // namespace lenet::test

@@ -13,6 +13,7 @@
 #include "test_util.h"
 
 using namespace lenet;
+using test::expect_error_line;
 using test::quoted;
 using test::line_count;
 using test::run_cli;
@@ -21,14 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kFixtures = fs::path(LENET_TEST_DATA) / "pytorch-onnx";
-
-void expect_one_line_error(const test::CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
-  EXPECT_NE(r.code, 0) << what;
-  EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
-  for (const auto& p : phrases)
-    EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
-}
 
 // Same weights, same layers: the same logits, bit for bit.
 void expect_same_logits(Sequential& a, Sequential& b, const Shape& chw, uint64_t seed) {
@@ -160,31 +153,31 @@ TEST_F(CliOnnx, ExportBadInputFailsCleanly) {
   ASSERT_EQ(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing)).code, 0);
   const std::string kept = test::read_bytes(existing);
 
-  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
+  expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
                                   " --opset 8"),
                         {"--opset 8 is not supported (expected 9.."}, "old opset");
-  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
+  expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
                                   " --opset 99"),
                         {"--opset 99 is not supported"}, "future opset");
 
   const fs::path missing = *dir_ / "no-such.safetensors";
-  expect_one_line_error(run_cli("export --model " + quoted(missing) + " --onnx " + quoted(existing)),
+  expect_error_line(run_cli("export --model " + quoted(missing) + " --onnx " + quoted(existing)),
                         {missing.string()}, "missing model");
 
   const std::string ckpt = test::read_bytes(run_ / "best.safetensors");
   const fs::path truncated = *dir_ / "truncated.safetensors";
   test::write_bytes(truncated, ckpt.substr(0, ckpt.size() - 100));
-  expect_one_line_error(run_cli("export --model " + quoted(truncated) + " --onnx " + quoted(existing)),
+  expect_error_line(run_cli("export --model " + quoted(truncated) + " --onnx " + quoted(existing)),
                         {truncated.string(), "truncated"}, "truncated checkpoint");
 
   const std::string onnx_bytes = test::read_bytes(run_ / "best.onnx");
   const fs::path cut = *dir_ / "cut.onnx";
   test::write_bytes(cut, onnx_bytes.substr(0, onnx_bytes.size() / 3));
-  expect_one_line_error(run_cli("export --model " + quoted(cut) + " --onnx " + quoted(existing)),
+  expect_error_line(run_cli("export --model " + quoted(cut) + " --onnx " + quoted(existing)),
                         {cut.string(), "not an ONNX model, or a truncated one"}, "truncated ONNX");
 
   const fs::path nowhere = *dir_ / "missing-folder" / "m.onnx";
-  expect_one_line_error(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(nowhere)),
+  expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(nowhere)),
                         {"cannot write " + nowhere.string()}, "missing folder");
   EXPECT_FALSE(fs::exists(nowhere.parent_path()));
 

@@ -22,6 +22,7 @@
 #include "lenet/web.h"
 
 using namespace lenet;
+using test::expect_error_line;
 using test::quoted;
 using test::run_cli;
 namespace fs = std::filesystem;
@@ -32,14 +33,6 @@ namespace {
 const fs::path kRunJs = fs::path(LENET_SOURCE_DIR) / "tests" / "browser" / "run.js";
 // Kept after the test (a CI artifact); docs/web-page.png is a copy.
 const fs::path kScreenshot = fs::path(LENET_CLI).parent_path() / "web-test" / "web-page.png";
-
-void expect_one_line_error(const test::CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
-  EXPECT_NE(r.code, 0) << what;
-  EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
-  for (const auto& p : phrases)
-    EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
-}
 
 // Names in `dir`, hidden ones included (a leftover temporary folder is one).
 std::set<std::string> entries(const fs::path& dir) {
@@ -74,7 +67,7 @@ class WebPage : public ::testing::Test {
     }
     run_ = *dir_ / "run";
     auto r = run_cli("train --data " + quoted(data) + " --arch lenet-relu --limit-train 2000 --limit-test 200"
-                     " --batch-size 32 --epochs 1 --threads 1 --seed 1 --out " + quoted(run_));
+                     " --batch-size 32 --epochs 1 --threads 1 --seed 0 --out " + quoted(run_));
     if (r.code != 0) return void(setup_error_ = "training failed: " + r.err);
     r = run_cli("export --model " + quoted(run_ / "best.safetensors") + " --web " + quoted(run_ / "web"));
     if (r.code != 0) return void(setup_error_ = "export --web failed: " + r.err);
@@ -266,24 +259,24 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   const fs::path other = *dir_ / "other";
   fs::create_directories(other);
   test::write_bytes(other / "notes.txt", "mine");
-  expect_one_line_error(run_cli("export --model " + quoted(model) + web + quoted(other)),
+  expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(other)),
                         {other.string(), "holds other files", "notes.txt"}, "folder with other files");
   EXPECT_EQ(entries(other), std::set<std::string>{"notes.txt"});
   EXPECT_EQ(test::read_bytes(other / "notes.txt"), "mine");
   const fs::path file = *dir_ / "a-file";
   test::write_bytes(file, "x");
-  expect_one_line_error(run_cli("export --model " + quoted(model) + web + quoted(file)), {file.string(), "not a folder"},
+  expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(file)), {file.string(), "not a folder"},
                         "a file");
 
   // Unreadable models.
   const fs::path target = *dir_ / "page";
   const fs::path missing = *dir_ / "no-such.safetensors";
-  expect_one_line_error(run_cli("export --model " + quoted(missing) + web + quoted(target)), {missing.string()},
+  expect_error_line(run_cli("export --model " + quoted(missing) + web + quoted(target)), {missing.string()},
                         "missing model");
   const std::string ckpt = test::read_bytes(model);
   const fs::path truncated = *dir_ / "truncated.safetensors";
   test::write_bytes(truncated, ckpt.substr(0, ckpt.size() - 100));
-  expect_one_line_error(run_cli("export --model " + quoted(truncated) + web + quoted(target)),
+  expect_error_line(run_cli("export --model " + quoted(truncated) + web + quoted(target)),
                         {truncated.string(), "truncated"}, "truncated checkpoint");
 
   // A model the page cannot express (every model build_model accepts ends in [N, classes]).
@@ -294,14 +287,14 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   Sequential two_channels = build_model("conv 4 k3, relu, flatten, linear", two.input_shape, 3, &rng);
   two.arch = two_channels.spec();
   save_checkpoint(*dir_ / "two-channels.safetensors", two_channels, two);
-  expect_one_line_error(run_cli("export --model " + quoted(*dir_ / "two-channels.safetensors") + web + quoted(target)),
+  expect_error_line(run_cli("export --model " + quoted(*dir_ / "two-channels.safetensors") + web + quoted(target)),
                         {"1 (grayscale) or 3 (RGB)", "[2, 12, 12]"}, "two input channels");
   // onnxruntime-web not installed.
-  expect_one_line_error(run_cli("export --model " + quoted(model) + web + quoted(target) + " --ort-dir " +
+  expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(target) + " --ort-dir " +
                                 quoted(*dir_ / "no-ort")),
                         {(*dir_ / "no-ort" / "ort.wasm.min.js").string(), "scripts/setup.sh", "--ort-dir"},
                         "no onnxruntime-web");
-  expect_one_line_error(run_cli("export --model " + quoted(model) + web + quoted(target), {},
+  expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(target), {},
                                 "LENET_ORT_WEB_DIR=" + (*dir_ / "no-ort").string()),
                         {(*dir_ / "no-ort" / "ort.wasm.min.js").string()}, "LENET_ORT_WEB_DIR");
 
@@ -328,6 +321,6 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   EXPECT_EQ(entries(dir_->path()), [&] { auto e = before; e.insert("page"); return e; }());
 
   // Serving a folder that holds no page.
-  expect_one_line_error(run_cli("serve " + quoted(other) + " --port 0"), {other.string(), "no index.html"},
+  expect_error_line(run_cli("serve " + quoted(other) + " --port 0"), {other.string(), "no index.html"},
                         "serve a folder without a page");
 }

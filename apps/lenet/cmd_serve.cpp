@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -38,7 +40,7 @@ void respond(int fd, int code, const char* reason, const std::string& type, std:
   if (!head) send_all(fd, body);
 }
 
-// "%41" → "A"; nullopt-like empty result on a malformed escape.
+// "%41" → "A"; false on a malformed escape.
 bool percent_decode(const std::string& in, std::string& out) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {

@@ -40,7 +40,7 @@ main { display: flex; flex-wrap: wrap; gap: 2em; margin-top: 1em; }
 #top-k li:first-child .bar span { background: #2a2; }
 .pct { text-align: right; font-variant-numeric: tabular-nums; }
 .strip { display: flex; flex-wrap: wrap; gap: 0.6em; }
-.item { border: 1px solid #ccc; border-radius: 4px; padding: 0.3em; text-align: center; font-size: 0.8em; cursor: pointer; background: #fff; width: 7em; overflow: hidden; }
+.item { border: 1px solid #ccc; border-radius: 4px; padding: 0.3em; text-align: center; font-size: 0.8em; cursor: pointer; background: #fff; width: 8em; overflow: hidden; }
 .item canvas, .item img { width: 56px; height: 56px; image-rendering: pixelated; display: block; margin: 0 auto 0.2em; }
 .item.wrong .guess { color: #c00; }
 .item.error { border-color: #c00; color: #c00; cursor: default; }
