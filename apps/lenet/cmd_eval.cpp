@@ -26,7 +26,7 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
     width[static_cast<size_t>(p)] = names[static_cast<size_t>(p)].size();
     for (int t = 0; t < k; ++t)
       width[static_cast<size_t>(p)] = std::max(width[static_cast<size_t>(p)],
-                                               std::to_string(ev.confusion[static_cast<size_t>(t * k + p)]).size());
+                                               std::to_string(ev.confusion[static_cast<size_t>(t) * k + p]).size());
   }
   auto pad_left = [](const std::string& s, size_t w) { return std::string(w > s.size() ? w - s.size() : 0, ' ') + s; };
   auto pad_right = [](const std::string& s, size_t w) { return s + std::string(w > s.size() ? w - s.size() : 0, ' '); };
@@ -36,7 +36,7 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
   for (int t = 0; t < k; ++t) {
     out += pad_right(names[static_cast<size_t>(t)], label_width);
     for (int p = 0; p < k; ++p)
-      out += "  " + pad_left(std::to_string(ev.confusion[static_cast<size_t>(t * k + p)]), width[static_cast<size_t>(p)]);
+      out += "  " + pad_left(std::to_string(ev.confusion[static_cast<size_t>(t) * k + p]), width[static_cast<size_t>(p)]);
     out += "\n";
   }
   return out;
@@ -114,7 +114,7 @@ void add_eval_command(CLI::App& app) {
     const auto per_class = ev.per_class_accuracy();
     for (int c = 0; c < ev.classes; ++c) {
       int64_t row = 0;
-      for (int p = 0; p < ev.classes; ++p) row += ev.confusion[static_cast<size_t>(c * ev.classes + p)];
+      for (int p = 0; p < ev.classes; ++p) row += ev.confusion[static_cast<size_t>(c) * ev.classes + p];
       char acc[16] = "   n/a";  // no test images of this class
       if (row) std::snprintf(acc, sizeof acc, "%.4f", per_class[static_cast<size_t>(c)]);
       std::printf("  %-*s  %s  (%lld images)\n", static_cast<int>(name_width), info.class_names[static_cast<size_t>(c)].c_str(), acc,

@@ -115,7 +115,7 @@ std::optional<SelfInterrupt> self_interrupt_from_env() {
     used = 0;
   }
   const std::string rest = used ? text.substr(used) : "";
-  if (used == 0 || s.after < 1 || (rest != "" && rest != ":INT" && rest != ":TERM"))
+  if (used == 0 || s.after < 1 || (!rest.empty() && rest != ":INT" && rest != ":TERM"))
     throw UsageError("LENET_TEST_INTERRUPT_AFTER_BATCHES must be N or N:TERM with N >= 1, got '" + text + "'");
   if (rest == ":TERM") s.signal = SIGTERM;
   return s;
@@ -229,7 +229,7 @@ void check_architecture(const std::string& arch, const Dataset& data) {
 fs::path prepare_output(const std::string& out) {
   std::error_code ec;
   if (!out.empty()) {
-    const fs::path dir = out;
+    fs::path dir = out;
     if (fs::exists(dir, ec)) {
       if (!fs::is_directory(dir, ec)) throw UsageError("--out " + out + " is a file, not a folder");
       if (!fs::is_empty(dir, ec))
@@ -246,7 +246,7 @@ fs::path prepare_output(const std::string& out) {
   fs::create_directories("runs", ec);
   if (ec) throw UsageError("cannot create the folder runs: " + ec.message());
   for (int i = 1; i < 10000; ++i) {
-    const fs::path dir = fs::path("runs") / (std::string(stamp) + (i > 1 ? "-" + std::to_string(i) : ""));
+    fs::path dir = fs::path("runs") / (std::string(stamp) + (i > 1 ? "-" + std::to_string(i) : ""));
     if (fs::create_directory(dir, ec)) return dir;
     if (ec) throw UsageError("cannot create " + dir.string() + ": " + ec.message());
   }

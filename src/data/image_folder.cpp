@@ -350,6 +350,7 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     for (int64_t i : good) (static_cast<size_t>(i) < train_files ? train_idx : test_idx).push_back(i);
   } else {
     std::vector<int32_t> labels;
+    labels.reserve(good.size());
     for (int64_t i : good) labels.push_back(all[i].label);
     std::vector<int64_t> tr, te;
     stratified_split(labels, static_cast<int>(class_names.size()), options.val_split, options.seed, tr, te);

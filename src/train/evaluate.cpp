@@ -13,9 +13,9 @@ std::vector<double> Evaluation::per_class_accuracy() const {
   std::vector<double> acc(static_cast<size_t>(classes), 0.0);
   for (int t = 0; t < classes; ++t) {
     int64_t row = 0;
-    for (int p = 0; p < classes; ++p) row += confusion[static_cast<size_t>(t * classes + p)];
+    for (int p = 0; p < classes; ++p) row += confusion[static_cast<size_t>(t) * classes + p];
     // A class without samples has no accuracy: NaN, not a misleading 0.
-    acc[static_cast<size_t>(t)] = row ? static_cast<double>(confusion[static_cast<size_t>(t * classes + t)]) / row
+    acc[static_cast<size_t>(t)] = row ? static_cast<double>(confusion[static_cast<size_t>(t) * classes + t]) / row
                                       : std::numeric_limits<double>::quiet_NaN();
   }
   return acc;
