@@ -14,6 +14,7 @@ packages=(
   libplplot-dev plplot-driver-cairo             # training curves
   libopenblas-dev                               # sgemm
   dataset-fashion-mnist                         # the default data set
+  qemu-user                                     # tests: the portable build on older CPUs (qemu-x86_64 -cpu Haswell/Nehalem)
   clang libclang-rt-14-dev libomp-dev           # fuzzing (libFuzzer, sanitizers' runtimes, OpenMP for clang)
 )
 

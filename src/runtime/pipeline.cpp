@@ -548,6 +548,9 @@ void Engine::blocked_forward(const Tensor& x, std::vector<Tensor>& outputs) {
   p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.chunks));
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
+    // Every member sizes its scratch, whether or not it gets a chunk this
+    // time: a later step must not allocate.
+    ensure(scratch().transient, p.max_transient);
     for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.forward_chunk(c, outputs);
   });
 }
@@ -638,6 +641,10 @@ void Engine::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
   // sums in chunk order, split by parameter.
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
+    Scratch& s = scratch();
+    ensure(s.a, p.max_block);
+    ensure(s.b, p.max_block);
+    ensure(s.lanes, p.lane_floats);
     for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.backward_chunk(c, dy, outputs);
   });
   kernels::parallel_run(p.threads, [&](int t, int team) { p.weight_gradients(t, team, dy, outputs); });
