@@ -2,7 +2,7 @@
 // xb[C][H+2PH][W+2PW][kLanes], one vector per pixel holding that pixel of every
 // image of the block (missing images of a short block are zero). Internal to
 // the library: conv2d.cpp runs the public NCHW convolution through it, and
-// nn/pipeline.cpp keeps whole conv/activation/pool stacks in this layout.
+// runtime/pipeline.cpp keeps whole conv/activation/pool stacks in this layout.
 //
 // Every function works on one block, single-threaded; callers split blocks
 // over threads.

@@ -411,9 +411,6 @@ void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
 }
 
-// Up to this many images go through the direct per-image kernels: a block
-// costs as much as kLanes images.
-constexpr int kDirectMaxBatch = 3;
 
 // Threads for a call: at least ~256k multiply-adds each, at most one per block.
 int conv_threads(const ConvGeometry& g, int blocks) {
@@ -425,7 +422,7 @@ int conv_threads(const ConvGeometry& g, int blocks) {
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
   // A few images: one at a time, vectorised within the image.
-  if (g.n <= kDirectMaxBatch && direct::supports(g)) return direct::forward(g, x, w, b, y);
+  if (g.n <= direct::kMaxBatch && direct::supports(g)) return direct::forward(g, x, w, b, y);
   const Plan plan(g);
   const int blocks = (g.n + kLanes - 1) / kLanes;
   const int threads = conv_threads(g, blocks);

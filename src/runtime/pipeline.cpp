@@ -20,7 +20,7 @@
 // bit-identical for the same seed whatever the thread count. All buffers are
 // kept between steps: a training step allocates nothing.
 //
-// A forward pass of a few images (kDirectMaxBatch: single-image latency)
+// A forward pass of a few images (direct::kMaxBatch: single-image latency)
 // takes the per-image kernels instead, layer by layer on NCHW tensors (the
 // direct convolution of conv_direct.h): a block would be mostly empty. A
 // backward pass after such a forward first runs the blocked forward, whose
@@ -50,8 +50,6 @@ namespace {
 using blocked::Act;
 using simd::kLanes;
 
-// Up to this many images, forward runs image by image (see above).
-constexpr int64_t kDirectMaxBatch = 3;
 
 Act act_of(Activation::Kind kind) {
   switch (kind) {
@@ -465,7 +463,7 @@ void Engine::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
 
 void Engine::forward(const Tensor& x, std::vector<Tensor>& outputs) {
   input_tensor = &x;
-  direct_last = x.size(0) <= kDirectMaxBatch;
+  direct_last = x.size(0) <= direct::kMaxBatch;
   if (direct_last) return direct_forward(x, outputs);
   blocked_forward(x, outputs);
 }
