@@ -309,23 +309,6 @@ int64_t Plan::input_block_size() const { return static_cast<int64_t>(g.c) * hp *
 int64_t Plan::output_block_size() const { return static_cast<int64_t>(g.o) * g.oh() * g.ow() * kLanes; }
 int64_t Plan::weight_size() const { return static_cast<int64_t>(g.o) * k_count; }
 
-namespace {
-// Applies act to n vectors at p (just written, still in L1).
-void apply(Act act, float* p, int n) {
-  switch (act) {
-    case Act::None: return;
-    case Act::Sigmoid:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::sigmoid(simd::load(p + i * kLanes)));
-      return;
-    case Act::ReLU:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::relu(simd::load(p + i * kLanes)));
-      return;
-    case Act::Tanh:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::tanh(simd::load(p + i * kLanes)));
-      return;
-  }
-}
-}  // namespace
 
 void Plan::forward(const float* xb, const float* w, const float* b, float* yb, Act act) const {
   const int oh = g.oh(), ow = g.ow();
@@ -344,7 +327,7 @@ void Plan::forward(const float* xb, const float* w, const float* b, float* yb, A
         kForwardTiles[static_cast<size_t>(table_index(to, tj))](xrow + j0 * x_step, tap_offset.data(), k_count, wo,
                                                                  bo, x_step, out, y_ostride);
         if (act != Act::None)
-          for (int t = 0; t < to; ++t) apply(act, out + t * y_ostride, tj);
+          for (int t = 0; t < to; ++t) activation_forward(act, static_cast<int64_t>(tj) * kLanes, out + t * y_ostride, out + t * y_ostride);
       }
     }
   }

@@ -60,25 +60,6 @@ Act act_of(Activation::Kind kind) {
   return Act::None;
 }
 
-// An activation over `count` floats of rows (the kernels stay on this thread
-// inside a parallel run).
-void rows_forward(Act act, int64_t count, const float* x, float* y) {
-  switch (act) {
-    case Act::None: std::copy_n(x, count, y); return;
-    case Act::Sigmoid: return sigmoid_forward(count, x, y);
-    case Act::ReLU: return relu_forward(count, x, y);
-    case Act::Tanh: return tanh_forward(count, x, y);
-  }
-}
-void rows_backward(Act act, int64_t count, const float* y, const float* dy, float* dx) {
-  switch (act) {
-    case Act::None: std::copy_n(dy, count, dx); return;
-    case Act::Sigmoid: return sigmoid_backward(count, y, dy, dx);
-    case Act::ReLU: return relu_backward(count, y, dy, dx);
-    case Act::Tanh: return tanh_backward(count, y, dy, dx);
-  }
-}
-
 // A blocked tensor for the whole batch: [blocks][C][H+2PH][W+2PW][kLanes].
 struct Buffer {
   int c = 1, h = 1, w = 1, ph = 0, pw = 0;
@@ -493,7 +474,7 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
         else LENET_ISA_NAMESPACE::conv2d_forward(g, in, w, b, y);  // (qualified: no ADL to the public one)
         break;
       }
-      case DirectOp::Kind::Act: rows_forward(op.act, nimg * op.out_floats, in, y); break;
+      case DirectOp::Kind::Act: blocked::activation_forward(op.act, nimg * op.out_floats, in, y); break;
       case DirectOp::Kind::MaxPool: {
         PoolGeometry g = op.pool;
         g.n = nimg;
@@ -501,7 +482,7 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
         // After a skipped activation: pool its input, then activate the maxima.
         LENET_ISA_NAMESPACE::maxpool2d_forward(g, op.then != Act::None ? (k > 1 ? outputs[k - 2].data() : x.data()) : in, y,
                           direct_codes.data());
-        if (op.then != Act::None) rows_forward(op.then, nimg * op.out_floats, y, y);
+        if (op.then != Act::None) blocked::activation_forward(op.then, nimg * op.out_floats, y, y);
         break;
       }
       case DirectOp::Kind::AvgPool: {
@@ -568,7 +549,7 @@ void Engine::forward_chunk(int c, std::vector<Tensor>& outputs) {
                               op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
                               params.size() > 1 ? params[1].value : nullptr);
     } else {
-      rows_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
+      blocked::activation_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
     }
     in = out;
   }
@@ -658,7 +639,7 @@ void Engine::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& 
     const float* d = output_grad(k, dy) + r0 * op.out_width;
     float* dx = dvec[k].t.data() + r0 * op.in_width;
     if (op.kind != VectorOp::Kind::Linear)  // an activation, or Flatten's copy
-      rows_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
+      blocked::activation_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
                     outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
     else  // dX = dY·W
       gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
