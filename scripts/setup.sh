@@ -13,6 +13,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler # ONNX export/import
   libplplot-dev plplot-driver-cairo             # training curves
   dataset-fashion-mnist                         # the default data set
+  qemu-user                                     # tests: the portable build on older CPUs (qemu-x86_64 -cpu Haswell/Nehalem)
   clang libclang-rt-14-dev                      # fuzzing (libFuzzer, sanitizers' runtimes)
   clang-format clang-tidy                       # scripts/lint.sh
   chromium                                      # browser tests of lenet export --web (headless)

@@ -1,6 +1,7 @@
 // A training step allocates nothing once the buffers exist: counted through a
 // replacement of the global operator new (vectors, shapes, std::function...)
-// and through the storage addresses of the model's tensors.
+// and of aligned_alloc (Tensor storage, src/tensor/tensor.cpp), and through
+// the storage addresses of the model's tensors.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 namespace {
 std::atomic<bool> counting{false};
 std::atomic<long> allocations{0};
+std::atomic<long> aligned_allocations{0};  // of them, through aligned_alloc
 }  // namespace
 
 // noinline: once inlined, GCC pairs these malloc/free calls with new/delete
@@ -26,9 +28,33 @@ std::atomic<long> allocations{0};
   throw std::bad_alloc();
 }
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+// std::aligned_alloc is the C library's; a definition in the executable takes
+// its place for the whole process (posix_memalign does the work).
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
+  if (counting.load(std::memory_order_relaxed)) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    aligned_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+  void* p = nullptr;
+  return posix_memalign(&p, alignment < sizeof(void*) ? sizeof(void*) : alignment, n) == 0 ? p : nullptr;
+}
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace lenet;
+
+// The counters see both kinds of allocation (else the test below proves nothing).
+TEST(Allocation, CountsOperatorNewAndTensorStorage) {
+  aligned_allocations = 0;
+  counting = true;
+  { Tensor t({1000}); }
+  const long tensor = aligned_allocations.exchange(0);
+  allocations = 0;
+  { std::vector<int> v(10); }
+  const long vector = allocations.exchange(0);
+  counting = false;
+  EXPECT_GE(tensor, 1) << "Tensor storage (aligned_alloc) not counted";
+  EXPECT_GE(vector, 1) << "operator new not counted";
+}
 
 TEST(Allocation, TrainingStepAllocatesNothingAfterWarmUp) {
   for (int threads : {1, 2}) {

@@ -2,7 +2,7 @@
 // xb[C][H+2PH][W+2PW][kLanes], one vector per pixel holding that pixel of every
 // image of the block (missing images of a short block are zero). Internal to
 // the library: conv2d.cpp runs the public NCHW convolution through it, and
-// nn/pipeline.cpp keeps whole conv/activation/pool stacks in this layout.
+// runtime/pipeline.cpp keeps whole conv/activation/pool stacks in this layout.
 //
 // Every function works on one block, single-threaded; callers split blocks
 // over threads.
@@ -28,7 +28,9 @@ void remove_border(const float* padded, int c_count, int h, int w, int ph, int p
 
 enum class Act { None, Sigmoid, ReLU, Tanh };
 
-// y = f(x) and dx = dy · f'(y) over n floats (a whole block buffer).
+// y = f(x) and dx = dy · f'(y) over n floats (a block buffer, or rows: any n,
+// single-threaded). The one dispatcher over Act: the engine's rows and the
+// convolution's fused activation use it too.
 void activation_forward(Act act, int64_t n, const float* x, float* y);
 void activation_backward(Act act, int64_t n, const float* y, const float* dy, float* dx);
 

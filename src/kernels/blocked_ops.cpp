@@ -39,26 +39,28 @@ void remove_border(const float* padded, int c_count, int h, int w, int ph, int p
 }
 
 void activation_forward(Act act, int64_t n, const float* x, float* y) {
-  // n is a whole number of vectors: a block buffer.
+  // A tail (rows, not a block buffer) goes through the same vector code.
   for (int64_t i = 0; i < n; i += kLanes) {
-    const vf v = simd::load(x + i);
+    const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
+    const vf v = simd::load_partial(x + i, m);
     switch (act) {
-      case Act::None: simd::store(y + i, v); break;
-      case Act::Sigmoid: simd::store(y + i, simd::sigmoid(v)); break;
-      case Act::ReLU: simd::store(y + i, simd::relu(v)); break;
-      case Act::Tanh: simd::store(y + i, simd::tanh(v)); break;
+      case Act::None: simd::store_partial(y + i, v, m); break;
+      case Act::Sigmoid: simd::store_partial(y + i, simd::sigmoid(v), m); break;
+      case Act::ReLU: simd::store_partial(y + i, simd::relu(v), m); break;
+      case Act::Tanh: simd::store_partial(y + i, simd::tanh(v), m); break;
     }
   }
 }
 
 void activation_backward(Act act, int64_t n, const float* y, const float* dy, float* dx) {
   for (int64_t i = 0; i < n; i += kLanes) {
-    const vf v = simd::load(y + i), d = simd::load(dy + i);
+    const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
+    const vf v = simd::load_partial(y + i, m), d = simd::load_partial(dy + i, m);
     switch (act) {
-      case Act::None: simd::store(dx + i, d); break;
-      case Act::Sigmoid: simd::store(dx + i, d * (v * (1.0f - v))); break;
-      case Act::ReLU: simd::store(dx + i, v > 0.0f ? d : simd::zero()); break;
-      case Act::Tanh: simd::store(dx + i, d * (1.0f - v * v)); break;
+      case Act::None: simd::store_partial(dx + i, d, m); break;
+      case Act::Sigmoid: simd::store_partial(dx + i, d * (v * (1.0f - v)), m); break;
+      case Act::ReLU: simd::store_partial(dx + i, v > 0.0f ? d : simd::zero(), m); break;
+      case Act::Tanh: simd::store_partial(dx + i, d * (1.0f - v * v), m); break;
     }
   }
 }

@@ -309,23 +309,6 @@ int64_t Plan::input_block_size() const { return static_cast<int64_t>(g.c) * hp *
 int64_t Plan::output_block_size() const { return static_cast<int64_t>(g.o) * g.oh() * g.ow() * kLanes; }
 int64_t Plan::weight_size() const { return static_cast<int64_t>(g.o) * k_count; }
 
-namespace {
-// Applies act to n vectors at p (just written, still in L1).
-void apply(Act act, float* p, int n) {
-  switch (act) {
-    case Act::None: return;
-    case Act::Sigmoid:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::sigmoid(simd::load(p + i * kLanes)));
-      return;
-    case Act::ReLU:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::relu(simd::load(p + i * kLanes)));
-      return;
-    case Act::Tanh:
-      for (int i = 0; i < n; ++i) simd::store(p + i * kLanes, simd::tanh(simd::load(p + i * kLanes)));
-      return;
-  }
-}
-}  // namespace
 
 void Plan::forward(const float* xb, const float* w, const float* b, float* yb, Act act) const {
   const int oh = g.oh(), ow = g.ow();
@@ -344,7 +327,7 @@ void Plan::forward(const float* xb, const float* w, const float* b, float* yb, A
         kForwardTiles[static_cast<size_t>(table_index(to, tj))](xrow + j0 * x_step, tap_offset.data(), k_count, wo,
                                                                  bo, x_step, out, y_ostride);
         if (act != Act::None)
-          for (int t = 0; t < to; ++t) apply(act, out + t * y_ostride, tj);
+          for (int t = 0; t < to; ++t) activation_forward(act, static_cast<int64_t>(tj) * kLanes, out + t * y_ostride, out + t * y_ostride);
       }
     }
   }
@@ -411,9 +394,6 @@ void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
 }
 
-// Up to this many images go through the direct per-image kernels: a block
-// costs as much as kLanes images.
-constexpr int kDirectMaxBatch = 3;
 
 // Threads for a call: at least ~256k multiply-adds each, at most one per block.
 int conv_threads(const ConvGeometry& g, int blocks) {
@@ -425,7 +405,7 @@ int conv_threads(const ConvGeometry& g, int blocks) {
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y) {
   // A few images: one at a time, vectorised within the image.
-  if (g.n <= kDirectMaxBatch && direct::supports(g)) return direct::forward(g, x, w, b, y);
+  if (g.n <= direct::kMaxBatch && direct::supports(g)) return direct::forward(g, x, w, b, y);
   const Plan plan(g);
   const int blocks = (g.n + kLanes - 1) / kLanes;
   const int threads = conv_threads(g, blocks);

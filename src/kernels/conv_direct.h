@@ -11,6 +11,10 @@
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE::direct {
 
+// Up to this many images, a block of kLanes images would be mostly empty:
+// the engine and conv2d_forward take this path instead.
+inline constexpr int kMaxBatch = 3;
+
 // Whether forward() handles this geometry.
 bool supports(const ConvGeometry& g);
 // All g.n images one after the other on the calling thread.

@@ -1,6 +1,6 @@
 // A small single-threaded GEMM for the layer sizes of the LeNet family, and a
 // matrix transpose. Internal to the library (linear.cpp and the fused layer
-// pipelines call them; callers split the rows over threads).
+// engine calls them; callers split the rows over threads).
 #pragma once
 
 #include "kernels/isa_namespace.h"

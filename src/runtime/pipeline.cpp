@@ -20,7 +20,7 @@
 // bit-identical for the same seed whatever the thread count. All buffers are
 // kept between steps: a training step allocates nothing.
 //
-// A forward pass of a few images (kDirectMaxBatch: single-image latency)
+// A forward pass of a few images (direct::kMaxBatch: single-image latency)
 // takes the per-image kernels instead, layer by layer on NCHW tensors (the
 // direct convolution of conv_direct.h): a block would be mostly empty. A
 // backward pass after such a forward first runs the blocked forward, whose
@@ -50,8 +50,6 @@ namespace {
 using blocked::Act;
 using simd::kLanes;
 
-// Up to this many images, forward runs image by image (see above).
-constexpr int64_t kDirectMaxBatch = 3;
 
 Act act_of(Activation::Kind kind) {
   switch (kind) {
@@ -60,25 +58,6 @@ Act act_of(Activation::Kind kind) {
     case Activation::Kind::Tanh: return Act::Tanh;
   }
   return Act::None;
-}
-
-// An activation over `count` floats of rows (the kernels stay on this thread
-// inside a parallel run).
-void rows_forward(Act act, int64_t count, const float* x, float* y) {
-  switch (act) {
-    case Act::None: std::copy_n(x, count, y); return;
-    case Act::Sigmoid: return sigmoid_forward(count, x, y);
-    case Act::ReLU: return relu_forward(count, x, y);
-    case Act::Tanh: return tanh_forward(count, x, y);
-  }
-}
-void rows_backward(Act act, int64_t count, const float* y, const float* dy, float* dx) {
-  switch (act) {
-    case Act::None: std::copy_n(dy, count, dx); return;
-    case Act::Sigmoid: return sigmoid_backward(count, y, dy, dx);
-    case Act::ReLU: return relu_backward(count, y, dy, dx);
-    case Act::Tanh: return tanh_backward(count, y, dy, dx);
-  }
 }
 
 // A blocked tensor for the whole batch: [blocks][C][H+2PH][W+2PW][kLanes].
@@ -465,7 +444,7 @@ void Engine::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
 
 void Engine::forward(const Tensor& x, std::vector<Tensor>& outputs) {
   input_tensor = &x;
-  direct_last = x.size(0) <= kDirectMaxBatch;
+  direct_last = x.size(0) <= direct::kMaxBatch;
   if (direct_last) return direct_forward(x, outputs);
   blocked_forward(x, outputs);
 }
@@ -495,7 +474,7 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
         else LENET_ISA_NAMESPACE::conv2d_forward(g, in, w, b, y);  // (qualified: no ADL to the public one)
         break;
       }
-      case DirectOp::Kind::Act: rows_forward(op.act, nimg * op.out_floats, in, y); break;
+      case DirectOp::Kind::Act: blocked::activation_forward(op.act, nimg * op.out_floats, in, y); break;
       case DirectOp::Kind::MaxPool: {
         PoolGeometry g = op.pool;
         g.n = nimg;
@@ -503,7 +482,7 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
         // After a skipped activation: pool its input, then activate the maxima.
         LENET_ISA_NAMESPACE::maxpool2d_forward(g, op.then != Act::None ? (k > 1 ? outputs[k - 2].data() : x.data()) : in, y,
                           direct_codes.data());
-        if (op.then != Act::None) rows_forward(op.then, nimg * op.out_floats, y, y);
+        if (op.then != Act::None) blocked::activation_forward(op.then, nimg * op.out_floats, y, y);
         break;
       }
       case DirectOp::Kind::AvgPool: {
@@ -548,6 +527,9 @@ void Engine::blocked_forward(const Tensor& x, std::vector<Tensor>& outputs) {
   p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.chunks));
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
+    // Every member sizes its scratch, whether or not it gets a chunk this
+    // time: a later step must not allocate.
+    ensure(scratch().transient, p.max_transient);
     for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.forward_chunk(c, outputs);
   });
 }
@@ -567,7 +549,7 @@ void Engine::forward_chunk(int c, std::vector<Tensor>& outputs) {
                               op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
                               params.size() > 1 ? params[1].value : nullptr);
     } else {
-      rows_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
+      blocked::activation_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
     }
     in = out;
   }
@@ -638,6 +620,10 @@ void Engine::backward(const Tensor& dy, const std::vector<Tensor>& outputs) {
   // sums in chunk order, split by parameter.
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
+    Scratch& s = scratch();
+    ensure(s.a, p.max_block);
+    ensure(s.b, p.max_block);
+    ensure(s.lanes, p.lane_floats);
     for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < p.chunks;) p.backward_chunk(c, dy, outputs);
   });
   kernels::parallel_run(p.threads, [&](int t, int team) { p.weight_gradients(t, team, dy, outputs); });
@@ -653,7 +639,7 @@ void Engine::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& 
     const float* d = output_grad(k, dy) + r0 * op.out_width;
     float* dx = dvec[k].t.data() + r0 * op.in_width;
     if (op.kind != VectorOp::Kind::Linear)  // an activation, or Flatten's copy
-      rows_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
+      blocked::activation_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
                     outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
     else  // dX = dY·W
       gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
