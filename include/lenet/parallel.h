@@ -1,7 +1,8 @@
 // One thread pool for every kernel (src/runtime/thread_pool.h: persistent
-// workers that block when idle instead of spinning). Results are bit-identical
-// for the same thread count: work is split statically and partial sums are
-// reduced in thread order.
+// workers that block when idle instead of spinning). Results do not depend on
+// the thread count: the engine cuts a batch into chunks that depend only on the
+// batch size, threads take chunks as they come, and partial sums are added in
+// chunk order; plain kernels split their work statically.
 #pragma once
 
 namespace lenet {

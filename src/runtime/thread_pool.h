@@ -9,8 +9,10 @@
 // same loaded machine). Here a waiting thread spins a few microseconds and then
 // blocks (C++20 atomic wait, a futex on Linux).
 //
-// Work is always split statically by the caller (kernels::share), so results
-// depend on the team size only, never on timing.
+// The pool only runs fn(t, team); how work is split is the caller's: the engine
+// hands out fixed chunks dynamically (an atomic counter) and sums them in chunk
+// order, plain kernels split statically (kernels::share). Either way results
+// never depend on timing.
 #pragma once
 
 #include <type_traits>
