@@ -70,8 +70,10 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     for (int64_t b = 0; b < train.count; b += 256) step(b, static_cast<int>(std::min<int64_t>(256, train.count - b)));
     const double s = seconds_since(t0);
-    std::printf("{\"peer\": \"lenet.cpp\", \"mode\": \"train\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f, \"last_loss\": %.4f}\n",
-                threads, s, train.count / s, loss);
+    std::printf(
+        "{\"peer\": \"lenet.cpp\", \"mode\": \"train\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f, "
+        "\"last_loss\": %.4f}\n",
+        threads, s, train.count / s, loss);
   } else if (mode == "infer") {
     const auto test = bench::load_split(dir, "t10k");
     std::vector<int64_t> order(static_cast<size_t>(test.count));
@@ -87,8 +89,9 @@ int main(int argc, char** argv) {
       for (const Tensor& batch : batches) model.forward(batch);
       if (pass) best = std::min(best, seconds_since(t0));
     }
-    std::printf("{\"peer\": \"lenet.cpp\", \"mode\": \"infer\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
-                threads, best, test.count / best);
+    std::printf(
+        "{\"peer\": \"lenet.cpp\", \"mode\": \"infer\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
+        threads, best, test.count / best);
   } else if (mode == "latency") {
     const auto test = bench::load_split(dir, "t10k");
     x.resize({1, 1, 28, 28});

@@ -34,9 +34,14 @@ ConvGeometry lenet_conv(int which) {
   g.n = kBatch;
   g.kh = g.kw = 5;
   if (which == 0) {
-    g.c = 1; g.o = 6; g.h = g.w = 28; g.ph = g.pw = 2;
+    g.c = 1;
+    g.o = 6;
+    g.h = g.w = 28;
+    g.ph = g.pw = 2;
   } else {
-    g.c = 6; g.o = 16; g.h = g.w = 14;
+    g.c = 6;
+    g.o = 16;
+    g.h = g.w = 14;
   }
   return g;
 }
@@ -48,9 +53,14 @@ struct ConvData {
     Rng rng(1);
     const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
                   ys = int64_t(g.n) * g.o * g.oh() * g.ow();
-    x = random_tensor(xs, rng); w = random_tensor(ws, rng); b = random_tensor(g.o, rng);
+    x = random_tensor(xs, rng);
+    w = random_tensor(ws, rng);
+    b = random_tensor(g.o, rng);
     dy = random_tensor(ys, rng);
-    y = Tensor({ys}); dx = Tensor({xs}); dw = Tensor({ws}); db = Tensor({g.o});
+    y = Tensor({ys});
+    dx = Tensor({xs});
+    dw = Tensor({ws});
+    db = Tensor({g.o});
   }
   double macs() const { return double(g.n) * g.o * g.oh() * g.ow() * g.c * g.kh * g.kw; }
 };
@@ -82,9 +92,11 @@ PoolGeometry lenet_pool(int which) {
   PoolGeometry g;
   g.n = kBatch;
   if (which == 0) {
-    g.c = 6; g.h = g.w = 28;
+    g.c = 6;
+    g.h = g.w = 28;
   } else {
-    g.c = 16; g.h = g.w = 10;
+    g.c = 16;
+    g.h = g.w = 10;
   }
   return g;
 }
@@ -98,8 +110,10 @@ void BM_Pool2dForward(benchmark::State& state) {
   Tensor x = random_tensor(xs, rng), y({ys});
   std::vector<int32_t> arg(static_cast<size_t>(ys));
   for (auto _ : state) {
-    if constexpr (Max) maxpool2d_forward(g, x.data(), y.data(), arg.data());
-    else avgpool2d_forward(g, x.data(), y.data());
+    if constexpr (Max)
+      maxpool2d_forward(g, x.data(), y.data(), arg.data());
+    else
+      avgpool2d_forward(g, x.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
   set_flops(state, double(xs));
@@ -115,8 +129,10 @@ void BM_Pool2dBackward(benchmark::State& state) {
   std::vector<int32_t> arg(static_cast<size_t>(ys));
   maxpool2d_forward(g, x.data(), y.data(), arg.data());
   for (auto _ : state) {
-    if constexpr (Max) maxpool2d_backward(g, dy.data(), arg.data(), dx.data());
-    else avgpool2d_backward(g, dy.data(), dx.data());
+    if constexpr (Max)
+      maxpool2d_backward(g, dy.data(), arg.data(), dx.data());
+    else
+      avgpool2d_backward(g, dy.data(), dx.data());
     benchmark::DoNotOptimize(dx.data());
   }
   set_flops(state, double(xs));
@@ -149,8 +165,7 @@ void BM_LinearBackward(benchmark::State& state) {
   linear_shape(static_cast<int>(state.range(0)), in, out);
   Rng rng(5);
   Tensor x = random_tensor(int64_t(kBatch) * in, rng), w = random_tensor(int64_t(out) * in, rng),
-         dy = random_tensor(int64_t(kBatch) * out, rng), dx({int64_t(kBatch) * in}), dw({int64_t(out) * in}),
-         db({out});
+         dy = random_tensor(int64_t(kBatch) * out, rng), dx({int64_t(kBatch) * in}), dw({int64_t(out) * in}), db({out});
   for (auto _ : state) {
     linear_backward(kBatch, in, out, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
     benchmark::DoNotOptimize(dw.data());

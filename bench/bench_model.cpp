@@ -92,8 +92,13 @@ void BM_TrainStep(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   state.counters["threads"] = threads;
 }
-BENCHMARK(BM_TrainStep)->ArgNames({"threads", "batch"})->Args({1, 256})->Args({2, 256})->UseRealTime()
-    ->MinTime(2.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TrainStep)
+    ->ArgNames({"threads", "batch"})
+    ->Args({1, 256})
+    ->Args({2, 256})
+    ->UseRealTime()
+    ->MinTime(2.0)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Inference(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0)), batch = static_cast<int>(state.range(1));
@@ -111,8 +116,14 @@ void BM_Inference(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(images * model_flops(model, {1, 28, 28}).forward,
                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(BM_Inference)->ArgNames({"threads", "batch"})->Args({1, 256})->Args({2, 256})->Args({1, 1})
-    ->UseRealTime()->MinTime(1.0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Inference)
+    ->ArgNames({"threads", "batch"})
+    ->Args({1, 256})
+    ->Args({2, 256})
+    ->Args({1, 1})
+    ->UseRealTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMicrosecond);
 
 // OpenBLAS sgemm on large square matrices: the machine's practical peak. With
 // two threads each runs its own single-threaded sgemm (as our kernels do).
@@ -142,7 +153,12 @@ void BM_SgemmPeak(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * threads * 2.0 * n * n * n,
                                                 benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(BM_SgemmPeak)->ArgNames({"threads", "n"})->Args({1, 1024})->Args({2, 1024})->UseRealTime()
-    ->MinTime(1.0)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SgemmPeak)
+    ->ArgNames({"threads", "n"})
+    ->Args({1, 1024})
+    ->Args({2, 1024})
+    ->UseRealTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

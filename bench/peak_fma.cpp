@@ -160,14 +160,18 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       const double v = std::strtod(argv[++i], &end);
       if (*end || !(v > 0)) usage((arg + " needs a positive number").c_str());
-      if (arg == "--threads") threads = static_cast<int>(v);
-      else seconds = v;
+      if (arg == "--threads")
+        threads = static_cast<int>(v);
+      else
+        seconds = v;
     } else {
       usage(("unknown argument '" + arg + "'").c_str());
     }
   }
   std::string out = "{\"threads\": " + std::to_string(threads) + ", \"paths\": [";
-  if (!json) std::printf("%-9s %5s %12s %12s\n", "path", "lanes", "GFLOP/s 1t", ("GFLOP/s " + std::to_string(threads) + "t").c_str());
+  if (!json)
+    std::printf("%-9s %5s %12s %12s\n", "path", "lanes", "GFLOP/s 1t",
+                ("GFLOP/s " + std::to_string(threads) + "t").c_str());
   bool first = true;
   for (const Path& p : paths()) {
     if (!p.supported) {

@@ -25,7 +25,7 @@ Tensor corr2d(const Tensor& X, const Tensor& K) {
 Corr2dExample corr2d_example(std::ostream& out) {
   Tensor X = arange({3, 3});  // [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
   Tensor K({2, 2}, {0, 1, 2, 3});
-  Tensor Y = corr2d(X, K);    // Y[0, 0] = 0·0 + 1·1 + 3·2 + 4·3 = 19
+  Tensor Y = corr2d(X, K);  // Y[0, 0] = 0·0 + 1·1 + 3·2 + 4·3 = 19
   show(out, "X", X);
   show(out, "K", K);
   show(out, "corr2d(X, K)", Y);

@@ -30,8 +30,8 @@ MultiOutExample multi_out_example(std::ostream& out) {
 
   out << "K: " << to_string(K.shape()) << '\n';
   show(out, "corr2d_multi_in_out(X, K)", Y);
-  out << conv.describe() << " holding K: max difference "
-      << max_abs_diff(Y.reshaped(Y_library.shape()), Y_library) << '\n';
+  out << conv.describe() << " holding K: max difference " << max_abs_diff(Y.reshaped(Y_library.shape()), Y_library)
+      << '\n';
   return {K, Y, Y_library};
 }
 

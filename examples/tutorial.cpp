@@ -8,7 +8,8 @@ namespace lenet::examples {
 
 void show(std::ostream& out, std::string_view name, const Tensor& t) {
   // Width in columns: count UTF-8 lead bytes, not bytes ("·" is two bytes, one column).
-  const auto columns = std::ranges::count_if(name, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  const auto columns = std::ranges::count_if(name,
+                                             [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
   const std::string indent(static_cast<size_t>(columns) + 3, ' ');
   std::string text = format_tensor(t);
   out << name << " = ";

@@ -32,7 +32,9 @@ Tensor forward(Module& m, const Tensor& x);
 // ---- 1. 01_corr2d.cpp: the cross-correlation operation ----
 // The chapter's corr2d on 2-D tensors: X[H, W] ⋆ K[KH, KW] -> Y[H-KH+1, W-KW+1].
 Tensor corr2d(const Tensor& X, const Tensor& K);
-struct Corr2dExample { Tensor X, K, Y; };
+struct Corr2dExample {
+  Tensor X, K, Y;
+};
 Corr2dExample corr2d_example(std::ostream& out);
 
 // ---- 2. 02_conv2d_module.cpp: a convolutional layer ----
@@ -46,7 +48,9 @@ Conv2dModuleExample conv2d_module_example(std::ostream& out, uint64_t seed);
 // ---- 3. 03_edge_detection.cpp: object edge detection in images ----
 // 6×8 ones with columns 2–5 set to zero: a dark band between two vertical edges.
 Tensor edge_image();
-struct EdgeDetectionExample { Tensor X, K, Y, Y_transposed; };
+struct EdgeDetectionExample {
+  Tensor X, K, Y, Y_transposed;
+};
 EdgeDetectionExample edge_detection_example(std::ostream& out);
 
 // ---- 4. 04_learn_kernel.cpp: learning a kernel ----
@@ -59,7 +63,9 @@ LearnKernelExample learn_kernel_example(std::ostream& out, uint64_t seed);
 // ---- 5. 05_padding.cpp: padding ----
 // The chapter's comp_conv2d: runs `conv` on a 2-D X (as [1, 1, H, W]) and returns the output's [OH, OW].
 Shape comp_conv2d(Conv2d& conv, const Tensor& X);
-struct ShapesExample { Shape first, second; };
+struct ShapesExample {
+  Shape first, second;
+};
 ShapesExample padding_example(std::ostream& out, uint64_t seed);
 
 // ---- 6. 06_stride.cpp: stride ----
@@ -68,7 +74,9 @@ ShapesExample stride_example(std::ostream& out, uint64_t seed);
 // ---- 7. 07_multi_in.cpp: multiple input channels ----
 // X[C, H, W] ⋆ K[C, KH, KW] -> Y[OH, OW]: corr2d per channel, summed.
 Tensor corr2d_multi_in(const Tensor& X, const Tensor& K);
-struct MultiInExample { Tensor X, K, Y; };
+struct MultiInExample {
+  Tensor X, K, Y;
+};
 MultiInExample multi_in_example(std::ostream& out);
 
 // ---- 8. 08_multi_out.cpp: multiple output channels ----
@@ -83,22 +91,28 @@ MultiOutExample multi_out_example(std::ostream& out);
 // ---- 9. 09_conv1x1.cpp: 1×1 convolutional layer ----
 // X[C, H, W] with K[O, C, 1, 1] as the matrix product K[O, C] · X[C, H·W] -> Y[O, H, W].
 Tensor corr2d_multi_in_out_1x1(const Tensor& X, const Tensor& K);
-struct Conv1x1Example { Tensor X, K, Y_matmul, Y_conv; float max_diff; };
+struct Conv1x1Example {
+  Tensor X, K, Y_matmul, Y_conv;
+  float max_diff;
+};
 Conv1x1Example conv1x1_example(std::ostream& out, uint64_t seed);
 
 // ---- 10. 10_pooling.cpp: pooling ----
 struct PoolingExample {
-  Tensor max2x2, avg2x2;   // on arange 3×3, window 2, stride 1
-  Tensor X;                // arange 4×4 as [1, 1, 4, 4]
-  Tensor window3;          // window 3, stride defaulting to 3
-  Tensor window3_p1_s2;    // window 3, padding 1, stride 2
-  Tensor window2x3;        // window (2, 3), padding (0, 1), stride (2, 3)
-  Tensor two_channels;     // X and X + 1 stacked as channels, window 3, padding 1, stride 2
+  Tensor max2x2, avg2x2;  // on arange 3×3, window 2, stride 1
+  Tensor X;               // arange 4×4 as [1, 1, 4, 4]
+  Tensor window3;         // window 3, stride defaulting to 3
+  Tensor window3_p1_s2;   // window 3, padding 1, stride 2
+  Tensor window2x3;       // window (2, 3), padding (0, 1), stride (2, 3)
+  Tensor two_channels;    // X and X + 1 stacked as channels, window 3, padding 1, stride 2
 };
 PoolingExample pooling_example(std::ostream& out);
 
 // ---- 11. 11_lenet.cpp: LeNet ----
-struct LayerShape { std::string type; Shape shape; };
+struct LayerShape {
+  std::string type;
+  Shape shape;
+};
 struct LeNetExample {
   std::vector<LayerShape> mnist;   // lenet on [1, 1, 28, 28], 10 classes
   std::vector<LayerShape> narrow;  // lenet on [1, 1, 28, 20], 9 classes

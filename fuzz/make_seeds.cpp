@@ -42,7 +42,8 @@ std::string gzip(const std::string& raw) {
 
 // ---- checkpoints ----
 
-std::string checkpoint(const std::string& arch, const Shape& input, int classes, bool with_adam, Preprocessing pre = {}) {
+std::string checkpoint(const std::string& arch, const Shape& input, int classes, bool with_adam,
+                       Preprocessing pre = {}) {
   Rng rng(1);
   Sequential model = build_model(arch, input, classes, &rng);
   ModelInfo info;
@@ -213,7 +214,8 @@ int main(int argc, char** argv) {
                    R"( {"layer": "tanh"}, {"layer": "flatten"}, {"layer": "linear", "bias": false}])",
                    {3, 6, 5}, 2, false, resized));
   write(dir / "safetensors" / "plain.safetensors",
-        encode_safetensors({{"a", {2, 2}, std::vector<float>{1, 2, 3, 4}}, {"b", {0}, {}}}, {{"note", "no lenet metadata"}}));
+        encode_safetensors({{"a", {2, 2}, std::vector<float>{1, 2, 3, 4}}, {"b", {0}, {}}},
+                           {{"note", "no lenet metadata"}}));
 
   const std::string images = be32(0x803) + be32(3) + be32(4) + be32(4) + std::string(48, '\x40');
   const std::string labels = be32(0x801) + be32(3) + std::string("\x00\x02\x01", 3);

@@ -106,7 +106,8 @@ class MemoryFile {
   MemoryFile& operator=(const MemoryFile&) = delete;
   std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
   void set(std::string_view bytes) {
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
+    if (::ftruncate(fd_, 0) != 0 ||
+        ::pwrite(fd_, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size())) {
       std::perror("memfd write");
       std::abort();
     }
@@ -120,7 +121,8 @@ class MemoryFile {
 inline void idx(std::string_view bytes) {
   static MemoryFile images("images"), labels("labels");
   uint32_t n = 0;
-  for (int i = 0; i < 4 && i < static_cast<int>(bytes.size()); ++i) n |= uint32_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
+  for (int i = 0; i < 4 && i < static_cast<int>(bytes.size()); ++i)
+    n |= uint32_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
   const std::string_view rest = bytes.size() > 4 ? bytes.substr(4) : std::string_view();
   n = static_cast<uint32_t>(std::min<size_t>(n, rest.size()));
   images.set(rest.substr(0, n));
@@ -142,15 +144,16 @@ inline void image(std::string_view bytes) {
     const ImageInfo info = probe_image(bytes, "input");
     if (static_cast<int64_t>(info.width) * info.height > (int64_t{1} << 22)) return;
     const Image decoded = decode_image(bytes, "input");
-    require(decoded.pixels.size() ==
-                static_cast<size_t>(decoded.width) * static_cast<size_t>(decoded.height) * static_cast<size_t>(decoded.channels),
+    require(decoded.pixels.size() == static_cast<size_t>(decoded.width) * static_cast<size_t>(decoded.height) *
+                                         static_cast<size_t>(decoded.channels),
             "pixels match the size");
     Preprocessing pre;
     pre.resize_height = 28;
     pre.resize_width = 20;
     const int channels = bytes.size() % 2 ? 3 : 1;
     const Image prepared = prepare_image(decoded, pre, channels);
-    require(prepared.height == 28 && prepared.width == 20 && prepared.channels == channels, "prepared to the model's shape");
+    require(prepared.height == 28 && prepared.width == 20 && prepared.channels == channels,
+            "prepared to the model's shape");
     std::vector<float> x(static_cast<size_t>(channels) * 28 * 20);
     image_to_floats(prepared, {}, x.data());
   });

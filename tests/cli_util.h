@@ -27,7 +27,8 @@ inline CliResult run_cli(const std::string& args, const std::filesystem::path& c
   char err_path[] = "/tmp/lenet_cli_stderr_XXXXXX";
   const int fd = mkstemp(err_path);
   if (fd >= 0) close(fd);
-  std::string cmd = (env.empty() ? "" : "env " + env + " ") + "'" + LENET_CLI + "' " + args + " 2>'" + err_path + "' </dev/null";
+  std::string cmd = (env.empty() ? "" : "env " + env + " ") + "'" + LENET_CLI + "' " + args + " 2>'" + err_path +
+                    "' </dev/null";
   if (!cwd.empty()) cmd = "cd '" + cwd.string() + "' && " + cmd;
   CliResult r;
   std::FILE* pipe = popen(cmd.c_str(), "r");

@@ -113,8 +113,10 @@ inline SyntheticIdx write_synthetic_idx(const std::filesystem::path& dir, int tr
   make_split(test_count, size, classes, gen, s.test_pixels, s.test_labels);
   const std::string ext = gz ? ".gz" : "";
   auto put = [&](const std::string& name, const std::string& bytes) {
-    if (gz) write_gzip(dir / (name + ext), bytes);
-    else write_bytes(dir / name, bytes);
+    if (gz)
+      write_gzip(dir / (name + ext), bytes);
+    else
+      write_bytes(dir / name, bytes);
   };
   put("train-images-idx3-ubyte", idx_images(train_count, size, size, s.train_pixels));
   put("train-labels-idx1-ubyte", idx_labels(s.train_labels));

@@ -54,7 +54,8 @@ struct PlainFile {
 };
 PlainFile plain_read(const std::string& bytes) {
   PlainFile f;
-  for (int i = 7; i >= 0; --i) f.header_len = (f.header_len << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    f.header_len = (f.header_len << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   f.header = json::parse(bytes.substr(8, f.header_len));
   f.data = bytes.substr(8 + f.header_len);
   return f;
@@ -170,7 +171,8 @@ TEST(Checkpoint, OptimizerStateRoundTrips) {
   Sgd sgd(loaded.model, {0.1f, 0.9f, 0.0f});
   expect_error([&] { load_optimizer_state(dir / "last.safetensors", sgd); }, {"last.safetensors", "'adam', not 'sgd'"});
   save_checkpoint(dir / "plain.safetensors", model, sample_info(model));
-  expect_error([&] { load_optimizer_state(dir / "plain.safetensors", fresh); }, {"plain.safetensors", "no optimizer state"});
+  expect_error([&] { load_optimizer_state(dir / "plain.safetensors", fresh); },
+               {"plain.safetensors", "no optimizer state"});
   EXPECT_THROW(save_checkpoint(dir / "x.safetensors", model, sample_info(model), nullptr, {{"arch", "mine"}}),
                std::invalid_argument);
 }
@@ -180,7 +182,8 @@ TEST(Checkpoint, FailedWriteLeavesThePreviousFile) {
   Sequential model = sample_model();
   save_checkpoint(dir / "m.safetensors", model, sample_info(model));
   const std::string before = test::read_bytes(dir / "m.safetensors");
-  expect_error([&] { save_checkpoint(dir / "missing-folder" / "m.safetensors", model, sample_info(model)); }, {"missing-folder"});
+  expect_error([&] { save_checkpoint(dir / "missing-folder" / "m.safetensors", model, sample_info(model)); },
+               {"missing-folder"});
   ModelInfo bad = sample_info(model);
   bad.input_shape = {28, 20};
   EXPECT_THROW(save_checkpoint(dir / "m.safetensors", model, bad), std::invalid_argument);
@@ -231,11 +234,15 @@ TEST_F(BrokenCheckpoint, GarbledHeader) {
   bytes[20] = '\x01';
   expect_rejected(bytes, {"garbled safetensors header", "not valid JSON"});
   expect_rejected(plain_write(json::array({1, 2}), ""), {"garbled", "expected a JSON object"});
-  expect_rejected(edit_header([](json& h) { h["__metadata__"]["epoch"] = 3; }), {"__metadata__", "epoch", "not a string"});
-  expect_rejected(edit_header([](json& h) { h["__metadata__"]["input_shape"] = "[1, 28"; }), {"input_shape", "not valid JSON"});
+  expect_rejected(edit_header([](json& h) { h["__metadata__"]["epoch"] = 3; }),
+                  {"__metadata__", "epoch", "not a string"});
+  expect_rejected(edit_header([](json& h) { h["__metadata__"]["input_shape"] = "[1, 28"; }),
+                  {"input_shape", "not valid JSON"});
   expect_rejected(edit_header([](json& h) { h["__metadata__"]["class_names"] = "[]"; }), {"class_names"});
   expect_rejected(edit_header([](json& h) { h["__metadata__"]["epoch"] = "seven"; }), {"'epoch' is 'seven'"});
-  expect_rejected(edit_header([](json& h) { h["__metadata__"]["preprocessing"] = R"({"normalization": {"mean": 0, "std": 0}})"; }),
+  expect_rejected(edit_header([](json& h) {
+                    h["__metadata__"]["preprocessing"] = R"({"normalization": {"mean": 0, "std": 0}})";
+                  }),
                   {"preprocessing", "positive std"});
 }
 
@@ -244,9 +251,15 @@ TEST_F(BrokenCheckpoint, AbsurdSizes) {
   const uint64_t huge = uint64_t{1} << 60;
   for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((huge >> (8 * i)) & 0xff);
   expect_rejected(bytes, {"header length", "absurd"});
-  expect_rejected(edit_header([](json& h) { h["0.weight"]["shape"] = {1000000, 1000000, 1000000}; }), {"'0.weight'", "claims shape"});
+  expect_rejected(edit_header([](json& h) {
+                    h["0.weight"]["shape"] = {1000000, 1000000, 1000000};
+                  }),
+                  {"'0.weight'", "claims shape"});
   expect_rejected(edit_header([](json& h) { h["0.weight"]["shape"] = {-6, 1, 5, 5}; }), {"'0.weight'", "not a size"});
-  expect_rejected(edit_header([](json& h) { h["0.weight"]["data_offsets"] = {0, uint64_t{1} << 62}; }), {"'0.weight'", "outside"});
+  expect_rejected(edit_header([](json& h) {
+                    h["0.weight"]["data_offsets"] = {0, uint64_t{1} << 62};
+                  }),
+                  {"'0.weight'", "outside"});
 }
 
 TEST_F(BrokenCheckpoint, OffsetsAndDtypes) {
@@ -269,11 +282,13 @@ TEST_F(BrokenCheckpoint, DoesNotFitItsArchitecture) {
                   }),
                   {"'0.weight'", "has shape [6, 1, 5, 5]", "needs [8, 1, 5, 5]"});
   // Two class names, but the stored last layer has 9 outputs.
-  expect_rejected(edit_header([](json& h) { h["__metadata__"]["class_names"] = R"(["x", "y"])"; }), {"9 outputs", "2 classes"});
+  expect_rejected(edit_header([](json& h) { h["__metadata__"]["class_names"] = R"(["x", "y"])"; }),
+                  {"9 outputs", "2 classes"});
   expect_rejected(edit_header([](json& h) { h["__metadata__"]["arch"] = "conv 6 k5, wobble"; }),
                   {"stored architecture does not build", "wobble"});
   expect_rejected(edit_header([](json& h) { h["__metadata__"]["input_shape"] = "[1, 0, 20]"; }), {"input_shape"});
-  expect_rejected(edit_header([](json& h) { h["__metadata__"]["format_version"] = "99"; }), {"format version 99", "newer"});
+  expect_rejected(edit_header([](json& h) { h["__metadata__"]["format_version"] = "99"; }),
+                  {"format version 99", "newer"});
   expect_rejected(edit_header([](json& h) { h["__metadata__"].erase("arch"); }), {"without lenet.cpp metadata"});
   // A missing parameter and a stray one.
   {
@@ -287,8 +302,8 @@ TEST_F(BrokenCheckpoint, DoesNotFitItsArchitecture) {
 
 TEST(Safetensors, EncodeDecodeRoundTripAndZeroSizedTensors) {
   const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, -0.0f};
-  const std::string bytes = encode_safetensors({{"a", {2, 3}, a}, {"empty", {0, 4}, {}}, {"s", {}, std::span<const float>(a.data(), 1)}},
-                                               {{"k", "v"}});
+  const std::string bytes = encode_safetensors(
+      {{"a", {2, 3}, a}, {"empty", {0, 4}, {}}, {"s", {}, std::span<const float>(a.data(), 1)}}, {{"k", "v"}});
   const SafetensorsFile f = decode_safetensors(bytes, "mem");
   EXPECT_EQ(f.metadata.at("k"), "v");
   ASSERT_NE(f.find("a"), nullptr);

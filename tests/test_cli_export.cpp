@@ -14,8 +14,8 @@
 
 using namespace lenet;
 using test::expect_error_line;
-using test::quoted;
 using test::line_count;
+using test::quoted;
 using test::run_cli;
 namespace fs = std::filesystem;
 
@@ -40,8 +40,9 @@ class CliOnnx : public ::testing::Test {
     test::write_synthetic_idx(*dir_ / "data", 200, 60, 12, 4);
     run_ = *dir_ / "run";
     const auto r = run_cli("train --data " + quoted(*dir_ / "data") +
-                             " --arch 'conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, tanh, linear' --epochs 3"
-                             " --batch-size 32 --threads 1 --seed 5 --out " + quoted(run_));
+                           " --arch 'conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, tanh, linear' --epochs 3"
+                           " --batch-size 32 --threads 1 --seed 5 --out " +
+                           quoted(run_));
     // A failure here must fail every test: an ASSERT in SetUpTestSuite would
     // only mark them skipped, which CTest counts as a pass.
     if (r.code != 0) setup_error_ = "training the shared run failed: " + r.err;
@@ -84,7 +85,8 @@ TEST_F(CliOnnx, ExportConvertsACheckpoint) {
   const auto r = run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(out));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
-  EXPECT_NE(r.out.find("wrote " + out.string() + " (opset 11): conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, "
+  EXPECT_NE(r.out.find("wrote " + out.string() +
+                       " (opset 11): conv 4 k3 p1, relu, avgpool 2, flatten, linear 16, "
                        "tanh, linear 4, input [N, 1, 12, 12], 4 classes"),
             std::string::npos)
       << r.out;
@@ -92,8 +94,9 @@ TEST_F(CliOnnx, ExportConvertsACheckpoint) {
   EXPECT_EQ(test::read_bytes(out), test::read_bytes(run_ / "best.onnx"));
 
   const fs::path newer = *dir_ / "export-13.onnx";
-  ASSERT_EQ(run_cli("export --model " + quoted(run_ / "last.safetensors") + " --onnx " + quoted(newer) +
-                      " --opset 13").code, 0);
+  ASSERT_EQ(
+      run_cli("export --model " + quoted(run_ / "last.safetensors") + " --onnx " + quoted(newer) + " --opset 13").code,
+      0);
   onnx::ModelProto m;
   ASSERT_TRUE(m.ParseFromString(test::read_bytes(newer)));
   EXPECT_EQ(m.opset_import(0).version(), 13);
@@ -154,31 +157,31 @@ TEST_F(CliOnnx, ExportBadInputFailsCleanly) {
   const std::string kept = test::read_bytes(existing);
 
   expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
-                                  " --opset 8"),
-                        {"--opset 8 is not supported (expected 9.."}, "old opset");
+                            " --opset 8"),
+                    {"--opset 8 is not supported (expected 9.."}, "old opset");
   expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(existing) +
-                                  " --opset 99"),
-                        {"--opset 99 is not supported"}, "future opset");
+                            " --opset 99"),
+                    {"--opset 99 is not supported"}, "future opset");
 
   const fs::path missing = *dir_ / "no-such.safetensors";
-  expect_error_line(run_cli("export --model " + quoted(missing) + " --onnx " + quoted(existing)),
-                        {missing.string()}, "missing model");
+  expect_error_line(run_cli("export --model " + quoted(missing) + " --onnx " + quoted(existing)), {missing.string()},
+                    "missing model");
 
   const std::string ckpt = test::read_bytes(run_ / "best.safetensors");
   const fs::path truncated = *dir_ / "truncated.safetensors";
   test::write_bytes(truncated, ckpt.substr(0, ckpt.size() - 100));
   expect_error_line(run_cli("export --model " + quoted(truncated) + " --onnx " + quoted(existing)),
-                        {truncated.string(), "truncated"}, "truncated checkpoint");
+                    {truncated.string(), "truncated"}, "truncated checkpoint");
 
   const std::string onnx_bytes = test::read_bytes(run_ / "best.onnx");
   const fs::path cut = *dir_ / "cut.onnx";
   test::write_bytes(cut, onnx_bytes.substr(0, onnx_bytes.size() / 3));
   expect_error_line(run_cli("export --model " + quoted(cut) + " --onnx " + quoted(existing)),
-                        {cut.string(), "not an ONNX model, or a truncated one"}, "truncated ONNX");
+                    {cut.string(), "not an ONNX model, or a truncated one"}, "truncated ONNX");
 
   const fs::path nowhere = *dir_ / "missing-folder" / "m.onnx";
   expect_error_line(run_cli("export --model " + quoted(run_ / "best.safetensors") + " --onnx " + quoted(nowhere)),
-                        {"cannot write " + nowhere.string()}, "missing folder");
+                    {"cannot write " + nowhere.string()}, "missing folder");
   EXPECT_FALSE(fs::exists(nowhere.parent_path()));
 
   // Every failure above left the earlier export as it was, and no stray files.

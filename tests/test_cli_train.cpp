@@ -12,8 +12,8 @@
 namespace lenet {
 namespace {
 
-using test::quoted;
 using test::line_count;
+using test::quoted;
 using test::run_cli;
 using test::ScratchDir;
 namespace fs = std::filesystem;
@@ -23,7 +23,8 @@ void expect_one_line_error(const test::CliResult& r, const std::vector<std::stri
   EXPECT_NE(r.code, 0) << what;
   EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
   EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
-  for (const auto& p : phrases) EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
+  for (const auto& p : phrases)
+    EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
 }
 
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -36,15 +37,19 @@ TEST(CliTrain, OneEpochOnAFashionMnistSubset) {
   if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   ScratchDir dir;
   const fs::path out = dir / "run";
-  const auto r = run_cli("train --data " + quoted(test::fashion_mnist_dir()) +
-                           " --arch lenet-relu --epochs 1 --batch-size 64 --limit-train 2000 --limit-test 1000 --threads 1 --seed 3"
-                           " --out " + quoted(out));
+  const auto r = run_cli(
+      "train --data " + quoted(test::fashion_mnist_dir()) +
+      " --arch lenet-relu --epochs 1 --batch-size 64 --limit-train 2000 --limit-test 1000 --threads 1 --seed 3"
+      " --out " +
+      quoted(out));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
   // Not a terminal: plain lines, no progress bar.
   EXPECT_EQ(r.out.find('\r'), std::string::npos);
   EXPECT_NE(r.out.find("2000 training and 1000 test images of 1x28x28, 10 classes"), std::string::npos) << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(epoch 1/1  train loss [0-9.]+ acc [0-9.]+  test loss [0-9.]+ acc [0-9.]+ .* img/s  \*best)")))
+  EXPECT_TRUE(std::regex_search(
+      r.out,
+      std::regex(R"(epoch 1/1  train loss [0-9.]+ acc [0-9.]+  test loss [0-9.]+ acc [0-9.]+ .* img/s  \*best)")))
       << r.out;
   ASSERT_TRUE(fs::exists(out / "best.safetensors"));
   ASSERT_TRUE(fs::exists(out / "last.safetensors"));
@@ -65,8 +70,8 @@ TEST(CliTrain, OneEpochOnAFashionMnistSubset) {
   EXPECT_EQ(best.info.metrics.at("test_acc"), m[0].test_acc);
 
   // eval on the same 1,000 test images reports the same loss and accuracy, and a full table.
-  const auto e = run_cli("eval --model " + quoted(out / "best.safetensors") + " --data " + quoted(test::fashion_mnist_dir()) +
-                           " --limit 1000 --threads 1");
+  const auto e = run_cli("eval --model " + quoted(out / "best.safetensors") + " --data " +
+                         quoted(test::fashion_mnist_dir()) + " --limit 1000 --threads 1");
   ASSERT_EQ(e.code, 0) << e.err;
   char expected[64];
   std::snprintf(expected, sizeof expected, "loss %.4f  accuracy %.4f", m[0].test_loss, m[0].test_acc);
@@ -128,7 +133,8 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   ASSERT_EQ(run_cli(train_args("--out " + quoted(earlier))).code, 0);
   const auto before = snapshot(earlier);
   // best, last and metrics.csv, plus the pictures, the gallery and the report of the hooks
-  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv", "best.onnx"}) ASSERT_EQ(before.count(name), 1u) << name;
+  for (const char* name : {"best.safetensors", "last.safetensors", "metrics.csv", "best.onnx"})
+    ASSERT_EQ(before.count(name), 1u) << name;
 
   // Broken data folders, each a copy of the good one with one defect.
   auto broken = [&](const std::string& name, const std::function<void(const fs::path&)>& damage) {
@@ -218,8 +224,8 @@ TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
   ASSERT_NE(at, std::string::npos);
   misfit.replace(at, 10, "linear 128");
   bad_model("misfit.safetensors", misfit, {"has shape [256, 144]", "needs [128, 144]"});
-  expect_one_line_error(run_cli("eval --model " + quoted(dir_ / "none.safetensors") + data), {"none.safetensors", "not found"},
-                        "missing model");
+  expect_one_line_error(run_cli("eval --model " + quoted(dir_ / "none.safetensors") + data),
+                        {"none.safetensors", "not found"}, "missing model");
 
   // A model for 12x12 images on 8x8 data.
   test::write_synthetic_idx(dir_ / "small", 20, 10, 8, 4);

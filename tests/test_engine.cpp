@@ -51,8 +51,8 @@ class EngineGradients : public ::testing::TestWithParam<Case> {};
 TEST_P(EngineGradients, MatchCentralDifferences) {
   const Case& c = GetParam();
   set_num_threads(2);
-  const std::string spec = "conv 4 k5 p" + std::to_string(c.padding) + ", " + c.act + ", " + c.pool + " 2, conv 6 k3, " +
-                           c.act + ", " + c.pool + " 2, flatten, linear 12, " + c.act + ", linear";
+  const std::string spec = "conv 4 k5 p" + std::to_string(c.padding) + ", " + c.act + ", " + c.pool +
+                           " 2, conv 6 k3, " + c.act + ", " + c.pool + " 2, flatten, linear 12, " + c.act + ", linear";
   Rng rng(41 + c.batch);
   Sequential m = build_model(spec, {1, 12, 12}, 3, &rng);
   Tensor x = test::random_tensor({c.batch, 1, 12, 12}, rng, 0, 1);
@@ -97,8 +97,7 @@ TEST_P(EngineGradients, MatchCentralDifferences) {
         ++kinks;
         continue;
       }
-      EXPECT_NEAR(p->grad[i], numeric, tolerance)
-          << spec << ": " << p->name << "[" << i << "]";
+      EXPECT_NEAR(p->grad[i], numeric, tolerance) << spec << ": " << p->name << "[" << i << "]";
       ++checked;
     }
   }
@@ -164,8 +163,10 @@ TEST(Isa, ActivePathIsOneTheCpuSupports) {
   EXPECT_EQ(supported.front(), "baseline");
   EXPECT_NE(std::find(supported.begin(), supported.end(), active_isa()), supported.end());
   const std::string forced = std::getenv("LENET_ISA") ? std::getenv("LENET_ISA") : "";
-  if (!forced.empty()) EXPECT_EQ(active_isa(), forced);
-  else EXPECT_EQ(active_isa(), supported.back());  // the widest
+  if (!forced.empty())
+    EXPECT_EQ(active_isa(), forced);
+  else
+    EXPECT_EQ(active_isa(), supported.back());  // the widest
   EXPECT_EQ(active_lanes(), active_isa() == "avx512" ? 16 : active_isa() == "avx2" ? 8 : 4);
 }
 
@@ -190,9 +191,11 @@ bool have_qemu() { return std::system("command -v qemu-x86_64 >/dev/null 2>&1") 
 // epoch of training on a small synthetic set; a forced path the CPU lacks is
 // refused in one line.
 TEST(Isa, PortableBinaryRunsOnOlderCpusUnderQemu) {
-  if (!have_qemu()) GTEST_SKIP() << "qemu-x86_64 is not installed (Debian package qemu-user; scripts/setup.sh installs it)";
+  if (!have_qemu())
+    GTEST_SKIP() << "qemu-x86_64 is not installed (Debian package qemu-user; scripts/setup.sh installs it)";
 #if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "AddressSanitizer's shadow memory does not fit qemu-user's address space; the Release suite runs this";
+  GTEST_SKIP()
+      << "AddressSanitizer's shadow memory does not fit qemu-user's address space; the Release suite runs this";
 #endif
   test::ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 96, 32, 12, 3);
@@ -203,7 +206,8 @@ TEST(Isa, PortableBinaryRunsOnOlderCpusUnderQemu) {
     ASSERT_EQ(info.code, 0) << cpu << ": " << info.err;
     const std::string expect = cpu == "Haswell" ? "kernels: avx2 (8 lanes)" : "kernels: baseline (4 lanes)";
     EXPECT_NE(info.out.find(expect), std::string::npos) << cpu << ": " << info.out;
-    const auto train = test::run_cli("train --data " + test::quoted(dir / "data") + " --arch lenet-max --epochs 1 --batch-size 32 --threads 2 --out " +
+    const auto train = test::run_cli("train --data " + test::quoted(dir / "data") +
+                                         " --arch lenet-max --epochs 1 --batch-size 32 --threads 2 --out " +
                                          test::quoted(dir / ("run-" + cpu)),
                                      {}, qemu);
     ASSERT_EQ(train.code, 0) << cpu << ": " << train.err;

@@ -22,7 +22,6 @@
 
 #include "cli_util.h"
 #include "data_test_util.h"
-#include "test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/fileio.h"
 #include "lenet/gallery.h"
@@ -30,6 +29,7 @@
 #include "lenet/onnx.h"
 #include "lenet/report.h"
 #include "lenet/train.h"
+#include "test_util.h"
 
 namespace lenet {
 namespace failing_writes_test {
@@ -116,7 +116,7 @@ Image some_image() {
 }
 
 struct Writer {
-  std::string name;   // the file written into the test folder
+  std::string name;  // the file written into the test folder
   std::function<void(const fs::path& dir)> write;
 };
 
@@ -145,10 +145,18 @@ std::vector<Writer> writers() {
          for (auto& item : items) item = {some_image(), "cat", "dog", 0.9};
          write_gallery(dir / "gallery.png", items);
        }},
-      {"loss.png", [](const fs::path& dir) { plot_loss(dir / "loss.png", some_history(), {"lenet", "test"}); }},
-      {"accuracy.png", [](const fs::path& dir) { plot_accuracy(dir / "accuracy.png", some_history(), {"lenet", "test"}); }},
+      {"loss.png",
+       [](const fs::path& dir) {
+         plot_loss(dir / "loss.png", some_history(), {"lenet", "test"});
+       }},
+      {"accuracy.png",
+       [](const fs::path& dir) {
+         plot_accuracy(dir / "accuracy.png", some_history(), {"lenet", "test"});
+       }},
       {"confusion.png",
-       [](const fs::path& dir) { plot_confusion(dir / "confusion.png", some_evaluation(), {"a", "b", "c"}, {"lenet", "test"}); }},
+       [](const fs::path& dir) {
+         plot_confusion(dir / "confusion.png", some_evaluation(), {"a", "b", "c"}, {"lenet", "test"});
+       }},
       {"report.html",
        [](const fs::path& dir) {
          RunReport report;
@@ -181,7 +189,8 @@ TEST_P(FailingWrite, FileSizeLimitLeavesThePreviousFile) {
   const ChildResult r = run_in_child([&] { w.write(dir.path()); }, 512);
   EXPECT_EQ(r.code, 1) << "the write must fail, not succeed nor crash: " << r.message;
   EXPECT_EQ(r.message.rfind("cannot write " + path.string() + ": ", 0), 0u) << r.message;
-  EXPECT_TRUE(r.message.find("File too large") != std::string::npos || r.message.find("incomplete") != std::string::npos)
+  EXPECT_TRUE(r.message.find("File too large") != std::string::npos ||
+              r.message.find("incomplete") != std::string::npos)
       << r.message;
   EXPECT_EQ(snapshot(dir.path()), before) << "the previous file changed, or a temporary file was left";
 }
@@ -202,7 +211,8 @@ TEST_P(FailingWrite, ReadOnlyFolderLeavesThePreviousFile) {
   if (r.code == kCannotDropPrivileges) GTEST_SKIP() << "running as root without the right to become nobody";
   EXPECT_EQ(r.code, 1) << r.message;
   EXPECT_EQ(r.message.rfind("cannot write " + (dir / w.name).string() + ": ", 0), 0u) << r.message;
-  EXPECT_TRUE(r.message.find("Permission denied") != std::string::npos || r.message.find("cannot create") != std::string::npos)
+  EXPECT_TRUE(r.message.find("Permission denied") != std::string::npos ||
+              r.message.find("cannot create") != std::string::npos)
       << r.message;
   EXPECT_EQ(snapshot(dir.path()), before);
 }
@@ -222,9 +232,9 @@ TEST(FailingWrites, ParentThatIsAFileIsNamedInTheError) {
     write_metrics_csv(dir / "file" / "metrics.csv", some_history());
     FAIL() << "wrote under a regular file";
   } catch (const std::runtime_error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "cannot write " + (dir / "file" / "metrics.csv").string() + ": cannot create a temporary file in " +
-                  (dir / "file").string() + ": Not a directory");
+    EXPECT_EQ(std::string(e.what()), "cannot write " + (dir / "file" / "metrics.csv").string() +
+                                         ": cannot create a temporary file in " + (dir / "file").string() +
+                                         ": Not a directory");
   }
   EXPECT_EQ(test::read_bytes(dir / "file"), "not a folder");
 }
@@ -255,7 +265,8 @@ test::CliResult run_limited(const std::string& args, int kib) {
   const std::string out = base.string() + ".out", err = base.string() + ".err";
   // bash counts ulimit -f in 1024-byte blocks.
   const std::string script = base.string() + ".sh";
-  test::write_bytes(script, "trap '' XFSZ\nulimit -f " + std::to_string(kib) + "\nexec '" + LENET_CLI + "' " + args + "\n");
+  test::write_bytes(script,
+                    "trap '' XFSZ\nulimit -f " + std::to_string(kib) + "\nexec '" + LENET_CLI + "' " + args + "\n");
   const std::string cmd = "bash '" + script + "' >'" + out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
   test::CliResult r;
@@ -272,8 +283,10 @@ TEST(FailingWritesCli, TrainingUnderAFileSizeLimitStopsAndKeepsTheRun) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  const auto first = test::run_cli("train --data " + quoted(dir / "data") + " --arch lenet-relu --epochs 1 --batch-size 32 "
-                                     "--threads 1 --out " + quoted(run));
+  const auto first = test::run_cli("train --data " + quoted(dir / "data") +
+                                   " --arch lenet-relu --epochs 1 --batch-size 32 "
+                                   "--threads 1 --out " +
+                                   quoted(run));
   ASSERT_EQ(first.code, 0) << first.err;
   const auto before = snapshot(run);
   // 16 KiB: metrics.csv and report.json fit, no checkpoint does (the model alone is ~60 KB).
@@ -290,15 +303,20 @@ TEST(FailingWritesCli, PlotUnderAFileSizeLimitKeepsThePictures) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") + " --arch mlp --epochs 2 --batch-size 32 --threads 1 "
-                            "--out " + quoted(run)).code,
+  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") +
+                          " --arch mlp --epochs 2 --batch-size 32 --threads 1 "
+                          "--out " +
+                          quoted(run))
+                .code,
             0);
   const auto before = snapshot(run);
   ASSERT_GT(before.at("loss.png").size(), 8192u);
   const auto r = run_limited("plot " + quoted(run), 8);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(test::line_count(r.err), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("lenet: error: cannot write " + (run / "loss.png").string() + ": the PNG came out incomplete", 0), 0u)
+  EXPECT_EQ(r.err.rfind("lenet: error: cannot write " + (run / "loss.png").string() + ": the PNG came out incomplete",
+                        0),
+            0u)
       << r.err;
   EXPECT_EQ(snapshot(run), before);
 }
@@ -307,14 +325,17 @@ TEST(FailingWritesCli, GalleryUnderAFileIsOneErrorNamingThePath) {
   ScratchDir dir;
   test::write_synthetic_idx(dir / "data", 300, 60, 12, 4);
   const fs::path run = dir / "run";
-  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") + " --arch mlp --epochs 1 --batch-size 32 --threads 1 "
-                            "--out " + quoted(run)).code,
+  ASSERT_EQ(test::run_cli("train --data " + quoted(dir / "data") +
+                          " --arch mlp --epochs 1 --batch-size 32 --threads 1 "
+                          "--out " +
+                          quoted(run))
+                .code,
             0);
   test::write_bytes(dir / "file", "x");
   Image im(12, 12, 1, 100);
   write_png(dir / "one.png", im);
   const auto r = test::run_cli("predict --model " + quoted(run / "best.safetensors") + " " + quoted(dir / "one.png") +
-                                 " --gallery " + quoted(dir / "file" / "g.png"));
+                               " --gallery " + quoted(dir / "file" / "g.png"));
   EXPECT_NE(r.code, 0);
   // predict checks the folder before predicting anything.
   EXPECT_EQ(test::line_count(r.err), 1) << r.err;

@@ -74,7 +74,8 @@ TEST(FileError, EveryReaderThrowsItForAFileItCannotRead) {
   expect_problem([&] { decode_checkpoint(garbage, "g.safetensors"); }, "g.safetensors", "header length");
   expect_problem([&] { import_onnx_bytes(garbage, "g.onnx"); }, "g.onnx", "does not parse as an ONNX ModelProto");
   expect_problem([&] { decode_image(garbage, "g.png"); }, "g.png", "not an image");
-  expect_problem([&] { decode_image(std::string("\x89PNG\r\n\x1a\n", 8) + "garbage", "g.png"); }, "g.png", "corrupt PNG");
+  expect_problem([&] { decode_image(std::string("\x89PNG\r\n\x1a\n", 8) + "garbage", "g.png"); }, "g.png",
+                 "corrupt PNG");
 
   // A gzip stream cut short: zlib's error, named.
   const fs::path images = dir / "images.gz", labels = dir / "labels";
@@ -86,7 +87,8 @@ TEST(FileError, EveryReaderThrowsItForAFileItCannotRead) {
   // Two files that disagree: the images file is named first, the labels file in the problem.
   test::write_gzip(images, test::idx_images(4, 8, 8, std::vector<uint8_t>(256, 7)));
   test::write_bytes(labels, test::idx_labels({0, 1, 0}));
-  expect_problem([&] { read_idx(images, labels); }, images, "holds 4 images but " + labels.string() + " holds 3 labels");
+  expect_problem([&] { read_idx(images, labels); }, images,
+                 "holds 4 images but " + labels.string() + " holds 3 labels");
 }
 
 TEST(FileError, JsonErrorsSayWhereInOurWords) {
@@ -98,7 +100,8 @@ TEST(FileError, JsonErrorsSayWhereInOurWords) {
   // A hostile number is cut and unprintable bytes are masked in the message.
   const std::string long_number = "[" + std::string(100, '9') + "e999]";
   const FileError e = error_of([&] { parse_json_text(long_number, "f.json", "test header"); }, "f.json");
-  EXPECT_EQ(e.problem(), "test header number out of range at byte 1: " + std::string(40, '9') + "... does not fit a double");
+  EXPECT_EQ(e.problem(),
+            "test header number out of range at byte 1: " + std::string(40, '9') + "... does not fit a double");
   EXPECT_EQ(printable_excerpt("a\nb\x01\xff"), "a?b??");
   // Valid JSON goes through.
   EXPECT_EQ(parse_json_text("[1, 2.5]", "f.json", "x"), nlohmann::json({1, 2.5}));
@@ -107,8 +110,8 @@ TEST(FileError, JsonErrorsSayWhereInOurWords) {
 TEST(FileError, RunningOutOfMemoryIsAFileErrorToo) {
   expect_problem([] { reading_within_memory("big.idx", []() -> int { throw std::bad_alloc(); }); }, "big.idx",
                  "not enough memory to read it");
-  expect_problem([] { reading_within_memory("big.idx", []() -> int { throw std::length_error("vector"); }); }, "big.idx",
-                 "too large to hold in memory");
+  expect_problem([] { reading_within_memory("big.idx", []() -> int { throw std::length_error("vector"); }); },
+                 "big.idx", "too large to hold in memory");
   EXPECT_EQ(reading_within_memory("ok", [] { return 7; }), 7);
   // Other exceptions are not turned into FileErrors: they are bugs, and the fuzz targets report them.
   EXPECT_THROW(reading_within_memory("ok", []() -> int { throw std::logic_error("bug"); }), std::logic_error);
@@ -121,14 +124,16 @@ TEST(FileError, TheCliPrintsOneLineNamingTheFileAndExits1) {
   ASSERT_TRUE(fs::exists(file));
   const test::CliResult r = test::run_cli("eval --model " + test::quoted(file));
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_EQ(r.err, "lenet: error: " + file.string() +
-                       ": safetensors header number out of range at byte 42, in \"shape\": 5e999 does not fit a double\n");
+  EXPECT_EQ(r.err,
+            "lenet: error: " + file.string() +
+                ": safetensors header number out of range at byte 42, in \"shape\": 5e999 does not fit a double\n");
   EXPECT_EQ(r.out, "");
   // The same through predict, which loads models the same way.
   const test::CliResult p = test::run_cli("predict --model " + test::quoted(file) + " " + test::quoted(file));
   EXPECT_EQ(p.code, 1) << p.err;
   EXPECT_EQ(test::line_count(p.err), 1) << p.err;
-  EXPECT_NE(p.err.find(file.string() + ": safetensors header number out of range at byte 42"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find(file.string() + ": safetensors header number out of range at byte 42"), std::string::npos)
+      << p.err;
 }
 
 }  // namespace file_errors_test

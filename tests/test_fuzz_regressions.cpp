@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "../fuzz/targets.h"
@@ -150,13 +150,15 @@ TEST(FuzzFindings, SafetensorsNumbersBeyondADoubleAreRefused) {
   EXPECT_EQ(refusal([&] { decode_checkpoint(shape, "big.safetensors"); }, "big.safetensors"),
             "safetensors header number out of range at byte 42, in \"shape\": 5e999 does not fit a double");
   const std::string header = bytes_of(dir / "header-number-55555E555.safetensors");
-  EXPECT_EQ(refusal([&] { decode_safetensors(header, "fuzzed.safetensors"); }, "fuzzed.safetensors"),
-            "safetensors header number out of range at byte 59, in \"shape\": 55555.555155555E555555155555 does not fit a "
-            "double");
+  EXPECT_EQ(
+      refusal([&] { decode_safetensors(header, "fuzzed.safetensors"); }, "fuzzed.safetensors"),
+      "safetensors header number out of range at byte 59, in \"shape\": 55555.555155555E555555155555 does not fit a "
+      "double");
   const std::string meta = bytes_of(dir / "metadata-number-1e999.safetensors");
   EXPECT_NO_THROW(decode_safetensors(meta, "meta.safetensors")) << "the container itself is valid";
-  EXPECT_EQ(refusal([&] { decode_checkpoint(meta, "meta.safetensors"); }, "meta.safetensors"),
-            "checkpoint metadata 'metrics' number out of range at byte 29, in \"test_loss\": 1e999 does not fit a double");
+  EXPECT_EQ(
+      refusal([&] { decode_checkpoint(meta, "meta.safetensors"); }, "meta.safetensors"),
+      "checkpoint metadata 'metrics' number out of range at byte 29, in \"test_loss\": 1e999 does not fit a double");
   // From a file on disk, as `lenet eval --model` reads it.
   const fs::path on_disk = dir / "shape-5e999.safetensors";
   EXPECT_NE(refusal([&] { load_checkpoint(on_disk); }, on_disk.string()).find("number out of range at byte 42"),

@@ -17,12 +17,12 @@
 #include <nlohmann/json.hpp>
 
 #include "data_test_util.h"
-#include "test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/data.h"
 #include "lenet/error.h"
 #include "lenet/image.h"
 #include "lenet/onnx.h"
+#include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LENET_UNDER_ASAN 1
@@ -41,9 +41,9 @@ using test::ScratchDir;
 
 // What a parse in a child process did.
 struct Outcome {
-  int code = -1;          // 0: returned, 1: threw a FileError (message), 2: threw something else, other: crashed or was killed
+  int code = -1;  // 0: returned, 1: threw a FileError (message), 2: threw something else, other: crashed or was killed
   std::string message;
-  long grew_kb = 0;       // growth of the child's peak resident memory during the parse
+  long grew_kb = 0;  // growth of the child's peak resident memory during the parse
 };
 
 long peak_rss_kb() {
@@ -110,7 +110,8 @@ Outcome parse_in_child(const std::function<void()>& parse) {
 }
 
 // Refused with every phrase in the message, and cheaply.
-void expect_refused(const std::function<void()>& parse, const std::vector<std::string>& phrases, long max_growth_kb = 64 << 10) {
+void expect_refused(const std::function<void()>& parse, const std::vector<std::string>& phrases,
+                    long max_growth_kb = 64 << 10) {
   const Outcome o = parse_in_child(parse);
   EXPECT_EQ(o.code, 1) << (o.code == 0 ? "accepted" : o.code == 2 ? "" : "crashed or ran out of memory: ") << o.message;
   for (const auto& p : phrases) EXPECT_NE(o.message.find(p), std::string::npos) << o.message << "\nlacks: " << p;
@@ -122,7 +123,8 @@ void expect_refused(const std::function<void()>& parse, const std::vector<std::s
 
 std::string safetensors_bytes(const std::string& header, const std::string& data = "") {
   std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xff));
   return out + header + data;
 }
 
@@ -139,20 +141,24 @@ TEST(HostileSafetensors, SizesAndOffsetsAreCheckedBeforeAllocating) {
   expect_refused(decode(with_length_field(1000, "{}")), {"evil.safetensors", "truncated", "header claims 1000 bytes"});
   // Shapes: terabytes of floats, a negative size, a product that would overflow 64 bits.
   const std::string data(16, '\0');
-  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[1099511627776,1024],"data_offsets":[0,16]}})", data)),
+  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[1099511627776,1024],"data_offsets":[0,16]}})",
+                                          data)),
                  {"'w'", "claims shape", "more data than the file's 16 bytes"});
   expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", data)),
                  {"'w'", "not a size >= 0"});
   expect_refused(decode(safetensors_bytes(
-                     R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,16]}})", data)),
+                     R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,16]}})",
+                     data)),
                  {"'w'", "claims shape"});
   // Offsets past the end, reversed, overflowing.
-  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,1152921504606846976]}})", data)),
+  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,1152921504606846976]}})",
+                                          data)),
                  {"'w'", "outside the file's 16 data bytes"});
-  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[16,0]}})", data)), {"'w'", "outside"});
-  expect_refused(decode(safetensors_bytes(
-                     R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[18446744073709551600,16]}})", data)),
+  expect_refused(decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[16,0]}})", data)),
                  {"'w'", "outside"});
+  expect_refused(
+      decode(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[18446744073709551600,16]}})", data)),
+      {"'w'", "outside"});
   // JSON built to cost memory: deep nesting, a list of a million numbers.
   expect_refused(decode(safetensors_bytes(std::string(1 << 20, '['))), {"evil.safetensors", "nested deeper"});
   std::string long_list = R"({"w":{"dtype":"F32","shape":[)";
@@ -179,7 +185,8 @@ TEST(HostileSafetensors, ATensorTooLargeForMemoryEndsAsAFileError) {
   // it needs more than the child may map, and says so naming the file.
   const fs::path path = dir / "large.safetensors";
   const uint64_t data = uint64_t{1} << 30;
-  test::write_bytes(path, safetensors_bytes(R"({"w":{"dtype":"F32","shape":[268435456],"data_offsets":[0,1073741824]}})"));
+  test::write_bytes(path,
+                    safetensors_bytes(R"({"w":{"dtype":"F32","shape":[268435456],"data_offsets":[0,1073741824]}})"));
   fs::resize_file(path, fs::file_size(path) + data);
   expect_refused([&] { read_safetensors(path); }, {path.string() + ": not enough memory to read it"});
 #endif
@@ -211,7 +218,8 @@ TEST_F(HostileCheckpoint, AnArchitectureFarLargerThanItsWeightsIsNotBuilt) {
   // 784 x 1,000,000 weights would be 3 GB; the file holds 61,706.
   const fs::path path = with_metadata("arch", "flatten, linear 1000000, linear");
   expect_refused([&] { load_checkpoint(path); },
-                 {path.string(), "does not build", "'linear 1000000': 785000000 parameters", "the file holds 61706 weights"});
+                 {path.string(), "does not build", "'linear 1000000': 785000000 parameters",
+                  "the file holds 61706 weights"});
   // 1.5 billion weights (6 GB): within int, still far beyond the file.
   const fs::path p2 = with_metadata("arch", "conv 60000 k5 p2, flatten, linear");
   expect_refused([&] { load_checkpoint(p2); }, {"does not build", "'conv 60000 k5 p2'"});
@@ -223,10 +231,12 @@ TEST_F(HostileCheckpoint, AnArchitectureFarLargerThanItsWeightsIsNotBuilt) {
 TEST_F(HostileCheckpoint, NumbersBeyondADoubleInMetadataAreRefused) {
   const fs::path shape = with_metadata("input_shape", "[1, 28, 28e999]");
   expect_refused([&] { load_checkpoint(shape); },
-                 {shape.string() + ": checkpoint metadata 'input_shape' number out of range at byte 8: 28e999 does not fit a double"});
+                 {shape.string() +
+                  ": checkpoint metadata 'input_shape' number out of range at byte 8: 28e999 does not fit a double"});
   const fs::path pre = with_metadata("preprocessing", R"({"normalization": {"mean": -1E400, "std": 1}})");
   expect_refused([&] { load_checkpoint(pre); },
-                 {pre.string() + ": checkpoint metadata 'preprocessing' number out of range at byte 27, in \"mean\": -1E400"});
+                 {pre.string() +
+                  ": checkpoint metadata 'preprocessing' number out of range at byte 27, in \"mean\": -1E400"});
 }
 
 TEST_F(HostileCheckpoint, AbsurdInputShapesAndNumbersAreRefused) {
@@ -298,7 +308,8 @@ TEST_F(HostileIdx, AGzipBombStopsAtWhatItReallyHolds) {
   const long limit_kb = 128 << 10;
 #endif
   expect_refused([&] { read_idx(bomb, labels_); },
-                 {bomb.string(), "truncated", "262143x256x256 = 17179803648 bytes", "the file holds 50331648"}, limit_kb);
+                 {bomb.string(), "truncated", "262143x256x256 = 17179803648 bytes", "the file holds 50331648"},
+                 limit_kb);
 
   // Corrupt compressed data is named as such.
   std::string bytes = test::read_bytes(bomb);
@@ -314,8 +325,8 @@ void put_chunk(std::string& png, const char* type, const std::string& body) {
   test::append_be32(len, static_cast<uint32_t>(body.size()));
   std::string typed = std::string(type, 4) + body;
   std::string crc;
-  test::append_be32(crc, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(typed.data()),
-                                                     static_cast<uInt>(typed.size()))));
+  test::append_be32(crc, static_cast<uint32_t>(
+                             crc32(0, reinterpret_cast<const Bytef*>(typed.data()), static_cast<uInt>(typed.size()))));
   png += len + typed + crc;
 }
 
@@ -352,7 +363,8 @@ TEST(HostileImages, APngDecompressionBombIsRefused) {
 TEST(HostileImages, HeadersClaimingHugeImagesAreRefusedBeforeDecoding) {
   expect_refused([] { decode_image(png_with_data(16384, 16384, 100), "huge.png"); },
                  {"huge.png", "absurd image size 16384x16384"});
-  expect_refused([] { decode_image(png_with_data(100000, 3, 100), "wide.png"); }, {"wide.png", "absurd image size 3x100000"});
+  expect_refused([] { decode_image(png_with_data(100000, 3, 100), "wide.png"); },
+                 {"wide.png", "absurd image size 3x100000"});
   // A BMP that announces 9000 x 5000 pixels and holds 100 bytes of them.
   std::string bmp = "BM";
   auto le32 = [&](uint32_t v) {
@@ -436,7 +448,8 @@ TEST_F(HostileOnnx, AbsurdInputShapesAreRefusedBeforeAnyLayerUsesThem) {
   // 2^20 channels: allowed per image, but not as 2^20 classes.
   (*tt->mutable_shape()->mutable_dim(1)).set_dim_value(int64_t{1} << 20);
   const std::string many = bytes(m);
-  expect_refused([&] { import_onnx_bytes(many, "many.onnx"); }, {"many.onnx", "1048576 outputs", "at most 100000 classes"});
+  expect_refused([&] { import_onnx_bytes(many, "many.onnx"); },
+                 {"many.onnx", "1048576 outputs", "at most 100000 classes"});
 }
 
 TEST_F(HostileOnnx, MetadataThatIsNotOurJsonIsRefusedInOurWords) {
@@ -445,7 +458,8 @@ TEST_F(HostileOnnx, MetadataThatIsNotOurJsonIsRefusedInOurWords) {
                  {"m.onnx: metadata 'lenet.input_shape' number out of range at byte 4: 1e999 does not fit a double"});
   const std::string cut = bytes(with_metadata("lenet.class_names", "[\"a\", "));
   expect_refused([&] { import_onnx_bytes(cut, "m.onnx"); },
-                 {"m.onnx: garbled metadata 'lenet.class_names': not valid JSON at byte 6 (", "unexpected end of input"});
+                 {"m.onnx: garbled metadata 'lenet.class_names': not valid JSON at byte 6 (",
+                  "unexpected end of input"});
   // Well-formed JSON of the wrong shape: what was expected, not nlohmann's type_error or "key not found".
   const std::string names = bytes(with_metadata("lenet.class_names", "[\"a\", 2]"));
   expect_refused([&] { import_onnx_bytes(names, "m.onnx"); },
@@ -460,13 +474,15 @@ TEST_F(HostileOnnx, MetadataThatIsNotOurJsonIsRefusedInOurWords) {
 
 TEST_F(HostileOnnx, MetadataNumbersAreRangeCheckedBeforeConversion) {
   const std::string shape = bytes(with_metadata("lenet.input_shape", "[1, 1e300, 28]"));
-  expect_refused([&] { import_onnx_bytes(shape, "m.onnx"); },
-                 {"m.onnx: metadata 'lenet.input_shape' is malformed", "expected a whole number in [1, 65536], got 1e+300"});
-  const std::string mean = bytes(with_metadata(
-      "lenet.preprocessing", R"({"grayscale": true, "resize": [0, 0], "normalization": {"mean": 1e300, "std": 1}})"));
+  expect_refused([&] { import_onnx_bytes(shape, "m.onnx"); }, {"m.onnx: metadata 'lenet.input_shape' is malformed",
+                                                               "expected a whole number in [1, 65536], got 1e+300"});
+  const std::string mean = bytes(
+      with_metadata("lenet.preprocessing",
+                    R"({"grayscale": true, "resize": [0, 0], "normalization": {"mean": 1e300, "std": 1}})"));
   expect_refused([&] { import_onnx_bytes(mean, "m.onnx"); }, {"'lenet.preprocessing' is malformed", "1e30"});
-  const std::string resize = bytes(with_metadata(
-      "lenet.preprocessing", R"({"grayscale": true, "resize": [4294967324, 0], "normalization": {"mean": 0, "std": 1}})"));
+  const std::string resize = bytes(
+      with_metadata("lenet.preprocessing",
+                    R"({"grayscale": true, "resize": [4294967324, 0], "normalization": {"mean": 0, "std": 1}})"));
   expect_refused([&] { import_onnx_bytes(resize, "m.onnx"); }, {"'lenet.preprocessing' is malformed", "4294967324"});
   const std::string epoch = bytes(with_metadata("lenet.epoch", "2.5e20"));
   expect_refused([&] { import_onnx_bytes(epoch, "m.onnx"); }, {"'lenet.epoch' is malformed"});

@@ -129,7 +129,8 @@ TEST(IdxErrors, WrongMagic) {
   ScratchDir dir;
   test::write_bytes(dir / "im", test::idx_labels({1, 2}));  // a labels file where images belong
   test::write_bytes(dir / "lb", test::idx_labels({1, 2}));
-  expect_error([&] { read_idx(dir / "im", dir / "lb"); }, {(dir / "im").string(), "wrong IDX magic 0x00000801", "0x00000803"});
+  expect_error([&] { read_idx(dir / "im", dir / "lb"); },
+               {(dir / "im").string(), "wrong IDX magic 0x00000801", "0x00000803"});
   test::write_bytes(dir / "im", test::idx_images(2, 2, 2, ramp(8)));
   test::write_bytes(dir / "lb", test::idx_images(2, 2, 2, ramp(8)));
   expect_error([&] { read_idx(dir / "im", dir / "lb"); }, {(dir / "lb").string(), "wrong IDX magic 0x00000803"});
@@ -143,7 +144,8 @@ TEST(IdxErrors, TruncatedRawAndGzipFiles) {
   const std::string images = test::idx_images(10, 4, 4, ramp(160));
   test::write_bytes(dir / "lb", test::idx_labels(std::vector<uint8_t>(10, 1)));
   test::write_bytes(dir / "im", images.substr(0, images.size() - 30));
-  expect_error([&] { read_idx(dir / "im", dir / "lb"); }, {(dir / "im").string(), "truncated", "10x4x4 = 160 bytes", "holds 130"});
+  expect_error([&] { read_idx(dir / "im", dir / "lb"); },
+               {(dir / "im").string(), "truncated", "10x4x4 = 160 bytes", "holds 130"});
   test::write_bytes(dir / "im", images.substr(0, 6));
   expect_error([&] { read_idx(dir / "im", dir / "lb"); }, {"truncated"});
   test::write_bytes(dir / "im", images.substr(0, 2));

@@ -35,9 +35,9 @@ TEST(Grayscale, KnownColoursMatchOpenCvFixedPoint) {
   // (4899 R + 9617 G + 1868 B + 8192) >> 14; e.g. red: 4899·255 = 1249245,
   // + 8192 = 1257437, / 16384 = 76.7 → 76 (0.299·255 = 76.2).
   EXPECT_EQ(to_grayscale(solid(1, 1, {255, 0, 0})).pixels[0], 76);
-  EXPECT_EQ(to_grayscale(solid(1, 1, {0, 255, 0})).pixels[0], 150);   // 0.587·255 = 149.7
-  EXPECT_EQ(to_grayscale(solid(1, 1, {0, 0, 255})).pixels[0], 29);    // 0.114·255 = 29.1
-  EXPECT_EQ(to_grayscale(solid(1, 1, {255, 128, 0})).pixels[0], 151); // 76.2 + 75.1 = 151.4
+  EXPECT_EQ(to_grayscale(solid(1, 1, {0, 255, 0})).pixels[0], 150);    // 0.587·255 = 149.7
+  EXPECT_EQ(to_grayscale(solid(1, 1, {0, 0, 255})).pixels[0], 29);     // 0.114·255 = 29.1
+  EXPECT_EQ(to_grayscale(solid(1, 1, {255, 128, 0})).pixels[0], 151);  // 76.2 + 75.1 = 151.4
   EXPECT_EQ(to_grayscale(solid(1, 1, {255, 255, 255})).pixels[0], 255);
   EXPECT_EQ(to_grayscale(solid(1, 1, {0, 0, 0})).pixels[0], 0);
   EXPECT_EQ(to_grayscale(solid(1, 1, {100, 100, 100})).pixels[0], 100);  // weights sum to 2^14
@@ -97,10 +97,11 @@ TEST(Resize, EightBitRoundsToNearest) {
   EXPECT_EQ(b.at(0, 1), 25);   // 0.75·0 + 0.25·100
   EXPECT_EQ(b.at(3, 2), 241);  // source (1.25 → last row, 0.75): 0.25·200 + 0.75·255 = 241.25
   // Halving averages each 2x2 block (sources fall at the block centres).
-  const Image down = resize_bilinear(gray_from(4, 4, {0, 2, 10, 20,  //
-                                                      4, 6, 30, 40,  //
-                                                      1, 1, 0, 0,    //
-                                                      1, 3, 0, 255}),
+  const Image down = resize_bilinear(gray_from(4, 4,
+                                               {0, 2, 10, 20,  //
+                                                4, 6, 30, 40,  //
+                                                1, 1, 0, 0,    //
+                                                1, 3, 0, 255}),
                                      2, 2);
   EXPECT_EQ(down.pixels, (std::vector<uint8_t>{3, 25, 2, 64}));  // 63.75 → 64
 }
@@ -157,7 +158,8 @@ TEST(Decode, PngBmpPgmRoundTripExactlyJpegClosely) {
 }
 
 TEST(Decode, PpmWithCommentsAndSixteenBitPgm) {
-  const std::string ppm = std::string("P6\n# comment\n2 1 # another\n255\n") + std::string("\xff\x80\x00\x00\x00\xff", 6);
+  const std::string ppm = std::string("P6\n# comment\n2 1 # another\n255\n") +
+                          std::string("\xff\x80\x00\x00\x00\xff", 6);
   const Image a = decode_image(ppm, "a.ppm");
   EXPECT_EQ(a.channels, 3);
   EXPECT_EQ(to_grayscale(a).pixels, (std::vector<uint8_t>{151, 29}));
@@ -252,9 +254,9 @@ TEST(ModelInput, ColourFileBecomesGrayOrPlanarRgb) {
   rgb_pre.grayscale = false;
   const Tensor c = image_file_to_input(dir / "o.bmp", rgb_pre, {3, 2, 3});
   for (int i = 0; i < 6; ++i) {
-    EXPECT_FLOAT_EQ(c[i], 1.0f);               // R plane
-    EXPECT_FLOAT_EQ(c[6 + i], 128 / 255.0f);   // G plane
-    EXPECT_FLOAT_EQ(c[12 + i], 0.0f);          // B plane
+    EXPECT_FLOAT_EQ(c[i], 1.0f);              // R plane
+    EXPECT_FLOAT_EQ(c[6 + i], 128 / 255.0f);  // G plane
+    EXPECT_FLOAT_EQ(c[12 + i], 0.0f);         // B plane
   }
 }
 

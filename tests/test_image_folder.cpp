@@ -21,8 +21,9 @@ const char* kExt[] = {".png", ".jpg", ".bmp", ".pgm"};
 void make_split(const fs::path& root, const std::string& split, int classes, int per_class, int h = 28, int w = 20) {
   for (int k = 0; k < classes; ++k)
     for (int i = 0; i < per_class; ++i)
-      imgtest::save_image(root / split / (std::string("c") + std::to_string(k)) / (std::to_string(i) + kExt[(i + k) % 4]),
-                       imgtest::class_image(k, i, h, w, (i % 2) == 1));
+      imgtest::save_image(root / split / (std::string("c") + std::to_string(k)) /
+                              (std::to_string(i) + kExt[(i + k) % 4]),
+                          imgtest::class_image(k, i, h, w, (i % 2) == 1));
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -65,8 +66,8 @@ TEST(ImageFolder, LoadsTrainAndTestWithSortedClassNames) {
   const auto bmp = std::find(s.train.files.begin(), s.train.files.end(), (dir / "train/c1/1.bmp").string());
   ASSERT_NE(bmp, s.train.files.end());
   const Image luma = to_grayscale(imgtest::class_image(1, 1, 28, 20, true));
-  EXPECT_TRUE(std::equal(luma.pixels.begin(), luma.pixels.end(),
-                         s.train.pixels.begin() + (bmp - s.train.files.begin()) * 560));
+  EXPECT_TRUE(
+      std::equal(luma.pixels.begin(), luma.pixels.end(), s.train.pixels.begin() + (bmp - s.train.files.begin()) * 560));
 }
 
 TEST(ImageFolder, SameResultWithOneThreadOrMany) {
@@ -233,7 +234,9 @@ TEST(ImageFolder, CsvListsWithNamesOrNumbers) {
   // train.csv + test.csv in a folder, integer labels: classes "0".."2".
   std::string train = "", test = "";
   for (int k = 0; k < 3; ++k)
-    for (int i = 0; i < 5; ++i) (i < 4 ? train : test) += "imgs/" + std::to_string(k) + "_" + std::to_string(i) + ".png," + std::to_string(k) + "\n";
+    for (int i = 0; i < 5; ++i)
+      (i < 4 ? train : test) += "imgs/" + std::to_string(k) + "_" + std::to_string(i) + ".png," + std::to_string(k) +
+                                "\n";
   imgtest::write_bytes(dir / "train.csv", train);
   imgtest::write_bytes(dir / "test.csv", test);
   const DataSplit n = load_image_folder(dir.path(), {}, &r);

@@ -100,7 +100,17 @@ INSTANTIATE_TEST_SUITE_P(Threads, ConvKernel, ::testing::Values(1, 2),
 TEST(ConvKernel, WithoutBiasAndWithoutInputGradient) {
   Rng rng(7);
   ConvGeometry g;
-  g.n = 3; g.c = 2; g.o = 4; g.h = 9; g.w = 6; g.kh = 3; g.kw = 2; g.ph = 1; g.pw = 0; g.sh = 2; g.sw = 1;
+  g.n = 3;
+  g.c = 2;
+  g.o = 4;
+  g.h = 9;
+  g.w = 6;
+  g.kh = 3;
+  g.kw = 2;
+  g.ph = 1;
+  g.pw = 0;
+  g.sh = 2;
+  g.sw = 1;
   const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
                 ys = int64_t(g.n) * g.o * g.oh() * g.ow();
   Tensor x = random(xs, rng), w = random(ws, rng), dy = random(ys, rng);
@@ -116,7 +126,13 @@ TEST(ConvKernel, WithoutBiasAndWithoutInputGradient) {
 TEST(ConvKernel, BackwardAccumulatesWeightGradient) {
   Rng rng(8);
   ConvGeometry g;
-  g.n = 2; g.c = 1; g.o = 2; g.h = 5; g.w = 5; g.kh = 3; g.kw = 3;
+  g.n = 2;
+  g.c = 1;
+  g.o = 2;
+  g.h = 5;
+  g.w = 5;
+  g.kh = 3;
+  g.kw = 3;
   const int64_t xs = 50, ws = 18, ys = int64_t(g.n) * g.o * 9;
   Tensor x = random(xs, rng), w = random(ws, rng), dy = random(ys, rng);
   Tensor dw({ws}), db({2}), dw_twice({ws}), db_twice({2});

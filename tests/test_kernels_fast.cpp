@@ -53,10 +53,14 @@ TEST(ActivationKernel, SigmoidAndTanhWithinFewUlpsOfLibm) {
     const double x = xs[i];
     const double es = 1.0 / (1.0 + std::exp(-x)), et = std::tanh(x);
     // Far in the tails both are within a denormal of 0 (sigmoid) or exact ±1.
-    if (es > 1e-30) worst_s = std::max(worst_s, ulps(s[i], es));
-    else EXPECT_LT(s[i], 1e-30f) << x;
-    if (std::fabs(et) > 1e-30) worst_t = std::max(worst_t, ulps(t[i], et));
-    else EXPECT_EQ(t[i], static_cast<float>(et)) << x;
+    if (es > 1e-30)
+      worst_s = std::max(worst_s, ulps(s[i], es));
+    else
+      EXPECT_LT(s[i], 1e-30f) << x;
+    if (std::fabs(et) > 1e-30)
+      worst_t = std::max(worst_t, ulps(t[i], et));
+    else
+      EXPECT_EQ(t[i], static_cast<float>(et)) << x;
   }
   EXPECT_LE(worst_s, 4.0);
   EXPECT_LE(worst_t, 4.0);
@@ -70,7 +74,8 @@ TEST(ActivationKernel, TailsComputeLikeFullVectors) {
   Rng rng(21);
   Tensor x = random(1000, rng, -6, 6), full({1000}), part({1000});
   sigmoid_forward(1000, x.data(), full.data());
-  for (int64_t i = 0; i < 1000; i += 37) sigmoid_forward(std::min<int64_t>(37, 1000 - i), x.data() + i, part.data() + i);
+  for (int64_t i = 0; i < 1000; i += 37)
+    sigmoid_forward(std::min<int64_t>(37, 1000 - i), x.data() + i, part.data() + i);
   EXPECT_TRUE(bit_equal(full, part));
 }
 
@@ -83,12 +88,30 @@ TEST_P(BlockedConv, LeNetAndOddShapesMatchReference) {
   Rng rng(31);
   std::vector<ConvGeometry> shapes;
   ConvGeometry c1;
-  c1.n = 37; c1.c = 1; c1.o = 6; c1.h = c1.w = 28; c1.kh = c1.kw = 5; c1.ph = c1.pw = 2;
+  c1.n = 37;
+  c1.c = 1;
+  c1.o = 6;
+  c1.h = c1.w = 28;
+  c1.kh = c1.kw = 5;
+  c1.ph = c1.pw = 2;
   ConvGeometry c2;
-  c2.n = 33; c2.c = 6; c2.o = 16; c2.h = c2.w = 14; c2.kh = c2.kw = 5;
+  c2.n = 33;
+  c2.c = 6;
+  c2.o = 16;
+  c2.h = c2.w = 14;
+  c2.kh = c2.kw = 5;
   ConvGeometry odd;
-  odd.n = 19; odd.c = 3; odd.o = 11; odd.h = 9; odd.w = 23; odd.kh = 3; odd.kw = 4; odd.sh = 2; odd.sw = 3;
-  odd.ph = 1; odd.pw = 2;
+  odd.n = 19;
+  odd.c = 3;
+  odd.o = 11;
+  odd.h = 9;
+  odd.w = 23;
+  odd.kh = 3;
+  odd.kw = 4;
+  odd.sh = 2;
+  odd.sw = 3;
+  odd.ph = 1;
+  odd.pw = 2;
   shapes = {c1, c2, odd};
   for (const auto& g : shapes) {
     const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
@@ -125,9 +148,13 @@ TEST(PoolKernel, TwoByTwoStrideTwoMatchesReference) {
   Rng rng(41);
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    for (auto [n, c, h, w] : {std::tuple{256, 6, 28, 28}, {3, 16, 10, 10}, {2, 3, 7, 9}, {1, 1, 2, 2}, {5, 2, 40, 37}}) {
+    for (auto [n, c, h, w] :
+         {std::tuple{256, 6, 28, 28}, {3, 16, 10, 10}, {2, 3, 7, 9}, {1, 1, 2, 2}, {5, 2, 40, 37}}) {
       PoolGeometry g;
-      g.n = n; g.c = c; g.h = h; g.w = w;
+      g.n = n;
+      g.c = c;
+      g.h = h;
+      g.w = w;
       const int64_t xs = int64_t(n) * c * h * w, ys = int64_t(n) * c * g.oh() * g.ow();
       Tensor x = test::separated_tensor({xs}, rng), y({ys}), y_ref({ys}), dy = random(ys, rng);
       std::vector<int32_t> arg(static_cast<size_t>(ys));
@@ -168,8 +195,8 @@ TEST(LinearKernel, LeNetShapesForwardAndBackwardMatchDefinition) {
   Rng rng(51);
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    for (auto [n, in, out] : {std::tuple{256, 400, 120}, {256, 120, 84}, {256, 84, 10}, {1, 400, 120}, {3, 17, 33},
-                              {37, 5, 1}}) {
+    for (auto [n, in, out] :
+         {std::tuple{256, 400, 120}, {256, 120, 84}, {256, 84, 10}, {1, 400, 120}, {3, 17, 33}, {37, 5, 1}}) {
       Tensor x = random(int64_t(n) * in, rng), w = random(int64_t(out) * in, rng), b = random(out, rng);
       Tensor y({int64_t(n) * out}), y_ref({int64_t(n) * out});
       linear_forward(n, in, out, x.data(), w.data(), b.data(), y.data());
@@ -212,15 +239,23 @@ TEST(ConvKernel, DirectPerImagePathsMatchReference) {
   std::vector<ConvGeometry> shapes;
   auto add = [&](int n, int c, int o, int h, int w, int k, int p, int sh, int sw) {
     ConvGeometry g;
-    g.n = n; g.c = c; g.o = o; g.h = h; g.w = w; g.kh = g.kw = k; g.ph = g.pw = p; g.sh = sh; g.sw = sw;
+    g.n = n;
+    g.c = c;
+    g.o = o;
+    g.h = h;
+    g.w = w;
+    g.kh = g.kw = k;
+    g.ph = g.pw = p;
+    g.sh = sh;
+    g.sw = sw;
     shapes.push_back(g);
   };
-  add(1, 6, 16, 14, 14, 5, 0, 1, 1);   // LeNet's conv2
-  add(1, 1, 6, 28, 28, 5, 2, 1, 1);    // LeNet's conv1
-  add(2, 3, 32, 11, 13, 3, 1, 2, 3);   // channels path, strides
-  add(3, 2, 5, 9, 40, 3, 1, 2, 1);     // columns path, three vectors wide
-  add(1, 4, 7, 6, 70, 2, 0, 1, 1);     // columns path, five vectors wide
-  add(2, 2, 16, 5, 5, 5, 2, 1, 1);     // channels path, one output column per row... and padding
+  add(1, 6, 16, 14, 14, 5, 0, 1, 1);  // LeNet's conv2
+  add(1, 1, 6, 28, 28, 5, 2, 1, 1);   // LeNet's conv1
+  add(2, 3, 32, 11, 13, 3, 1, 2, 3);  // channels path, strides
+  add(3, 2, 5, 9, 40, 3, 1, 2, 1);    // columns path, three vectors wide
+  add(1, 4, 7, 6, 70, 2, 0, 1, 1);    // columns path, five vectors wide
+  add(2, 2, 16, 5, 5, 5, 2, 1, 1);    // channels path, one output column per row... and padding
   for (const auto& g : shapes) {
     const int64_t xs = int64_t(g.n) * g.c * g.h * g.w, ws = int64_t(g.o) * g.c * g.kh * g.kw,
                   ys = int64_t(g.n) * g.o * g.oh() * g.ow();

@@ -155,14 +155,16 @@ TEST(Sequential, ForwardMatchesLayerShapesAndSpecRoundTrips) {
 }
 
 TEST(Spec, TextAndJsonBuildTheSameModel) {
-  std::string text = "conv 4 k3x2 p1x0 s2, tanh, maxpool 2 s1, avgpool 2x1 p1x0, flatten, linear 8 nobias, relu, linear";
+  std::string text =
+      "conv 4 k3x2 p1x0 s2, tanh, maxpool 2 s1, avgpool 2x1 p1x0, flatten, linear 8 nobias, relu, linear";
   std::string json = R"([{"layer":"conv","out":4,"kernel":[3,2],"padding":[1,0],"stride":2},{"layer":"tanh"},
     {"layer":"maxpool","window":2,"stride":1},{"layer":"avgpool","window":[2,1],"padding":[1,0]},
     {"layer":"flatten"},{"layer":"linear","out":8,"bias":false},{"layer":"relu"},{"layer":"linear"}])";
   Sequential a = build_model(text, {2, 11, 9}, 5, nullptr);
   Sequential b = build_model(json, {2, 11, 9}, 5, nullptr);
   EXPECT_EQ(a.spec(), b.spec());
-  EXPECT_EQ(a.spec(), "conv 4 k3x2 p1x0 s2, tanh, maxpool 2 s1, avgpool 2x1 p1x0, flatten, linear 8 nobias, relu, linear 5");
+  EXPECT_EQ(a.spec(),
+            "conv 4 k3x2 p1x0 s2, tanh, maxpool 2 s1, avgpool 2x1 p1x0, flatten, linear 8 nobias, relu, linear 5");
 }
 
 TEST(Spec, XavierInitIsSeededAndBounded) {
@@ -177,7 +179,10 @@ TEST(Spec, XavierInitIsSeededAndBounded) {
   const float bound = std::sqrt(6.0f / 175.0f);
   Parameter* w = a.parameters()[0];
   float lo = 0, hi = 0;
-  for (float v : w->values()) { lo = std::min(lo, v); hi = std::max(hi, v); }
+  for (float v : w->values()) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
   EXPECT_LE(hi, bound);
   EXPECT_GE(lo, -bound);
   EXPECT_GT(hi, 0.8f * bound);
@@ -235,7 +240,8 @@ TEST(Module, ShapeMismatchNamesOpAndShapes) {
     conv.forward(x, y);
     FAIL();
   } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(), "conv2d: input has 3 channels, weight expects 1 (input [1, 3, 28, 28], weight [6, 1, 5, 5])");
+    EXPECT_STREQ(e.what(),
+                 "conv2d: input has 3 channels, weight expects 1 (input [1, 3, 28, 28], weight [6, 1, 5, 5])");
   }
   Linear fc(400, 120);
   Tensor flat({2, 240});

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -11,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
@@ -169,8 +169,8 @@ double check_in_onnxruntime(Built& b, const TempDir& dir, const std::string& nam
     const std::string stem = (dir / (name + "-" + std::to_string(batch))).string();
     write_f32(stem + ".in.f32", inputs.back().span());
     args.insert(args.end(), {stem + ".in.f32",
-                             std::to_string(batch) + "x" + std::to_string(chw[0]) + "x" + std::to_string(chw[1]) +
-                                 "x" + std::to_string(chw[2]),
+                             std::to_string(batch) + "x" + std::to_string(chw[0]) + "x" + std::to_string(chw[1]) + "x" +
+                                 std::to_string(chw[2]),
                              stem + ".out.f32"});
   }
   OrtRun r = run_onnxruntime(args);
@@ -417,8 +417,7 @@ TEST(OnnxRuntime, UnusualLayersAtEveryOpset) {
   if (!onnxruntime_available()) GTEST_SKIP() << "LENET_SKIP_ONNXRUNTIME is set";
   TempDir dir;
   Built b = build(kUnusualSpec, {2, 17, 15}, 7, 20);
-  for (int opset : {9, 10, 11, 13, 17})
-    check_in_onnxruntime(b, dir, "unusual-opset" + std::to_string(opset), opset);
+  for (int opset : {9, 10, 11, 13, 17}) check_in_onnxruntime(b, dir, "unusual-opset" + std::to_string(opset), opset);
 }
 
 // ------------------------------------------------------------------ import ----
@@ -470,7 +469,7 @@ TEST(OnnxImport, RoundTripIsExact) {
     Shape chw;
     int classes, opset;
   };
-  const std::vector<Case> cases = {{"lenet", {1, 28, 28}, 10, 11},    {"lenet-max", {1, 28, 20}, 9, 11},
+  const std::vector<Case> cases = {{"lenet", {1, 28, 28}, 10, 11},      {"lenet-max", {1, 28, 20}, 9, 11},
                                    {"lenet-relu", {1, 28, 28}, 10, 17}, {"mlp", {1, 28, 20}, 9, 11},
                                    {kUnusualSpec, {2, 17, 15}, 7, 9},   {kUnusualSpec, {2, 17, 15}, 7, 13}};
   Rng rng(30);
@@ -739,8 +738,9 @@ TEST(OnnxImport, NamesTheNodeOfAnUnsupportedOp) {
   // A node from another domain.
   onnx::ModelProto custom = parse(onnx_model_bytes(b.model, b.info));
   custom.mutable_graph()->mutable_node(1)->set_domain("com.microsoft");
-  EXPECT_NE(import_error(serialize(custom)).find("node '/1/Sigmoid' (Sigmoid): op 'com.microsoft.Sigmoid' is not supported"),
-            std::string::npos);
+  EXPECT_NE(
+      import_error(serialize(custom)).find("node '/1/Sigmoid' (Sigmoid): op 'com.microsoft.Sigmoid' is not supported"),
+      std::string::npos);
 }
 
 TEST(OnnxImport, NamesTheNodeWhoseWeightsDoNotFit) {
@@ -761,8 +761,9 @@ TEST(OnnxImport, NamesTheNodeWhoseWeightsDoNotFit) {
   EXPECT_NE(err.find("its input has 400 features"), std::string::npos) << err;
 
   err = import_error(replace_initializer("3.weight", {16, 4, 5, 5}), "conv.onnx");
-  EXPECT_TRUE(err.starts_with("conv.onnx: node '/3/Conv' (Conv): weight '3.weight' has shape [16, 4, 5, 5] but the "
-                              "input is [1, 6, 14, 14]"))
+  EXPECT_TRUE(
+      err.starts_with("conv.onnx: node '/3/Conv' (Conv): weight '3.weight' has shape [16, 4, 5, 5] but the "
+                      "input is [1, 6, 14, 14]"))
       << err;
 
   err = import_error(replace_initializer("0.bias", {5}), "bias.onnx");
@@ -772,8 +773,9 @@ TEST(OnnxImport, NamesTheNodeWhoseWeightsDoNotFit) {
   onnx::ModelProto short_data = parse(good);
   short_data.mutable_graph()->mutable_initializer(0)->mutable_raw_data()->resize(100);
   err = import_error(serialize(short_data), "short.onnx");
-  EXPECT_TRUE(err.starts_with("short.onnx: node '/0/Conv' (Conv): weight '0.weight' holds 100 bytes, its shape "
-                              "[6, 1, 5, 5] needs 600"))
+  EXPECT_TRUE(
+      err.starts_with("short.onnx: node '/0/Conv' (Conv): weight '0.weight' holds 100 bytes, its shape "
+                      "[6, 1, 5, 5] needs 600"))
       << err;
 
   // A weight that is not in the file at all.
@@ -803,7 +805,9 @@ TEST(OnnxImport, RefusesWhatOurLayersCannotRunExactly) {
     for (auto& a : *n->mutable_attribute())
       if (a.name() == name) a.set_i(v);
   };
-  std::string err = mutate([&](onnx::ModelProto& m) { set_ints(m.mutable_graph()->mutable_node(0), "pads", {2, 2, 1, 1}); });
+  std::string err = mutate([&](onnx::ModelProto& m) {
+    set_ints(m.mutable_graph()->mutable_node(0), "pads", {2, 2, 1, 1});
+  });
   EXPECT_NE(err.find("node '/0/Conv' (Conv): asymmetric pads [2, 2, 1, 1]"), std::string::npos) << err;
 
   err = mutate([&](onnx::ModelProto& m) {
@@ -837,7 +841,8 @@ TEST(OnnxImport, RefusesWhatOurLayersCannotRunExactly) {
       << err;
 
   err = mutate([&](onnx::ModelProto& m) {
-    m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::DOUBLE);
+    m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
+        onnx::TensorProto::DOUBLE);
   });
   EXPECT_NE(err.find("graph input 'input' has element type DOUBLE, expected FLOAT"), std::string::npos) << err;
 
@@ -851,13 +856,15 @@ TEST(OnnxImport, RefusesWhatOurLayersCannotRunExactly) {
     for (auto& p : *m.mutable_metadata_props())
       if (p.key() == "lenet.class_names") p.set_value("[\"a\", \"b\"]");
   });
-  EXPECT_NE(err.find("edited.onnx: metadata lists 2 class names but the model has 10 outputs"), std::string::npos) << err;
+  EXPECT_NE(err.find("edited.onnx: metadata lists 2 class names but the model has 10 outputs"), std::string::npos)
+      << err;
 
   err = mutate([&](onnx::ModelProto& m) {
     for (auto& p : *m.mutable_metadata_props())
       if (p.key() == "lenet.preprocessing") p.set_value("{\"grayscale\": tru");
   });
-  EXPECT_NE(err.find("edited.onnx: garbled metadata 'lenet.preprocessing': not valid JSON at byte"), std::string::npos) << err;
+  EXPECT_NE(err.find("edited.onnx: garbled metadata 'lenet.preprocessing': not valid JSON at byte"), std::string::npos)
+      << err;
 }
 
 TEST(OnnxImport, PadsThatCannotFoldAreRefused) {
@@ -870,7 +877,8 @@ TEST(OnnxImport, PadsThatCannotFoldAreRefused) {
   };
   auto pads_of = [](onnx::ModelProto& m, const std::string& name) -> std::string* {
     for (auto& n : *m.mutable_graph()->mutable_node())
-      if (n.op_type() == "Constant" && n.output(0) == name) return n.mutable_attribute(0)->mutable_t()->mutable_raw_data();
+      if (n.op_type() == "Constant" && n.output(0) == name)
+        return n.mutable_attribute(0)->mutable_t()->mutable_raw_data();
     return nullptr;
   };
   auto set_pads = [&](onnx::ModelProto& m, const std::string& name, std::vector<int64_t> v) {
@@ -885,7 +893,8 @@ TEST(OnnxImport, PadsThatCannotFoldAreRefused) {
     for (auto& n : *m.mutable_graph()->mutable_node())
       if (n.op_type() == "AveragePool") n.set_op_type("MaxPool");
   });
-  EXPECT_NE(err.find("node 'Pad_3' (Pad): zero padding followed by MaxPool is not supported"), std::string::npos) << err;
+  EXPECT_NE(err.find("node 'Pad_3' (Pad): zero padding followed by MaxPool is not supported"), std::string::npos)
+      << err;
   err = mutate([&](onnx::ModelProto& m) {
     for (auto& n : *m.mutable_graph()->mutable_node())
       if (n.op_type() == "Pad") {
@@ -914,7 +923,13 @@ TEST(OnnxImport, SymbolicImageSizeNeedsMetadata) {
   // Our own files carry the size in metadata, so they import even with a symbolic H/W.
   Built b = build("mlp", {1, 8, 6}, 3, 96);
   onnx::ModelProto ours = parse(onnx_model_bytes(b.model, b.info));
-  ours.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(2)->set_dim_param("h");
+  ours.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(2)
+      ->set_dim_param("h");
   EXPECT_EQ(import_onnx_bytes(serialize(ours), "ours.onnx").info.input_shape, (Shape{1, 8, 6}));
 }
 

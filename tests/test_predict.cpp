@@ -21,11 +21,12 @@ namespace lenet {
 namespace {
 
 namespace fs = std::filesystem;
-using test::run_cli;
 using imgtest::TempDir;
+using test::run_cli;
 
 // Sorted order is the class order.
-const std::vector<std::string> kClasses = {"ankle", "bag", "coat", "dress", "pullover", "sandal", "shirt", "sneaker", "trouser"};
+const std::vector<std::string> kClasses = {"ankle",  "bag",   "coat",    "dress",  "pullover",
+                                           "sandal", "shirt", "sneaker", "trouser"};
 constexpr int kTrainPerClass = 24, kTestPerClass = 4;
 
 std::string q(const fs::path& p) { return "\"" + p.string() + "\""; }
@@ -35,11 +36,12 @@ void write_dataset(const fs::path& root, bool with_test = true) {
   const char* ext[] = {".png", ".jpg", ".bmp"};
   for (int k = 0; k < 9; ++k) {
     for (int i = 0; i < kTrainPerClass; ++i)
-      imgtest::save_image(root / "train" / kClasses[k] / (std::to_string(i) + ext[i % 3]), imgtest::class_image(k, i, 28, 20, i % 2));
+      imgtest::save_image(root / "train" / kClasses[k] / (std::to_string(i) + ext[i % 3]),
+                          imgtest::class_image(k, i, 28, 20, i % 2));
     if (with_test)
       for (int i = 0; i < kTestPerClass; ++i)
         imgtest::save_image(root / "test" / kClasses[k] / (std::to_string(i) + ext[(i + k) % 3]),
-                         imgtest::class_image(k, 1000 + i, 28, 20, i % 2));
+                            imgtest::class_image(k, 1000 + i, 28, 20, i % 2));
   }
 }
 
@@ -56,10 +58,10 @@ class PredictCli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir("predict-e2e");
     write_dataset(data());
-    train_result_ = new test::CliResult(run_cli(
-        "train --data " + q(data()) + " --out " + q(run()) +
-            " --arch lenet-relu --epochs 3 --batch-size 16 --seed 3 --threads 2",
-        dir_->path()));
+    train_result_ = new test::CliResult(
+        run_cli("train --data " + q(data()) + " --out " + q(run()) +
+                    " --arch lenet-relu --epochs 3 --batch-size 16 --seed 3 --threads 2",
+                dir_->path()));
   }
   static void TearDownTestSuite() {
     delete train_result_;
@@ -104,7 +106,8 @@ TEST_F(PredictCli, TextOutputNamesClassProbabilityAndTopK) {
   const auto lines = lines_of(r.out);
   ASSERT_EQ(lines.size(), 9u * kTestPerClass + 1);
   // "<file>: <class> 97.1% (true: <class>)  | top 3: <class> 97.1%, <class> 1.2%, <class> 0.3%"
-  const std::regex line_re(R"((.+)/(\w+)/(\d+)\.(png|jpg|bmp): (\w+) (\d+\.\d)% \(true: (\w+)(, wrong)?\)  \| top 3: (\w+) (\d+\.\d)%, \w+ \d+\.\d%, \w+ \d+\.\d%)");
+  const std::regex line_re(
+      R"((.+)/(\w+)/(\d+)\.(png|jpg|bmp): (\w+) (\d+\.\d)% \(true: (\w+)(, wrong)?\)  \| top 3: (\w+) (\d+\.\d)%, \w+ \d+\.\d%, \w+ \d+\.\d%)");
   int correct = 0;
   for (size_t i = 0; i + 1 < lines.size(); ++i) {
     std::smatch m;
@@ -138,14 +141,16 @@ TEST_F(PredictCli, SameOutputWithOneThreadOrMany) {
 TEST_F(PredictCli, JsonLinesCarryTheDocumentedFieldsAndTheTrainingPath) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
   const fs::path one = data() / "test" / "coat" / "1.png";
-  const auto r = run_cli("predict --json --top-k 4 --model " + q(model()) + " " + q(one) + " " + q(data() / "test" / "shirt"),
-                           scratch());
+  const auto r = run_cli("predict --json --top-k 4 --model " + q(model()) + " " + q(one) + " " +
+                             q(data() / "test" / "shirt"),
+                         scratch());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto lines = lines_of(r.out);
   ASSERT_EQ(lines.size(), 1u + kTestPerClass);
   for (const auto& line : lines) {
     const nlohmann::json j = nlohmann::json::parse(line);
-    for (const char* key : {"file", "index", "label", "probability", "top_k"}) EXPECT_TRUE(j.contains(key)) << key << ": " << line;
+    for (const char* key : {"file", "index", "label", "probability", "top_k"})
+      EXPECT_TRUE(j.contains(key)) << key << ": " << line;
     const int index = j["index"].get<int>();
     ASSERT_GE(index, 0);
     ASSERT_LT(index, 9);
@@ -186,21 +191,25 @@ TEST_F(PredictCli, JsonLinesCarryTheDocumentedFieldsAndTheTrainingPath) {
 TEST_F(PredictCli, GalleryHasOneCellPerImage) {
   ASSERT_EQ(train_result_->code, 0) << train_result_->err;
   const fs::path out = scratch() / "gallery.png";
-  const auto r = run_cli("predict --model " + q(model()) + " --gallery " + q(out) + " " + q(data() / "test"), scratch());
+  const auto r = run_cli("predict --model " + q(model()) + " --gallery " + q(out) + " " + q(data() / "test"),
+                         scratch());
   ASSERT_EQ(r.code, 0) << r.err;
   const Image g = read_image(out);
   const int rows = (36 + 9) / 10, cell = 2 * kGalleryLineHeight + 4 + 28 * 4;
-  EXPECT_EQ(g.height, 2 * kGalleryMargin + 2 * kGalleryLineHeight + kGalleryGap + rows * cell + (rows - 1) * kGalleryGap);
+  EXPECT_EQ(g.height,
+            2 * kGalleryMargin + 2 * kGalleryLineHeight + kGalleryGap + rows * cell + (rows - 1) * kGalleryGap);
   EXPECT_GE(g.width, 2 * kGalleryMargin + 10 * 80 + 9 * kGalleryGap);
 
   const auto capped = run_cli("predict --model " + q(model()) + " --gallery-count 5 --gallery " + q(out) + " " +
-                                    q(data() / "test"), scratch());
+                                  q(data() / "test"),
+                              scratch());
   ASSERT_EQ(capped.code, 0) << capped.err;
   EXPECT_NE(capped.err.find("the gallery shows the first 5 of 36 images"), std::string::npos) << capped.err;
   EXPECT_EQ(read_image(out).height, 2 * kGalleryMargin + 2 * kGalleryLineHeight + kGalleryGap + cell);
 
-  const auto no_folder = run_cli("predict --model " + q(model()) + " --gallery " + q(scratch() / "nope" / "g.png") + " " +
-                                       q(data() / "test"), scratch());
+  const auto no_folder = run_cli("predict --model " + q(model()) + " --gallery " + q(scratch() / "nope" / "g.png") +
+                                     " " + q(data() / "test"),
+                                 scratch());
   EXPECT_EQ(no_folder.code, 1);
   EXPECT_NE(no_folder.err.find("does not exist"), std::string::npos) << no_folder.err;
 }
@@ -215,9 +224,9 @@ TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
   imgtest::save_image(bad / "big.png", imgtest::class_image(2, 7, 56, 40));
   const fs::path good = data() / "test" / "coat" / "1.png";
   const auto r = run_cli("predict --model " + q(model()) + " " + q(scratch() / "missing.png") + " " + q(good) + " " +
-                               q(bad / "empty.png") + " " + q(bad / "notes.txt") + " " + q(bad / "cut.png") + " " +
-                               q(bad / "big.png"),
-                           scratch());
+                             q(bad / "empty.png") + " " + q(bad / "notes.txt") + " " + q(bad / "cut.png") + " " +
+                             q(bad / "big.png"),
+                         scratch());
   EXPECT_EQ(r.code, 1);
   const auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 1u) << r.out;
@@ -228,7 +237,8 @@ TEST_F(PredictCli, BadFilesAreReportedAndTheOthersStillPredicted) {
   EXPECT_EQ(err[1], "lenet: error: " + (bad / "empty.png").string() + ": empty file (0 bytes)");
   EXPECT_NE(err[2].find((bad / "notes.txt").string() + ": not an image"), std::string::npos) << err[2];
   EXPECT_NE(err[3].find((bad / "cut.png").string() + ": corrupt or truncated PNG"), std::string::npos) << err[3];
-  EXPECT_NE(err[4].find((bad / "big.png").string() + ": image is 56x40 (HxW) but the model takes 28x20"), std::string::npos)
+  EXPECT_NE(err[4].find((bad / "big.png").string() + ": image is 56x40 (HxW) but the model takes 28x20"),
+            std::string::npos)
       << err[4];
   EXPECT_EQ(err[5], "lenet: error: 5 of 6 inputs could not be used (named above); the others were predicted");
 
@@ -255,7 +265,8 @@ class TrainImageFolderCli : public ::testing::Test {
   TempDir dir{"train-images"};
   fs::path data = dir / "data";
   std::string train_args(const std::string& out, const std::string& extra = "") {
-    return "train --data " + q(data) + " --out " + q(dir / out) + " --arch lenet-relu --epochs 1 --batch-size 32 --threads 2 " + extra;
+    return "train --data " + q(data) + " --out " + q(dir / out) +
+           " --arch lenet-relu --epochs 1 --batch-size 32 --threads 2 " + extra;
   }
 };
 
@@ -265,7 +276,8 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   const auto r = run_cli(train_args("run"), dir.path());
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(test::line_count(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find((data / "train" / "coat" / "wide.png").string() + ": image is 28x28 (HxW) but 216 of the 217 images are 28x20"),
+  EXPECT_NE(r.err.find((data / "train" / "coat" / "wide.png").string() +
+                       ": image is 28x28 (HxW) but 216 of the 217 images are 28x20"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(dir / "run" / "best.safetensors"));
@@ -283,8 +295,8 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
 
   // predict repeats the resize from the checkpoint for a 28x20 file.
   const auto p = run_cli("predict --json --model " + q(dir / "run2" / "best.safetensors") + " " +
-                               q(data / "train" / "bag" / "0.png"),
-                           dir.path());
+                             q(data / "train" / "bag" / "0.png"),
+                         dir.path());
   EXPECT_EQ(p.code, 0) << p.err;
   EXPECT_TRUE(nlohmann::json::parse(p.out).contains("index"));
 
@@ -323,7 +335,8 @@ TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
   EXPECT_NEAR(acc, m.info.metrics.at("test_acc"), 1e-4) << e.out;
 
   // The flags override the stored split.
-  const auto half = run_cli("eval --val-split 0.5 --split-seed 1 --model " + q(best) + " --data " + q(data), dir.path());
+  const auto half = run_cli("eval --val-split 0.5 --split-seed 1 --model " + q(best) + " --data " + q(data),
+                            dir.path());
   ASSERT_EQ(half.code, 0) << half.err;
   EXPECT_NE(half.out.find("test split, 108 images"), std::string::npos) << half.out;
 
@@ -335,7 +348,8 @@ TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
   const SafetensorsFile file = read_safetensors(best);
   std::vector<NamedTensor> tensors;
   for (const auto& [name, t] : file.tensors) tensors.push_back({name, t.shape(), t.span()});
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"val_split", "lots"}, {"split_seed", "-3"}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"val_split", "lots"}, {"split_seed", "-3"}}) {
     auto meta = file.metadata;
     meta[key] = value;
     const fs::path odd = dir / "odd.safetensors";
@@ -374,10 +388,13 @@ TEST_F(TrainImageFolderCli, UnreadableFilesAreSkippedWithOneWarningEachAndACount
   ASSERT_EQ(r.code, 0) << r.err;
   const auto err = lines_of(r.err);
   ASSERT_EQ(err.size(), 4u) << r.err;
-  EXPECT_EQ(err[0], "lenet: warning: skipped " + (data / "train" / "bag" / "zero.png").string() + ": empty file (0 bytes)");
-  EXPECT_TRUE(err[1].starts_with("lenet: warning: skipped " + (data / "train" / "coat" / "readme.txt").string() + ": not an image"))
+  EXPECT_EQ(err[0],
+            "lenet: warning: skipped " + (data / "train" / "bag" / "zero.png").string() + ": empty file (0 bytes)");
+  EXPECT_TRUE(err[1].starts_with("lenet: warning: skipped " + (data / "train" / "coat" / "readme.txt").string() +
+                                 ": not an image"))
       << err[1];
-  EXPECT_TRUE(err[2].starts_with("lenet: warning: skipped " + (data / "test" / "dress" / "cut.jpg").string() + ": truncated JPEG"))
+  EXPECT_TRUE(err[2].starts_with("lenet: warning: skipped " + (data / "test" / "dress" / "cut.jpg").string() +
+                                 ": truncated JPEG"))
       << err[2];
   EXPECT_EQ(err[3], "lenet: warning: skipped 3 file(s) of 255 in " + data.string());
   EXPECT_NE(r.out.find("216 training and 36 test images"), std::string::npos) << r.out;

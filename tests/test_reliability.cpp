@@ -230,7 +230,8 @@ TEST(ResumeLibrary, RefusesOtherDataOrSettings) {
   EXPECT_THROW(train(data, o), TrainingInterrupted);
   const std::string saved = test::read_bytes(dir / "run" / "last.safetensors");
 
-  auto expect_refused = [&](const DataSplit& d, const std::function<void(TrainOptions&)>& change, const std::string& phrase) {
+  auto expect_refused = [&](const DataSplit& d, const std::function<void(TrainOptions&)>& change,
+                            const std::string& phrase) {
     TrainOptions r = quick_options(dir / "run");
     r.resume_from = dir / "run" / "last.safetensors";
     change(r);
@@ -244,11 +245,16 @@ TEST(ResumeLibrary, RefusesOtherDataOrSettings) {
   };
   DataSplit other = data;
   other.train.pixels[17] ^= 1;  // one pixel of one image
-  expect_refused(other, [](TrainOptions&) {}, "the data differ");
-  expect_refused(data, [](TrainOptions& r) { r.batch_size = 16; }, "batch size");
-  expect_refused(data, [](TrainOptions& r) { r.arch = "flatten, linear"; }, "architecture");
-  expect_refused(data, [](TrainOptions& r) { r.seed = 12; }, "seed");
-  expect_refused(data, [](TrainOptions& r) { r.optimizer = "sgd"; }, "optimizer");
+  expect_refused(
+      other, [](TrainOptions&) {}, "the data differ");
+  expect_refused(
+      data, [](TrainOptions& r) { r.batch_size = 16; }, "batch size");
+  expect_refused(
+      data, [](TrainOptions& r) { r.arch = "flatten, linear"; }, "architecture");
+  expect_refused(
+      data, [](TrainOptions& r) { r.seed = 12; }, "seed");
+  expect_refused(
+      data, [](TrainOptions& r) { r.optimizer = "sgd"; }, "optimizer");
 
   // A checkpoint without resume state (best.safetensors, or one saved by hand) says so.
   TrainOptions done = quick_options(dir / "done");
@@ -377,7 +383,9 @@ TEST(Divergence, AnInfiniteTestLossStopsBeforeTheEpochIsSaved) {
   } catch (const TrainingDiverged& e) {
     EXPECT_EQ(e.epoch, 2);
     EXPECT_EQ(e.batch, 0);
-    EXPECT_EQ(std::string(e.what()).rfind("training diverged: the test loss after epoch 2 is NaN; best.safetensors (epoch 1)", 0), 0u)
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "training diverged: the test loss after epoch 2 is NaN; best.safetensors (epoch 1)", 0),
+              0u)
         << e.what();
   }
   EXPECT_EQ(test::read_bytes(dir / "run" / "best.safetensors"), best_before);
@@ -410,10 +418,11 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
   const auto r = test::run_cli(train_args(run), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=" + std::to_string(stop_at));
   EXPECT_EQ(r.code, 130) << r.err;
   const int64_t epoch = (stop_at - 1) / kCliBatches + 1, batch = (stop_at - 1) % kCliBatches + 1;
-  EXPECT_EQ(r.err, "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n"
-                   "lenet: interrupted by SIGINT: training stopped in epoch " + std::to_string(epoch) + " after batch " +
-                       std::to_string(batch) + " of 19; saved " + (run / "last.safetensors").string() +
-                       "; continue with: lenet train --resume " + run.string() + "\n");
+  EXPECT_EQ(r.err,
+            "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n"
+            "lenet: interrupted by SIGINT: training stopped in epoch " +
+                std::to_string(epoch) + " after batch " + std::to_string(batch) + " of 19; saved " +
+                (run / "last.safetensors").string() + "; continue with: lenet train --resume " + run.string() + "\n");
   if (epoch == 1)
     EXPECT_FALSE(fs::exists(run / "metrics.csv")) << "no epoch finished";
   else
@@ -422,8 +431,8 @@ TEST_F(CliResume, SelfSignalAtARandomBatchThenResumeIsBitIdentical) {
   const auto resumed = test::run_cli("train --resume " + quoted(run));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_TRUE(resumed.err.empty()) << resumed.err;
-  EXPECT_NE(resumed.out.find("resuming from " + (run / "last.safetensors").string() + ": epoch " + std::to_string(epoch) +
-                             ", after batch " + std::to_string(batch) + " of 19"),
+  EXPECT_NE(resumed.out.find("resuming from " + (run / "last.safetensors").string() + ": epoch " +
+                             std::to_string(epoch) + ", after batch " + std::to_string(batch) + " of 19"),
             std::string::npos)
       << resumed.out;
   expect_same_run(dir_ / "ref", run);
@@ -436,7 +445,8 @@ TEST_F(CliResume, SigtermExitsWith143AndResumeFinishes) {
   const fs::path run = dir_ / "run";
   const auto r = test::run_cli(train_args(run, 1), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=5:TERM");
   EXPECT_EQ(r.code, 143) << r.err;
-  EXPECT_NE(r.err.find("interrupted by SIGTERM: training stopped in epoch 1 after batch 5 of 19"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("interrupted by SIGTERM: training stopped in epoch 1 after batch 5 of 19"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(run / "best.safetensors")) << "no epoch finished, so no best yet";
   const auto resumed = test::run_cli("train --resume " + quoted(run));
   ASSERT_EQ(resumed.code, 0) << resumed.err;
@@ -453,7 +463,8 @@ TEST_F(CliResume, RealSigintFromOutsideThenResumeIsBitIdentical) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string cmd = "exec '" + std::string(LENET_CLI) + "' " + train_args(run, 6) + " >/dev/null 2>'" + err_file + "'";
+    const std::string cmd = "exec '" + std::string(LENET_CLI) + "' " + train_args(run, 6) + " >/dev/null 2>'" +
+                            err_file + "'";
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -493,8 +504,10 @@ TEST_F(CliResume, ResumeErrorsAreOneClearLine) {
                {"already finished its 1 epochs", "--epochs N (more than 1)"});
   expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --arch mlp"), 1,
                {"--arch cannot change when resuming", "--epochs, --lr, --threads and --data"});
-  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --batch-size 8"), 1, {"--batch-size cannot change"});
-  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --lr -1"), 1, {"--lr must be a positive number"});
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --batch-size 8"), 1,
+               {"--batch-size cannot change"});
+  expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --lr -1"), 1,
+               {"--lr must be a positive number"});
   expect_error(test::run_cli("train --resume " + quoted(run) + " --epochs 2 --data " + quoted(dir_ / "nodata")), 1,
                {"nodata"});
   // best.safetensors is not a place to resume from; a garbled last.safetensors names itself.
@@ -528,8 +541,8 @@ TEST_F(CliResume, DivergenceNamesEpochAndBatchAndKeepsTheBestCheckpoint) {
   // After a good epoch: continue it with a learning rate that explodes.
   const fs::path run = dir_ / "run";
   ASSERT_EQ(test::run_cli(train_args(run, 1)).code, 0);
-  const std::string best = test::read_bytes(run / "best.safetensors"), last = test::read_bytes(run / "last.safetensors"),
-                    csv = test::read_bytes(run / "metrics.csv");
+  const std::string best = test::read_bytes(run / "best.safetensors"),
+                    last = test::read_bytes(run / "last.safetensors"), csv = test::read_bytes(run / "metrics.csv");
   const auto d = test::run_cli("train --resume " + quoted(run) + " --epochs 3 --lr 1e10");
   EXPECT_EQ(d.code, 1);
   EXPECT_EQ(test::line_count(d.err), 1) << d.err;

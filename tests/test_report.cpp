@@ -3,9 +3,9 @@
 // colours); the page embeds exactly those PNGs and links only files that exist.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include "capture_util.h"
 #include "cli_util.h"
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -279,8 +279,10 @@ TEST(ReportCurves, CurveHeightsFollowTheValues) {
     const double expected = row_first + (c.flat - c.first) / (c.last - c.first) * (row_last - row_first);
     EXPECT_NEAR(row_flat, expected, 2.0);
     // Larger values are drawn higher (smaller rows).
-    if (c.last < c.first) EXPECT_GT(row_last, row_first + 100);
-    else EXPECT_LT(row_last, row_first - 100);
+    if (c.last < c.first)
+      EXPECT_GT(row_last, row_first + 100);
+    else
+      EXPECT_LT(row_last, row_first - 100);
   }
 }
 
@@ -303,8 +305,10 @@ TEST(ReportCurves, OneEpochStillShowsBothPoints) {
     EXPECT_NEAR((b0 + b1) / 2.0, (f.left + f.right) / 2.0, 3.0);
     const double blue = mean_row(p, f, kTrainBlue, f.left, f.right);
     const double orange = mean_row(p, f, kTestOrange, f.left, f.right);
-    if (std::string(name) == "loss.png") EXPECT_LT(blue, orange - 50);  // train loss 0.9 above 0.7
-    else EXPECT_GT(blue, orange + 10);                                  // train acc 60% below 65%
+    if (std::string(name) == "loss.png")
+      EXPECT_LT(blue, orange - 50);  // train loss 0.9 above 0.7
+    else
+      EXPECT_GT(blue, orange + 10);  // train acc 60% below 65%
   }
 }
 
@@ -388,17 +392,18 @@ TEST(ReportConfusion, CellColoursFollowRowShares) {
   const double cell = (f.right - f.left) / 3.0;
   // A point in the cell's upper-left quarter, away from the count text.
   auto colour = [&](int t, int pcol) {
-    const uint8_t* px = p.at(static_cast<int>(f.left + (pcol + 0.2) * cell), static_cast<int>(f.top + (t + 0.2) * cell));
+    const uint8_t* px = p.at(static_cast<int>(f.left + (pcol + 0.2) * cell),
+                             static_cast<int>(f.top + (t + 0.2) * cell));
     return Rgb{px[0], px[1], px[2]};
   };
   auto lightness = [](Rgb c) { return c.r + c.g + c.b; };
   auto same = [](Rgb a, Rgb b) { return std::abs(a.r - b.r) + std::abs(a.g - b.g) + std::abs(a.b - b.b) <= 6; };
-  EXPECT_TRUE(same(colour(0, 0), colour(2, 2)));      // both rows 100% correct, despite 10 vs 7 images
-  EXPECT_TRUE(same(colour(1, 1), colour(1, 2)));      // 5 and 5 of 10
-  EXPECT_TRUE(same(colour(0, 1), colour(2, 0)));      // both empty
+  EXPECT_TRUE(same(colour(0, 0), colour(2, 2)));                      // both rows 100% correct, despite 10 vs 7 images
+  EXPECT_TRUE(same(colour(1, 1), colour(1, 2)));                      // 5 and 5 of 10
+  EXPECT_TRUE(same(colour(0, 1), colour(2, 0)));                      // both empty
   EXPECT_LT(lightness(colour(0, 0)), lightness(colour(1, 1)) - 100);  // 100% darker than 50%
   EXPECT_LT(lightness(colour(1, 1)), lightness(colour(0, 1)) - 100);  // 50% darker than 0%
-  EXPECT_GT(lightness(colour(0, 1)), 3 * 235);                         // an empty cell is near white
+  EXPECT_GT(lightness(colour(0, 1)), 3 * 235);                        // an empty cell is near white
 }
 
 TEST(ReportConfusion, ManyClassesAndNoNames) {
@@ -536,7 +541,8 @@ TEST(ReportHtml, ShowsTheGalleryWhenItExistsAndEscapesText) {
   write_html_report(dir.path(), RunReport{info, {}, h, nullptr, "confusion matrix skipped: data not found"});
   const std::string html = read_file(dir.path() / "report.html");
   EXPECT_NE(html.find("Predictions on test images"), std::string::npos);
-  const std::string gallery = base64_decode(html.substr(html.find("data:image/png;base64,", html.find("Predictions")) + 22));
+  const std::string gallery = base64_decode(
+      html.substr(html.find("data:image/png;base64,", html.find("Predictions")) + 22));
   EXPECT_EQ(gallery, read_file(dir.path() / "predictions.png"));
   EXPECT_EQ(html.find("<script>"), std::string::npos);
   EXPECT_NE(html.find("&lt;script&gt;&amp;"), std::string::npos);
@@ -546,7 +552,6 @@ TEST(ReportHtml, ShowsTheGalleryWhenItExistsAndEscapesText) {
   EXPECT_EQ(html.find("Training curves"), std::string::npos);
   EXPECT_EQ(html.find("Confusion matrix"), std::string::npos);
 }
-
 
 // ---- `lenet train` pictures and `lenet plot` (the built CLI) ----
 
@@ -591,13 +596,17 @@ class PlotCli : public ::testing::Test {
   static void SetUpTestSuite() {
     scratch_ = new TempDir;
     write_idx_set(data_dir(), 300, 120);
-    const CliResult r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --batch-size 32"
-                                " --limit-test 100 --threads 2 --out " + quoted(run_dir()),
+    const CliResult r = run_cli("train --data " + quoted(data_dir()) +
+                                    " --arch lenet-relu --epochs 2 --batch-size 32"
+                                    " --limit-test 100 --threads 2 --out " +
+                                    quoted(run_dir()),
                                 scratch_->path());
     // A failure here must fail every test: an ASSERT in SetUpTestSuite would
     // only mark them skipped, which CTest counts as a pass.
-    if (r.code != 0) setup_error_ = "training the shared run failed: " + r.err;
-    else if (!r.err.empty()) setup_error_ = "training printed warnings: " + r.err;
+    if (r.code != 0)
+      setup_error_ = "training the shared run failed: " + r.err;
+    else if (!r.err.empty())
+      setup_error_ = "training printed warnings: " + r.err;
   }
   void SetUp() override {
     if (!setup_error_.empty()) FAIL() << setup_error_;
@@ -708,7 +717,8 @@ TEST_F(PlotCli, BrokenOrEmptyMetricsCsvIsOneClearError) {
   const Case cases[] = {
       {"empty", "", "metrics.csv: empty"},
       {"header-only", kCsvHeader, "metrics.csv: no epochs recorded"},
-      {"not-a-number", std::string(kCsvHeader) + "1,0.5,0.8,0.6,abc,1,100\n", "column 'test_acc' is 'abc', not a number"},
+      {"not-a-number", std::string(kCsvHeader) + "1,0.5,0.8,0.6,abc,1,100\n",
+       "column 'test_acc' is 'abc', not a number"},
       {"short-row", std::string(kCsvHeader) + "1,0.5,0.8\n", "line 2: 3 fields, expected 7"},
       {"no-header", "1,0.5,0.8,0.6,0.7,1,100\n", "the header lacks the column"},
       {"epochs-backwards", std::string(kCsvHeader) + "2,1,0.5,1,0.5,1,1\n1,1,0.5,1,0.5,1,1\n",
@@ -748,8 +758,11 @@ TEST_F(PlotCli, MissingPlplotDriversAreOneErrorLine) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 
   const fs::path train_run = scratch_->path() / "no-drivers-train";
-  r = run_cli("train --data " + quoted(data_dir()) + " --arch lenet-relu --epochs 2 --limit-train 64 --limit-test 32"
-              " --threads 2 --out " + quoted(train_run), scratch_->path(), env);
+  r = run_cli("train --data " + quoted(data_dir()) +
+                  " --arch lenet-relu --epochs 2 --limit-train 64 --limit-test 32"
+                  " --threads 2 --out " +
+                  quoted(train_run),
+              scratch_->path(), env);
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.rfind("lenet: warning: could not draw the training pictures: PLplot", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

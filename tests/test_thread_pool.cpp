@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/thread_pool.h"
 #include "lenet/parallel.h"
+#include "runtime/thread_pool.h"
 
 using namespace lenet;
 using kernels::parallel_run;
@@ -46,9 +46,10 @@ TEST(ThreadPool, NestedCallsStayOnTheirThread) {
 }
 
 TEST(ThreadPool, ExceptionsReachTheCaller) {
-  EXPECT_THROW(parallel_run(3, [](int t, int) {
-                 if (t == 2) throw std::runtime_error("worker failed");
-               }),
+  EXPECT_THROW(parallel_run(3,
+                            [](int t, int) {
+                              if (t == 2) throw std::runtime_error("worker failed");
+                            }),
                std::runtime_error);
   // The pool still works afterwards.
   std::atomic<int> calls{0};

@@ -248,9 +248,11 @@ TEST(Train, SameSeedAndThreadsGiveBitIdenticalRuns) {
     const Tensor& tb = fb.tensors[i].second;
     EXPECT_EQ(fa.tensors[i].first, fb.tensors[i].first);
     ASSERT_EQ(ta.shape(), tb.shape());
-    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), sizeof(float) * static_cast<size_t>(ta.numel())), 0) << fa.tensors[i].first;
+    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), sizeof(float) * static_cast<size_t>(ta.numel())), 0)
+        << fa.tensors[i].first;
   }
-  EXPECT_NE(max_abs_diff(*read_safetensors(dir / "c" / "last.safetensors").find("0.weight"), *fa.find("0.weight")), 0.0f);
+  EXPECT_NE(max_abs_diff(*read_safetensors(dir / "c" / "last.safetensors").find("0.weight"), *fa.find("0.weight")),
+            0.0f);
 }
 
 TEST(Train, NormalisationIsComputedAndStored) {
@@ -270,7 +272,8 @@ TEST(Train, NormalisationIsComputedAndStored) {
   EXPECT_EQ(m.metadata.count("optimizer"), 0u) << "best carries no optimizer state";
   EXPECT_EQ(load_checkpoint(dir / "run" / "last.safetensors").metadata.at("optimizer"), "sgd");
   // The stored normalisation reproduces the recorded test loss.
-  EXPECT_EQ(evaluate(m.model, data.test, m.info.preprocessing.normalization).loss, read_metrics_csv(dir / "run" / "metrics.csv")[0].test_loss);
+  EXPECT_EQ(evaluate(m.model, data.test, m.info.preprocessing.normalization).loss,
+            read_metrics_csv(dir / "run" / "metrics.csv")[0].test_loss);
 }
 
 TEST(Train, RejectsBadSettingsBeforeWritingAnything) {
@@ -342,7 +345,9 @@ TEST(MetricsCsv, RoundTripsExactly) {
   EXPECT_EQ(back[1].test_acc, 0.9999999999999999);
   EXPECT_EQ(back[0].images_per_s, 40000.25);
   // Extra columns and CRLF line ends are fine.
-  test::write_bytes(dir / "x.csv", "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,lr\r\n3,1,0.5,1,0.5,2,100,0.1\r\n");
+  test::write_bytes(
+      dir / "x.csv",
+      "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,lr\r\n3,1,0.5,1,0.5,2,100,0.1\r\n");
   EXPECT_EQ(read_metrics_csv(dir / "x.csv").at(0).epoch, 3);
 }
 

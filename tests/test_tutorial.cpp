@@ -174,14 +174,14 @@ TEST(Tutorial, PoolingGivesTheChaptersValues) {
 TEST(Tutorial, LeNetLayerShapes) {
   std::ostringstream out;
   auto r = lenet_example(out, 0);
-  const std::vector<std::string> types = {"Conv2d", "Sigmoid", "AvgPool2d", "Conv2d", "Sigmoid", "AvgPool2d",
-                                          "Flatten", "Linear", "Sigmoid", "Linear", "Sigmoid", "Linear"};
-  const std::vector<Shape> mnist = {{1, 6, 28, 28}, {1, 6, 28, 28}, {1, 6, 14, 14}, {1, 16, 10, 10},
-                                    {1, 16, 10, 10}, {1, 16, 5, 5}, {1, 400}, {1, 120},
-                                    {1, 120}, {1, 84}, {1, 84}, {1, 10}};
+  const std::vector<std::string> types = {"Conv2d",  "Sigmoid", "AvgPool2d", "Conv2d", "Sigmoid", "AvgPool2d",
+                                          "Flatten", "Linear",  "Sigmoid",   "Linear", "Sigmoid", "Linear"};
+  const std::vector<Shape> mnist = {{1, 6, 28, 28},  {1, 6, 28, 28}, {1, 6, 14, 14}, {1, 16, 10, 10},
+                                    {1, 16, 10, 10}, {1, 16, 5, 5},  {1, 400},       {1, 120},
+                                    {1, 120},        {1, 84},        {1, 84},        {1, 10}};
   const std::vector<Shape> narrow = {{1, 6, 28, 20}, {1, 6, 28, 20}, {1, 6, 14, 10}, {1, 16, 10, 6},
-                                     {1, 16, 10, 6}, {1, 16, 5, 3}, {1, 240}, {1, 120},
-                                     {1, 120}, {1, 84}, {1, 84}, {1, 9}};
+                                     {1, 16, 10, 6}, {1, 16, 5, 3},  {1, 240},       {1, 120},
+                                     {1, 120},       {1, 84},        {1, 84},        {1, 9}};
   ASSERT_EQ(r.mnist.size(), types.size());
   ASSERT_EQ(r.narrow.size(), types.size());
   for (size_t i = 0; i < types.size(); ++i) {

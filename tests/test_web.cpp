@@ -66,8 +66,10 @@ class WebPage : public ::testing::Test {
       test::write_synthetic_idx(data, 600, 100, 28, 4);
     }
     run_ = *dir_ / "run";
-    auto r = run_cli("train --data " + quoted(data) + " --arch lenet-relu --limit-train 2000 --limit-test 200"
-                     " --batch-size 32 --epochs 1 --threads 1 --seed 0 --out " + quoted(run_));
+    auto r = run_cli("train --data " + quoted(data) +
+                     " --arch lenet-relu --limit-train 2000 --limit-test 200"
+                     " --batch-size 32 --epochs 1 --threads 1 --seed 0 --out " +
+                     quoted(run_));
     if (r.code != 0) return void(setup_error_ = "training failed: " + r.err);
     r = run_cli("export --model " + quoted(run_ / "best.safetensors") + " --web " + quoted(run_ / "web"));
     if (r.code != 0) return void(setup_error_ = "export --web failed: " + r.err);
@@ -135,7 +137,8 @@ TEST_F(WebPage, ExportWritesOneSelfContainedFolder) {
   const LoadedModel best = load_checkpoint(run_ / "best.safetensors");
   EXPECT_EQ(config.at("class_names").get<std::vector<std::string>>(), best.info.class_names);
   EXPECT_EQ(config.at("input_shape").get<Shape>(), best.info.input_shape);
-  EXPECT_EQ(config.at("preprocessing").at("normalization").at("std").get<float>(), best.info.preprocessing.normalization.std);
+  EXPECT_EQ(config.at("preprocessing").at("normalization").at("std").get<float>(),
+            best.info.preprocessing.normalization.std);
   EXPECT_EQ(config.at("background"), "dark");  // MNIST-like: white on black
   ASSERT_EQ(config.at("examples").size(), std::min<size_t>(10, best.info.class_names.size()));
   for (size_t k = 0; k < config.at("examples").size(); ++k) {
@@ -260,24 +263,24 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   fs::create_directories(other);
   test::write_bytes(other / "notes.txt", "mine");
   expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(other)),
-                        {other.string(), "holds other files", "notes.txt"}, "folder with other files");
+                    {other.string(), "holds other files", "notes.txt"}, "folder with other files");
   EXPECT_EQ(entries(other), std::set<std::string>{"notes.txt"});
   EXPECT_EQ(test::read_bytes(other / "notes.txt"), "mine");
   const fs::path file = *dir_ / "a-file";
   test::write_bytes(file, "x");
   expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(file)), {file.string(), "not a folder"},
-                        "a file");
+                    "a file");
 
   // Unreadable models.
   const fs::path target = *dir_ / "page";
   const fs::path missing = *dir_ / "no-such.safetensors";
   expect_error_line(run_cli("export --model " + quoted(missing) + web + quoted(target)), {missing.string()},
-                        "missing model");
+                    "missing model");
   const std::string ckpt = test::read_bytes(model);
   const fs::path truncated = *dir_ / "truncated.safetensors";
   test::write_bytes(truncated, ckpt.substr(0, ckpt.size() - 100));
   expect_error_line(run_cli("export --model " + quoted(truncated) + web + quoted(target)),
-                        {truncated.string(), "truncated"}, "truncated checkpoint");
+                    {truncated.string(), "truncated"}, "truncated checkpoint");
 
   // A model the page cannot express (every model build_model accepts ends in [N, classes]).
   Rng rng(3);
@@ -288,15 +291,15 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   two.arch = two_channels.spec();
   save_checkpoint(*dir_ / "two-channels.safetensors", two_channels, two);
   expect_error_line(run_cli("export --model " + quoted(*dir_ / "two-channels.safetensors") + web + quoted(target)),
-                        {"1 (grayscale) or 3 (RGB)", "[2, 12, 12]"}, "two input channels");
+                    {"1 (grayscale) or 3 (RGB)", "[2, 12, 12]"}, "two input channels");
   // onnxruntime-web not installed.
   expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(target) + " --ort-dir " +
-                                quoted(*dir_ / "no-ort")),
-                        {(*dir_ / "no-ort" / "ort.wasm.min.js").string(), "scripts/setup.sh", "--ort-dir"},
-                        "no onnxruntime-web");
+                            quoted(*dir_ / "no-ort")),
+                    {(*dir_ / "no-ort" / "ort.wasm.min.js").string(), "scripts/setup.sh", "--ort-dir"},
+                    "no onnxruntime-web");
   expect_error_line(run_cli("export --model " + quoted(model) + web + quoted(target), {},
-                                "LENET_ORT_WEB_DIR=" + (*dir_ / "no-ort").string()),
-                        {(*dir_ / "no-ort" / "ort.wasm.min.js").string()}, "LENET_ORT_WEB_DIR");
+                            "LENET_ORT_WEB_DIR=" + (*dir_ / "no-ort").string()),
+                    {(*dir_ / "no-ort" / "ort.wasm.min.js").string()}, "LENET_ORT_WEB_DIR");
 
   // A write that fails half-way (a file-size limit, as a full disk) leaves nothing behind.
   const std::set<std::string> before = entries(dir_->path());
@@ -318,9 +321,13 @@ TEST_F(WebPage, BadExportsFailCleanly) {
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(test::read_bytes(target / "index.html"), first);
   EXPECT_NE(test::read_bytes(target / "index.html").find("no test images embedded (--examples 0)"), std::string::npos);
-  EXPECT_EQ(entries(dir_->path()), [&] { auto e = before; e.insert("page"); return e; }());
+  EXPECT_EQ(entries(dir_->path()), [&] {
+    auto e = before;
+    e.insert("page");
+    return e;
+  }());
 
   // Serving a folder that holds no page.
   expect_error_line(run_cli("serve " + quoted(other) + " --port 0"), {other.string(), "no index.html"},
-                        "serve a folder without a page");
+                    "serve a folder without a page");
 }

@@ -36,7 +36,8 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
   for (int t = 0; t < k; ++t) {
     out += pad_right(names[static_cast<size_t>(t)], label_width);
     for (int p = 0; p < k; ++p)
-      out += "  " + pad_left(std::to_string(ev.confusion[static_cast<size_t>(t) * k + p]), width[static_cast<size_t>(p)]);
+      out += "  " +
+             pad_left(std::to_string(ev.confusion[static_cast<size_t>(t) * k + p]), width[static_cast<size_t>(p)]);
     out += "\n";
   }
   return out;
@@ -73,7 +74,8 @@ void add_eval_command(CLI::App& app) {
   auto split_seed = std::make_shared<uint64_t>(0);
   cmd->add_option("--val-split", *val_split,
                   "Image folders without test/: fraction held out (default: the training run's, else 0.2)");
-  cmd->add_option("--split-seed", *split_seed, "Image folders without test/: seed of the held-out split (default: the "
+  cmd->add_option("--split-seed", *split_seed,
+                  "Image folders without test/: seed of the held-out split (default: the "
                   "training run's, else 0)");
   cmd->callback([=] {
     if (*batch < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(*batch));
@@ -92,13 +94,14 @@ void add_eval_command(CLI::App& app) {
     DataSplit split = load_data(data_dir, options);
     Dataset test = *limit > 0 ? split.test.head(*limit) : std::move(split.test);
     if (test.input_shape() != info.input_shape)
-      throw UsageError(data_dir.string() + ": images are " + to_string(test.input_shape()) + " but the model " + *model_path +
-                       " expects " + to_string(info.input_shape));
+      throw UsageError(data_dir.string() + ": images are " + to_string(test.input_shape()) + " but the model " +
+                       *model_path + " expects " + to_string(info.input_shape));
     if (test.num_classes() != static_cast<int>(info.class_names.size()))
-      throw UsageError(data_dir.string() + ": " + std::to_string(test.num_classes()) + " classes but the model " + *model_path +
-                       " has " + std::to_string(info.class_names.size()));
+      throw UsageError(data_dir.string() + ": " + std::to_string(test.num_classes()) + " classes but the model " +
+                       *model_path + " has " + std::to_string(info.class_names.size()));
     if (test.class_names != info.class_names)
-      std::fprintf(stderr, "lenet: warning: %s names its classes differently from the model; showing the model's names\n",
+      std::fprintf(stderr,
+                   "lenet: warning: %s names its classes differently from the model; showing the model's names\n",
                    data_dir.string().c_str());
 
     const Evaluation ev = evaluate(loaded.model, test, info.preprocessing.normalization, *batch);
@@ -117,8 +120,8 @@ void add_eval_command(CLI::App& app) {
       for (int p = 0; p < ev.classes; ++p) row += ev.confusion[static_cast<size_t>(c) * ev.classes + p];
       char acc[16] = "   n/a";  // no test images of this class
       if (row) std::snprintf(acc, sizeof acc, "%.4f", per_class[static_cast<size_t>(c)]);
-      std::printf("  %-*s  %s  (%lld images)\n", static_cast<int>(name_width), info.class_names[static_cast<size_t>(c)].c_str(), acc,
-                  static_cast<long long>(row));
+      std::printf("  %-*s  %s  (%lld images)\n", static_cast<int>(name_width),
+                  info.class_names[static_cast<size_t>(c)].c_str(), acc, static_cast<long long>(row));
     }
     std::printf("\nconfusion matrix (rows: true class, columns: predicted class)\n%s",
                 format_confusion(ev, info.class_names).c_str());

@@ -68,8 +68,10 @@ std::vector<WebExample> web_examples(const WebArgs& w, const std::string& model_
     options.resize_height = loaded.info.preprocessing.resize_height;
     options.resize_width = loaded.info.preprocessing.resize_width;
     // An image folder without test/: the split the training run held out.
-    if (auto it = loaded.metadata.find("val_split"); it != loaded.metadata.end()) options.val_split = std::stod(it->second);
-    if (auto it = loaded.metadata.find("split_seed"); it != loaded.metadata.end()) options.seed = std::stoull(it->second);
+    if (auto it = loaded.metadata.find("val_split"); it != loaded.metadata.end())
+      options.val_split = std::stod(it->second);
+    if (auto it = loaded.metadata.find("split_seed"); it != loaded.metadata.end())
+      options.seed = std::stoull(it->second);
     const Dataset test = load_dataset(data, options).test;
     if (test.input_shape() != loaded.info.input_shape || test.class_names != loaded.info.class_names)
       throw std::runtime_error("its images (" + to_string(test.input_shape()) + ", " +
@@ -87,8 +89,9 @@ std::vector<WebExample> web_examples(const WebArgs& w, const std::string& model_
 }  // namespace
 
 void add_export_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "Convert a saved model to ONNX (for ONNX Runtime, OpenCV, TensorRT, ...) "
-                                           "or a web page that runs it in the browser");
+  auto* cmd = app.add_subcommand("export",
+                                 "Convert a saved model to ONNX (for ONNX Runtime, OpenCV, TensorRT, ...) "
+                                 "or a web page that runs it in the browser");
   auto model_path = std::make_shared<std::string>();
   auto onnx_path = std::make_shared<std::string>();
   auto opset = std::make_shared<int>(kOnnxDefaultOpset);
@@ -131,9 +134,10 @@ void add_export_command(CLI::App& app) {
       options.opset = *opset;
       options.examples = web_examples(*web, *model_path, loaded, options.examples_note);
       export_web_page(web->dir, loaded.model, loaded.info, options);
-      std::printf("wrote %s: index.html, model.onnx (%s), onnxruntime-web; %zu test images embedded\n"
-                  "view it with: lenet serve %s\n",
-                  web->dir.c_str(), shape.c_str(), options.examples.size(), web->dir.c_str());
+      std::printf(
+          "wrote %s: index.html, model.onnx (%s), onnxruntime-web; %zu test images embedded\n"
+          "view it with: lenet serve %s\n",
+          web->dir.c_str(), shape.c_str(), options.examples.size(), web->dir.c_str());
     }
   });
 }

@@ -9,9 +9,7 @@
 
 namespace lenet::cli {
 
-std::string kernels_line() {
-  return "kernels: " + active_isa() + " (" + std::to_string(active_lanes()) + " lanes)";
-}
+std::string kernels_line() { return "kernels: " + active_isa() + " (" + std::to_string(active_lanes()) + " lanes)"; }
 
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Show an architecture's layers and output shapes");

@@ -203,8 +203,7 @@ EpochHook make_report_hook(ReportSource source) {
       write_run_pictures(event.out_dir, report);
     } catch (const std::exception& e) {
       // The checkpoints matter more than their pictures: warn once, train on.
-      if (!state->warned)
-        std::fprintf(stderr, "lenet: warning: could not draw the training pictures: %s\n", e.what());
+      if (!state->warned) std::fprintf(stderr, "lenet: warning: could not draw the training pictures: %s\n", e.what());
       state->warned = true;
     }
   };
@@ -223,7 +222,8 @@ ReportSource make_report_source(const TrainOptions& options, const fs::path& dat
 
 void add_plot_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "plot", "Redraw a run's loss.png, accuracy.png, confusion.png and report.html from metrics.csv and best.safetensors");
+      "plot",
+      "Redraw a run's loss.png, accuracy.png, confusion.png and report.html from metrics.csv and best.safetensors");
   auto run = std::make_shared<std::string>();
   auto data = std::make_shared<std::string>();
   auto limit = std::make_shared<int64_t>(-1);

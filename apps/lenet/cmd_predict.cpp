@@ -35,9 +35,9 @@ struct PredictArgs {
 
 struct Input {
   fs::path file;
-  int truth = -1;      // class index when the file's folder is named after a class
-  std::string error;   // set when the argument or the file cannot be used
-  Image image;         // prepared for the model
+  int truth = -1;     // class index when the file's folder is named after a class
+  std::string error;  // set when the argument or the file cannot be used
+  Image image;        // prepared for the model
 };
 
 // The class whose name the file's folder has, or -1.
@@ -95,22 +95,27 @@ std::string percent(float p) {
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("predict", "Predict the classes of image files (PNG, JPEG, BMP, PGM) with a saved model");
+  auto* cmd = app.add_subcommand("predict",
+                                 "Predict the classes of image files (PNG, JPEG, BMP, PGM) with a saved model");
   auto a = std::make_shared<PredictArgs>();
   cmd->add_option("--model", a->model, "Saved model (.safetensors checkpoint or .onnx)")->required();
-  cmd->add_option("inputs", a->inputs, "Image files or folders (walked; a sub-folder named after a class gives the true label)")
+  cmd->add_option("inputs", a->inputs,
+                  "Image files or folders (walked; a sub-folder named after a class gives the true label)")
       ->required();
   cmd->add_option("--top-k", a->top_k, "Classes to list per image")->capture_default_str();
   cmd->add_flag("--json", a->json, "One JSON object per image and line (JSON Lines)");
   cmd->add_option("--gallery", a->gallery, "Also draw the images with their predictions into this PNG");
   cmd->add_option("--gallery-count", a->gallery_count, "Images in the gallery at most")->capture_default_str();
-  cmd->add_flag("--resize", a->resize, "Resize images of another size to the model's input (bilinear) instead of rejecting them");
+  cmd->add_flag("--resize", a->resize,
+                "Resize images of another size to the model's input (bilinear) instead of rejecting them");
   cmd->add_option("--batch-size", a->batch_size, "Images per forward pass")->capture_default_str();
   add_threads_option(*cmd, a->threads);
   cmd->callback([a] {
     if (a->top_k < 1) throw UsageError("--top-k must be a positive whole number, got " + std::to_string(a->top_k));
-    if (a->batch_size < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a->batch_size));
-    if (a->gallery_count < 1) throw UsageError("--gallery-count must be positive, got " + std::to_string(a->gallery_count));
+    if (a->batch_size < 1)
+      throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a->batch_size));
+    if (a->gallery_count < 1)
+      throw UsageError("--gallery-count must be positive, got " + std::to_string(a->gallery_count));
     if (!a->gallery.empty()) {
       const fs::path parent = fs::path(a->gallery).parent_path();
       std::error_code ec;
@@ -156,9 +161,9 @@ void add_predict_command(CLI::App& app) {
       if (in.truth >= 0) ++labelled, correct += p.index() == in.truth;
       if (a->json) {
         nlohmann::ordered_json j = {{"file", in.file.string()},
-                            {"index", p.index()},
-                            {"label", classes[static_cast<size_t>(p.index())]},
-                            {"probability", p.probability()}};
+                                    {"index", p.index()},
+                                    {"label", classes[static_cast<size_t>(p.index())]},
+                                    {"probability", p.probability()}};
         j["top_k"] = nlohmann::ordered_json::array();
         for (const auto& s : p.top) j["top_k"].push_back(score_json(s, classes));
         if (in.truth >= 0) {
@@ -168,13 +173,15 @@ void add_predict_command(CLI::App& app) {
         }
         std::printf("%s\n", j.dump().c_str());
       } else {
-        std::string line = in.file.string() + ": " + classes[static_cast<size_t>(p.index())] + " " + percent(p.probability());
+        std::string line = in.file.string() + ": " + classes[static_cast<size_t>(p.index())] + " " +
+                           percent(p.probability());
         if (in.truth >= 0)
           line += " (true: " + classes[static_cast<size_t>(in.truth)] + (p.index() == in.truth ? ")" : ", wrong)");
         if (p.top.size() > 1) {
           line += "  | top " + std::to_string(p.top.size()) + ":";
           for (size_t t = 0; t < p.top.size(); ++t)
-            line += (t ? ", " : " ") + classes[static_cast<size_t>(p.top[t].index)] + " " + percent(p.top[t].probability);
+            line += (t ? ", " : " ") + classes[static_cast<size_t>(p.top[t].index)] + " " +
+                    percent(p.top[t].probability);
         }
         std::printf("%s\n", line.c_str());
       }
@@ -201,10 +208,11 @@ void add_predict_command(CLI::App& app) {
                 (images.size() > items.size() ? " of " + std::to_string(images.size()) : std::string()) + " images";
       write_gallery(a->gallery, items, g);
       if (images.size() > items.size())
-        std::fprintf(stderr, "lenet: note: the gallery shows the first %zu of %zu images (--gallery-count)\n", items.size(),
-                     images.size());
+        std::fprintf(stderr, "lenet: note: the gallery shows the first %zu of %zu images (--gallery-count)\n",
+                     items.size(), images.size());
     }
-    if (failed == n) throw std::runtime_error("none of the " + std::to_string(n) + " inputs could be used (named above)");
+    if (failed == n)
+      throw std::runtime_error("none of the " + std::to_string(n) + " inputs could be used (named above)");
     if (failed > 0)
       throw std::runtime_error(std::to_string(failed) + " of " + std::to_string(n) +
                                " inputs could not be used (named above); the others were predicted");

@@ -77,8 +77,7 @@ void serve_one(int fd, const fs::path& root) {
     return respond(fd, 400, "Bad Request", text, "bad request path\n", head);
   // No way out of the folder: every ".." segment is refused, hidden files too.
   for (const auto& part : fs::path(path).relative_path())
-    if (part == ".." || part.string().starts_with("."))
-      return respond(fd, 404, "Not Found", text, "not found\n", head);
+    if (part == ".." || part.string().starts_with(".")) return respond(fd, 404, "Not Found", text, "not found\n", head);
   fs::path file = root / fs::path(path).relative_path();
   std::error_code ec;
   if (fs::is_directory(file, ec)) file /= "index.html";

@@ -7,10 +7,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -72,8 +72,10 @@ class StopOnSignals {
  public:
   StopOnSignals() {
     // On a terminal the progress bar holds the line: start a fresh one.
-    static const char tty_message[] = "\nlenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
-    static const char plain_message[] = "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
+    static const char tty_message[] =
+        "\nlenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
+    static const char plain_message[] =
+        "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
     g_stop_message = tty ? tty_message : plain_message;
     g_stop_message_size = (tty ? sizeof tty_message : sizeof plain_message) - 1;
@@ -93,7 +95,8 @@ class StopOnSignals {
   StopOnSignals& operator=(const StopOnSignals&) = delete;
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 // For the tests: LENET_TEST_INTERRUPT_AFTER_BATCHES=N (or N:TERM) makes the run
@@ -151,7 +154,8 @@ void run_training(const DataSplit& data, TrainOptions o, const std::vector<Epoch
     train(data, o, hooks);
   } catch (const TrainingInterrupted& e) {
     const int sig = g_stop_signal;
-    throw ExitStatus(std::string("interrupted by ") + (sig == SIGTERM ? "SIGTERM: " : "SIGINT: ") + e.what() + "; continue with: " + resume_hint,
+    throw ExitStatus(std::string("interrupted by ") + (sig == SIGTERM ? "SIGTERM: " : "SIGINT: ") + e.what() +
+                         "; continue with: " + resume_hint,
                      128 + (sig ? sig : SIGINT));
   } catch (const TrainingDiverged& e) {
     progress.abandon();
@@ -176,7 +180,8 @@ std::vector<EpochHook> make_epoch_hooks(const TrainArgs& args) {
   // The chapter's last figure: the first ten test images with true and
   // predicted labels, redrawn after every epoch so the last one shows the end.
   hooks.push_back([](const EpochEvent& e) {
-    write_prediction_gallery(e.out_dir / "predictions.png", e.model, e.data.test, e.info.preprocessing.normalization, 10,
+    write_prediction_gallery(e.out_dir / "predictions.png", e.model, e.data.test, e.info.preprocessing.normalization,
+                             10,
                              e.data.name + ": first test images after epoch " + std::to_string(e.history.back().epoch));
   });
   return hooks;
@@ -190,12 +195,14 @@ std::string number(double v) {
 
 void check_arguments(const TrainArgs& a) {
   if (a.epochs < 1) throw UsageError("--epochs must be a positive whole number, got " + std::to_string(a.epochs));
-  if (a.batch_size < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a.batch_size));
+  if (a.batch_size < 1)
+    throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a.batch_size));
   if (a.lr && (!(*a.lr > 0) || !std::isfinite(*a.lr)))
     throw UsageError("--lr must be a positive number, got " + number(*a.lr));
   if (a.optimizer != "sgd" && a.optimizer != "adam")
     throw UsageError("--optimizer must be sgd or adam, got '" + a.optimizer + "'");
-  if (!(a.momentum >= 0 && a.momentum < 1)) throw UsageError("--momentum must lie in [0, 1), got " + number(a.momentum));
+  if (!(a.momentum >= 0 && a.momentum < 1))
+    throw UsageError("--momentum must lie in [0, 1), got " + number(a.momentum));
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
     throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
@@ -220,7 +227,9 @@ void check_architecture(const std::string& arch, const Dataset& data) {
     }
     if (builtin)
       throw UsageError("--arch " + arch + " does not fit images of " + to_string(data.input_shape()) + ": " + e.what());
-    if (one_word) throw UsageError("unknown --arch '" + arch + "' (built-in: " + builtins + ", or a layer spec such as 'conv 6 k5 p2, sigmoid, ...')");
+    if (one_word)
+      throw UsageError("unknown --arch '" + arch + "' (built-in: " + builtins +
+                       ", or a layer spec such as 'conv 6 k5 p2, sigmoid, ...')");
     throw UsageError("--arch '" + arch + "': " + e.what());
   }
 }
@@ -233,7 +242,8 @@ fs::path prepare_output(const std::string& out) {
     if (fs::exists(dir, ec)) {
       if (!fs::is_directory(dir, ec)) throw UsageError("--out " + out + " is a file, not a folder");
       if (!fs::is_empty(dir, ec))
-        throw UsageError("--out " + out + " already holds files (an earlier run?); choose a new folder, lenet never overwrites a run");
+        throw UsageError("--out " + out +
+                         " already holds files (an earlier run?); choose a new folder, lenet never overwrites a run");
     }
     fs::create_directories(dir, ec);
     if (ec) throw UsageError("cannot create --out " + out + ": " + ec.message());
@@ -331,12 +341,14 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   if (!fs::is_directory(dir, ec)) throw UsageError("--resume " + given.resume + ": no such run folder");
   const fs::path last = dir / "last.safetensors";
   if (!fs::exists(last, ec))
-    throw UsageError("--resume " + given.resume + ": no last.safetensors there (the run stopped before it saved anything; "
+    throw UsageError("--resume " + given.resume +
+                     ": no last.safetensors there (the run stopped before it saved anything; "
                      "start it again)");
   for (const char* flag : {"--arch", "--batch-size", "--optimizer", "--momentum", "--weight-decay", "--seed", "--out",
                            "--normalize", "--limit-train", "--limit-test", "--size", "--val-split", "--split-seed"})
     if (cmd.count(flag))
-      throw UsageError(std::string(flag) + " cannot change when resuming: the run keeps its own settings (only --epochs, "
+      throw UsageError(std::string(flag) +
+                       " cannot change when resuming: the run keeps its own settings (only --epochs, "
                        "--lr, --threads and --data may be given; start a new run to change the others)");
   const ResumeState state = read_resume_state(last);
   TrainOptions o = state.options;
@@ -345,8 +357,9 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   const int done = static_cast<int>(state.history.size());
   if (cmd.count("--epochs")) {
     if (given.epochs < state.epoch)
-      throw UsageError("--epochs " + std::to_string(given.epochs) + ": the run in " + given.resume + " is already in epoch " +
-                       std::to_string(state.epoch) + (state.complete() ? " (finished " + std::to_string(done) + ")" : ""));
+      throw UsageError("--epochs " + std::to_string(given.epochs) + ": the run in " + given.resume +
+                       " is already in epoch " + std::to_string(state.epoch) +
+                       (state.complete() ? " (finished " + std::to_string(done) + ")" : ""));
     o.epochs = given.epochs;
   } else if (state.complete()) {
     throw UsageError("the run in " + given.resume + " already finished its " + std::to_string(done) +
@@ -385,9 +398,12 @@ void add_train_command(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   // A repeated option takes its last value, so a script can append overrides.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--data", a->data, "Data set: IDX folder, image folder (train/<class>/*, test/<class>/*) or a CSV "
-                                     "list path,label; default: Fashion-MNIST from " + default_data_dir().string());
-  cmd->add_option("--arch", a->arch, "Built-in name (lenet, lenet-max, lenet-relu, mlp) or a layer spec")->capture_default_str();
+  cmd->add_option("--data", a->data,
+                  "Data set: IDX folder, image folder (train/<class>/*, test/<class>/*) or a CSV "
+                  "list path,label; default: Fashion-MNIST from " +
+                      default_data_dir().string());
+  cmd->add_option("--arch", a->arch, "Built-in name (lenet, lenet-max, lenet-relu, mlp) or a layer spec")
+      ->capture_default_str();
   cmd->add_option("--epochs", a->epochs, "Passes over the training set")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Images per minibatch")->capture_default_str();
   cmd->add_option("--lr", a->lr, "Learning rate (default: 0.001 for adam, 0.9 for sgd, the chapter's values)");
@@ -397,13 +413,16 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Seed of the weights and the shuffle")->capture_default_str();
   add_threads_option(*cmd, a->threads);
   cmd->add_option("--out", a->out, "Run folder (new or empty); default: a new folder under runs/");
-  cmd->add_flag("--normalize", a->normalize, "Normalise pixels by the training set's mean and std (stored with the model)");
+  cmd->add_flag("--normalize", a->normalize,
+                "Normalise pixels by the training set's mean and std (stored with the model)");
   cmd->add_option("--limit-train", a->limit_train, "Use only the first N training images (quick runs)");
   cmd->add_option("--limit-test", a->limit_test, "Use only the first N test images");
   cmd->add_option("--size", a->size, "Image folders: resize every image to HxW (bilinear), e.g. 28x28");
-  cmd->add_option("--val-split", a->val_split, "Image folders without test/: fraction of each class held out for testing")
+  cmd->add_option("--val-split", a->val_split,
+                  "Image folders without test/: fraction of each class held out for testing")
       ->capture_default_str();
-  cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")->capture_default_str();
+  cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")
+      ->capture_default_str();
   cmd->add_option("--resume", a->resume,
                   "Continue the stopped run in this folder from its last.safetensors, with its own settings "
                   "(only --epochs, --lr, --threads and --data may be given)");

@@ -42,8 +42,8 @@ void add_tutorial_command(CLI::App& app) {
       for (const auto& s : all) chosen.push_back(&s);
     for (size_t i = 0; i < chosen.size(); ++i) {
       const auto& s = *chosen[i];
-      std::cout << (i ? "\n" : "") << "== " << (&s - all.data()) + 1 << ". " << s.name << ": " << s.title << "  (" << s.file
-                << ")\n";
+      std::cout << (i ? "\n" : "") << "== " << (&s - all.data()) + 1 << ". " << s.name << ": " << s.title << "  ("
+                << s.file << ")\n";
       s.run(std::cout, *seed);
     }
     std::cout.flush();

@@ -13,8 +13,8 @@
 namespace lenet::cli {
 
 void add_threads_option(CLI::App& cmd, int& threads) {
-  cmd.add_option("--threads", threads, "Worker threads (0: all the cores this process may use; at most " +
-                                           std::to_string(kMaxThreads) + ")")
+  cmd.add_option("--threads", threads,
+                 "Worker threads (0: all the cores this process may use; at most " + std::to_string(kMaxThreads) + ")")
       ->capture_default_str()
       ->check(CLI::Validator(
           [](const std::string& text) -> std::string {
@@ -56,7 +56,8 @@ uint64_t stored_split_seed(const std::string& text, const std::string& source) {
 
 void stored_held_out_split(const std::map<std::string, std::string>& metadata, const std::string& source,
                            DataOptions& options) {
-  if (auto it = metadata.find("val_split"); it != metadata.end()) options.val_split = stored_val_split(it->second, source);
+  if (auto it = metadata.find("val_split"); it != metadata.end())
+    options.val_split = stored_val_split(it->second, source);
   if (auto it = metadata.find("split_seed"); it != metadata.end()) options.seed = stored_split_seed(it->second, source);
 }
 

@@ -44,13 +44,15 @@ void Progress::on_start(const TrainStart& start) {
   std::string settings = o.optimizer + " lr " + short_number(o.lr);
   if (o.momentum > 0) settings += ", momentum " + short_number(o.momentum);
   if (o.weight_decay > 0) settings += ", weight decay " + short_number(o.weight_decay);
-  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) + (o.epochs == 1 ? " epoch" : " epochs") +
-              ", seed " + std::to_string(o.seed) + ", " + std::to_string(start.threads) + (start.threads == 1 ? " thread" : " threads");
+  settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) +
+              (o.epochs == 1 ? " epoch" : " epochs") + ", seed " + std::to_string(o.seed) + ", " +
+              std::to_string(start.threads) + (start.threads == 1 ? " thread" : " threads");
   if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
   std::fprintf(out_, "%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
   if (!o.resume_from.empty())
-    std::fprintf(out_, "resuming from %s: epoch %d, after batch %lld of %lld\n", o.resume_from.string().c_str(), start.epoch,
-                 static_cast<long long>(start.batches_done), static_cast<long long>(start.batches_per_epoch));
+    std::fprintf(out_, "resuming from %s: epoch %d, after batch %lld of %lld\n", o.resume_from.string().c_str(),
+                 start.epoch, static_cast<long long>(start.batches_done),
+                 static_cast<long long>(start.batches_per_epoch));
   std::fflush(out_);
 }
 
@@ -70,15 +72,16 @@ void Progress::on_batch(int, int64_t done, double loss, double acc) {
   const double per_batch = elapsed / static_cast<double>(done);
   const double epoch_left = per_batch * static_cast<double>(batches_ - done);
   // Later epochs are estimated from the finished ones (they include the test pass), else from this one.
-  const double epoch_estimate = epoch_ > 1 ? epoch_seconds_total_ / (epoch_ - 1) : per_batch * static_cast<double>(batches_);
+  const double epoch_estimate = epoch_ > 1 ? epoch_seconds_total_ / (epoch_ - 1)
+                                           : per_batch * static_cast<double>(batches_);
   const double run_left = epoch_left + epoch_estimate * (epochs_ - epoch_);
   constexpr int width = 24;
   const int filled = static_cast<int>(width * done / std::max<int64_t>(batches_, 1));
   std::string bar(static_cast<size_t>(filled), '=');
   if (filled < width) bar += '>' + std::string(static_cast<size_t>(width - filled - 1), ' ');
-  std::fprintf(out_, "\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.4f  ETA %s (run %s)", epoch_, epochs_, bar.c_str(),
-               static_cast<long long>(done), static_cast<long long>(batches_), loss, acc, format_duration(epoch_left).c_str(),
-               format_duration(run_left).c_str());
+  std::fprintf(out_, "\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.4f  ETA %s (run %s)", epoch_, epochs_,
+               bar.c_str(), static_cast<long long>(done), static_cast<long long>(batches_), loss, acc,
+               format_duration(epoch_left).c_str(), format_duration(run_left).c_str());
   std::fflush(out_);
   on_bar_line_ = true;
 }
@@ -95,14 +98,15 @@ void Progress::on_epoch(const EpochMetrics& m, bool new_best) {
   if (live_) std::fprintf(out_, "\r\033[K");
   on_bar_line_ = false;
   const int digits = static_cast<int>(std::to_string(epochs_).size());
-  std::fprintf(out_, "epoch %*d/%d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s  %.0f img/s%s\n", digits, m.epoch,
-               epochs_, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.seconds, m.images_per_s, new_best ? "  *best" : "");
+  std::fprintf(out_, "epoch %*d/%d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s  %.0f img/s%s\n", digits,
+               m.epoch, epochs_, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.seconds, m.images_per_s,
+               new_best ? "  *best" : "");
   std::fflush(out_);
 }
 
 void Progress::on_end(const EpochMetrics& best, const std::filesystem::path& best_checkpoint) {
-  std::fprintf(out_, "best: epoch %d, test loss %.4f, test accuracy %.4f -> %s\n", best.epoch, best.test_loss, best.test_acc,
-               best_checkpoint.string().c_str());
+  std::fprintf(out_, "best: epoch %d, test loss %.4f, test accuracy %.4f -> %s\n", best.epoch, best.test_loss,
+               best.test_acc, best_checkpoint.string().c_str());
   std::fflush(out_);
 }
 

@@ -21,13 +21,15 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 torch::nn::Sequential lenet_max() {
   using namespace torch::nn;
-  Sequential net(Conv2d(Conv2dOptions(1, 6, 5).padding(2)), Sigmoid(), MaxPool2d(2),
-                 Conv2d(Conv2dOptions(6, 16, 5)), Sigmoid(), MaxPool2d(2), Flatten(),
-                 Linear(400, 120), Sigmoid(), Linear(120, 84), Sigmoid(), Linear(84, 10));
+  Sequential net(Conv2d(Conv2dOptions(1, 6, 5).padding(2)), Sigmoid(), MaxPool2d(2), Conv2d(Conv2dOptions(6, 16, 5)),
+                 Sigmoid(), MaxPool2d(2), Flatten(), Linear(400, 120), Sigmoid(), Linear(120, 84), Sigmoid(),
+                 Linear(84, 10));
   torch::NoGradGuard no_grad;
   for (auto& p : net->named_parameters()) {
-    if (p.key().find("weight") != std::string::npos) torch::nn::init::xavier_uniform_(p.value());
-    else p.value().zero_();
+    if (p.key().find("weight") != std::string::npos)
+      torch::nn::init::xavier_uniform_(p.value());
+    else
+      p.value().zero_();
   }
   return net;
 }
@@ -65,10 +67,13 @@ int main(int argc, char** argv) {
     auto order = torch::randperm(train.count, torch::kLong);
     const auto t0 = Clock::now();
     double loss = 0;
-    for (int64_t b = 0; b < train.count; b += 256) loss = step(order.slice(0, b, std::min<int64_t>(b + 256, train.count)));
+    for (int64_t b = 0; b < train.count; b += 256)
+      loss = step(order.slice(0, b, std::min<int64_t>(b + 256, train.count)));
     const double s = seconds_since(t0);
-    std::printf("{\"peer\": \"libtorch\", \"mode\": \"train\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f, \"last_loss\": %.4f}\n",
-                threads, s, train.count / s, loss);
+    std::printf(
+        "{\"peer\": \"libtorch\", \"mode\": \"train\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f, "
+        "\"last_loss\": %.4f}\n",
+        threads, s, train.count / s, loss);
   } else if (mode == "infer") {
     const auto test = bench::load_split(dir, "t10k");
     auto x = images_of(test);
@@ -83,8 +88,9 @@ int main(int argc, char** argv) {
       }
       if (pass) best = std::min(best, seconds_since(t0));
     }
-    std::printf("{\"peer\": \"libtorch\", \"mode\": \"infer\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
-                threads, best, test.count / best);
+    std::printf(
+        "{\"peer\": \"libtorch\", \"mode\": \"infer\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f}\n",
+        threads, best, test.count / best);
   } else if (mode == "latency") {
     const auto test = bench::load_split(dir, "t10k");
     auto x = images_of(test);

@@ -19,12 +19,12 @@ namespace lenet {
 
 // Everything about a trained model except its weights.
 struct ModelInfo {
-  std::string arch;                 // canonical spec text (Sequential::spec())
-  Shape input_shape;                // [C, H, W]
+  std::string arch;   // canonical spec text (Sequential::spec())
+  Shape input_shape;  // [C, H, W]
   std::vector<std::string> class_names;
-  Preprocessing preprocessing;      // grayscale, resize, normalisation
-  std::string dataset;              // data set name
-  int epoch = 0;                    // 1-based epoch the weights come from (0: untrained)
+  Preprocessing preprocessing;            // grayscale, resize, normalisation
+  std::string dataset;                    // data set name
+  int epoch = 0;                          // 1-based epoch the weights come from (0: untrained)
   std::map<std::string, double> metrics;  // train_loss, train_acc, test_loss, test_acc, ...
 };
 

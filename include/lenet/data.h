@@ -13,10 +13,10 @@
 namespace lenet {
 
 struct Dataset {
-  std::vector<uint8_t> pixels;      // [count, channels, height, width], row-major
-  std::vector<int32_t> labels;      // [count], each in [0, class_names.size())
+  std::vector<uint8_t> pixels;  // [count, channels, height, width], row-major
+  std::vector<int32_t> labels;  // [count], each in [0, class_names.size())
   std::vector<std::string> class_names;
-  std::vector<std::string> files;   // source file of each sample (image folders), else empty
+  std::vector<std::string> files;  // source file of each sample (image folders), else empty
   int64_t count = 0;
   int channels = 1, height = 0, width = 0;
 
@@ -70,7 +70,7 @@ struct DataOptions {
   int resize_height = 0, resize_width = 0;  // --size HxW, 0 = keep
   double val_split = 0.2;                   // image folders without test/
   uint64_t seed = 0;
-  int threads = 0;                          // decoding; 0 = all
+  int threads = 0;  // decoding; 0 = all
 };
 struct ImageLoadReport;
 // An image folder's skipped files go to `report` (see load_image_folder); nothing is printed.

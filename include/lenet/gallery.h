@@ -14,10 +14,10 @@
 namespace lenet {
 
 struct GalleryItem {
-  Image image;             // gray or RGB, as the model saw it
-  std::string truth;       // true class name; empty when unknown
-  std::string prediction;  // predicted class name
-  double probability = -1; // shown as a percentage when >= 0
+  Image image;              // gray or RGB, as the model saw it
+  std::string truth;        // true class name; empty when unknown
+  std::string prediction;   // predicted class name
+  double probability = -1;  // shown as a percentage when >= 0
 };
 
 struct GalleryOptions {
@@ -34,10 +34,10 @@ struct GalleryLayout {
   int width = 0, height = 0;            // the whole picture
   int image_top = 0;                    // offset of the image inside a cell, below the captions
 };
-inline constexpr int kGalleryMargin = 10;      // around the grid, px
-inline constexpr int kGalleryGap = 12;         // between cells, px
-inline constexpr int kGalleryTextScale = 2;    // stb_easy_font units → px
-inline constexpr int kGalleryLineHeight = 22;  // px per caption line
+inline constexpr int kGalleryMargin = 10;         // around the grid, px
+inline constexpr int kGalleryGap = 12;            // between cells, px
+inline constexpr int kGalleryTextScale = 2;       // stb_easy_font units → px
+inline constexpr int kGalleryLineHeight = 22;     // px per caption line
 inline constexpr size_t kGalleryMaxCaption = 32;  // characters; longer captions end in ".."
 
 GalleryLayout gallery_layout(const std::vector<GalleryItem>& items, const GalleryOptions& options = {});

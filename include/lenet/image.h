@@ -33,7 +33,7 @@ struct Image {
 
 // Limits checked on the header before anything is allocated.
 inline constexpr int kMaxImageSide = 16384;
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;     // 64 megapixels
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;       // 64 megapixels
 inline constexpr int64_t kMaxImageFileBytes = int64_t{256} << 20;  // 256 MiB
 
 // "28x20": height x width, the order of --size.
@@ -80,8 +80,8 @@ Image to_rgb(const Image& image);
 Image resize_bilinear(const Image& image, int height, int width);
 // The same on float planes [channels][height][width] (tests compare it with
 // PyTorch's documented output).
-std::vector<float> resize_bilinear(std::span<const float> planes, int channels, int height, int width,
-                                   int out_height, int out_width);
+std::vector<float> resize_bilinear(std::span<const float> planes, int channels, int height, int width, int out_height,
+                                   int out_width);
 // Each pixel becomes a factor x factor block (for looking at small images).
 Image upscale_nearest(const Image& image, int factor);
 

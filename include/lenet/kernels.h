@@ -39,8 +39,8 @@ struct PoolGeometry {
 // b may be null (no bias). Workspace is allocated per thread and reused.
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
 // dx may be null (first layer: no input gradient needed); db may be null.
-void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db);
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db);
 
 // Max pooling stores the flat input index of each maximum (per sample and
 // channel plane) in `argmax` for the backward pass. Padded cells never win.
@@ -53,8 +53,8 @@ void avgpool2d_backward(const PoolGeometry& g, const float* dy, float* dx);
 
 // x[N,I] · w[O,I]ᵀ + b[O] -> y[N,O]  (weights in PyTorch's [out, in] layout)
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* b, float* y);
-void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db);
+void linear_backward(int n, int in, int out, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db);
 
 // Element-wise activations. Backward takes the forward output y (and x for ReLU
 // would be equivalent: y > 0 exactly where x > 0).
@@ -84,8 +84,8 @@ namespace reference {
 // The chapter's corr2d: one channel, no padding, stride 1. x[H,W] ⋆ k[KH,KW] -> y[H-KH+1, W-KW+1]
 void corr2d(int h, int w, const float* x, int kh, int kw, const float* k, float* y);
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
-void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy,
-                     float* dx, float* dw, float* db);
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db);
 // The chapter's pool2d generalised to padding and stride; mode "max" or "avg".
 void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y);
 void avgpool2d_forward(const PoolGeometry& g, const float* x, float* y);

@@ -72,13 +72,35 @@ class Module {
 // ---- layers ----
 
 struct Conv2dOptions {
-  Conv2dOptions(int in_channels, int out_channels, int kernel) : in(in_channels), out(out_channels), kh(kernel), kw(kernel) {}
-  Conv2dOptions& kernel_size(int h, int w) { kh = h; kw = w; return *this; }
-  Conv2dOptions& padding(int p) { ph = pw = p; return *this; }
-  Conv2dOptions& padding(int h, int w) { ph = h; pw = w; return *this; }
-  Conv2dOptions& stride(int s) { sh = sw = s; return *this; }
-  Conv2dOptions& stride(int h, int w) { sh = h; sw = w; return *this; }
-  Conv2dOptions& bias(bool b) { with_bias = b; return *this; }
+  Conv2dOptions(int in_channels, int out_channels, int kernel)
+      : in(in_channels), out(out_channels), kh(kernel), kw(kernel) {}
+  Conv2dOptions& kernel_size(int h, int w) {
+    kh = h;
+    kw = w;
+    return *this;
+  }
+  Conv2dOptions& padding(int p) {
+    ph = pw = p;
+    return *this;
+  }
+  Conv2dOptions& padding(int h, int w) {
+    ph = h;
+    pw = w;
+    return *this;
+  }
+  Conv2dOptions& stride(int s) {
+    sh = sw = s;
+    return *this;
+  }
+  Conv2dOptions& stride(int h, int w) {
+    sh = h;
+    sw = w;
+    return *this;
+  }
+  Conv2dOptions& bias(bool b) {
+    with_bias = b;
+    return *this;
+  }
   int in, out, kh, kw, ph = 0, pw = 0, sh = 1, sw = 1;
   bool with_bias = true;
 };
@@ -120,10 +142,24 @@ class Linear : public Module {
 struct Pool2dOptions {
   explicit Pool2dOptions(int window) : kh(window), kw(window) {}
   Pool2dOptions(int window_h, int window_w) : kh(window_h), kw(window_w) {}
-  Pool2dOptions& padding(int p) { ph = pw = p; return *this; }
-  Pool2dOptions& padding(int h, int w) { ph = h; pw = w; return *this; }
-  Pool2dOptions& stride(int s) { sh = sw = s; return *this; }
-  Pool2dOptions& stride(int h, int w) { sh = h; sw = w; return *this; }
+  Pool2dOptions& padding(int p) {
+    ph = pw = p;
+    return *this;
+  }
+  Pool2dOptions& padding(int h, int w) {
+    ph = h;
+    pw = w;
+    return *this;
+  }
+  Pool2dOptions& stride(int s) {
+    sh = sw = s;
+    return *this;
+  }
+  Pool2dOptions& stride(int h, int w) {
+    sh = h;
+    sw = w;
+    return *this;
+  }
   int kh, kw, ph = 0, pw = 0;
   int sh = 0, sw = 0;  // 0: the window size (PyTorch's default)
 };
@@ -174,9 +210,18 @@ class Activation : public Module {
   Kind kind_;
 };
 
-class Sigmoid : public Activation { public: Sigmoid() : Activation(Kind::Sigmoid) {} };
-class ReLU : public Activation { public: ReLU() : Activation(Kind::ReLU) {} };
-class Tanh : public Activation { public: Tanh() : Activation(Kind::Tanh) {} };
+class Sigmoid : public Activation {
+ public:
+  Sigmoid() : Activation(Kind::Sigmoid) {}
+};
+class ReLU : public Activation {
+ public:
+  ReLU() : Activation(Kind::ReLU) {}
+};
+class Tanh : public Activation {
+ public:
+  Tanh() : Activation(Kind::Tanh) {}
+};
 
 // [N, C, H, W] -> [N, C·H·W]
 class Flatten : public Module {

@@ -33,8 +33,7 @@ PlotLabels plot_labels(const ModelInfo& info);
 // Non-finite values (a diverged run) are left out of the curve but not of the
 // labels. Throws std::invalid_argument on an empty history and
 // std::runtime_error naming the path when it cannot be written.
-void plot_loss(const std::filesystem::path& path, const std::vector<EpochMetrics>& history,
-               const PlotLabels& labels);
+void plot_loss(const std::filesystem::path& path, const std::vector<EpochMetrics>& history, const PlotLabels& labels);
 // Train and test accuracy (in percent) per epoch, like plot_loss.
 void plot_accuracy(const std::filesystem::path& path, const std::vector<EpochMetrics>& history,
                    const PlotLabels& labels);

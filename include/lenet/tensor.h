@@ -23,7 +23,7 @@ int64_t numel(const Shape& shape);
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(Shape shape);                      // zero-filled
+  explicit Tensor(Shape shape);  // zero-filled
   Tensor(Shape shape, std::initializer_list<float> values);
   Tensor(Shape shape, std::span<const float> values);
   Tensor(const Tensor& other);
@@ -33,7 +33,7 @@ class Tensor {
 
   const Shape& shape() const { return shape_; }
   int dim() const { return static_cast<int>(shape_.size()); }
-  int64_t size(int d) const;                         // negative d counts from the end
+  int64_t size(int d) const;  // negative d counts from the end
   int64_t numel() const { return numel_; }
   bool empty() const { return numel_ == 0; }
 
@@ -57,7 +57,9 @@ class Tensor {
   void zero() { fill(0.0f); }
 
  private:
-  struct Free { void operator()(float* p) const; };
+  struct Free {
+    void operator()(float* p) const;
+  };
   Shape shape_;
   int64_t numel_ = 0;
   int64_t capacity_ = 0;

@@ -18,7 +18,7 @@
 namespace lenet {
 
 struct EpochMetrics {
-  int epoch = 0;  // 1-based
+  int epoch = 0;                                                      // 1-based
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;  // accuracies in [0, 1]
   double seconds = 0, images_per_s = 0;
 };
@@ -49,7 +49,7 @@ struct TrainOptions {
   float momentum = 0.0f;
   float weight_decay = 0.0f;
   uint64_t seed = 0;
-  int threads = 0;  // 0: all cores
+  int threads = 0;         // 0: all cores
   bool normalize = false;  // mean/std from the training set, stored with the model
   std::filesystem::path out_dir;
   // Told what the run does as it goes (train() itself prints nothing); not
@@ -102,8 +102,8 @@ struct TrainingDiverged : std::runtime_error {
 
 // What OUT/last.safetensors says about the run it belongs to.
 struct ResumeState {
-  TrainOptions options;  // as the run was started; threads: the count it ran with; out_dir: the file's folder
-  int epoch = 1;            // the epoch to continue (1-based); options.epochs + 1 when the run is complete
+  TrainOptions options;      // as the run was started; threads: the count it ran with; out_dir: the file's folder
+  int epoch = 1;             // the epoch to continue (1-based); options.epochs + 1 when the run is complete
   int64_t batches_done = 0;  // batches of that epoch already trained
   std::vector<EpochMetrics> history;  // the finished epochs
   bool complete() const { return epoch > options.epochs; }
@@ -119,7 +119,7 @@ struct EpochEvent {
   bool new_best;                             // this epoch wrote best.safetensors
   Sequential& model;                         // weights after this epoch
   const ModelInfo& info;
-  const Evaluation& test;                    // this epoch's test evaluation
+  const Evaluation& test;  // this epoch's test evaluation
   const DataSplit& data;
 };
 using EpochHook = std::function<void(const EpochEvent&)>;
@@ -132,9 +132,9 @@ using EpochHook = std::function<void(const EpochEvent&)>;
 struct TrainStart {
   const TrainOptions& options;
   const DataSplit& data;
-  const ModelInfo& info;          // the model's input shape, classes, preprocessing (normalisation)
+  const ModelInfo& info;  // the model's input shape, classes, preprocessing (normalisation)
   int64_t parameters = 0;
-  int threads = 0;                // the count the run uses
+  int threads = 0;  // the count the run uses
   int64_t batches_per_epoch = 0;
   // Resuming (options.resume_from set): the epoch it continues and the batches of it already trained.
   int epoch = 1;

@@ -29,9 +29,9 @@ struct WebExample {
 std::vector<WebExample> pick_web_examples(const Dataset& test, int count);
 
 struct WebPageOptions {
-  std::filesystem::path ort_dir;       // holds ort_web_files()
+  std::filesystem::path ort_dir;  // holds ort_web_files()
   std::vector<WebExample> examples;
-  std::string examples_note;           // shown instead of the examples when there are none
+  std::string examples_note;  // shown instead of the examples when there are none
   int opset = 11;
   int top_k = 5;
 };

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 DataSplit load_dataset(const fs::path& dir, const DataOptions& options, ImageLoadReport* report) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) throw std::runtime_error("data folder " + dir.string() + " does not exist");
-  if (fs::is_regular_file(dir, ec) && is_image_folder(dir)) return load_image_folder(dir, options, report);  // a .csv list
+  if (fs::is_regular_file(dir, ec) && is_image_folder(dir))
+    return load_image_folder(dir, options, report);  // a .csv list
   if (!fs::is_directory(dir, ec)) throw std::runtime_error("data path " + dir.string() + " is not a folder");
   if (is_idx_folder(dir)) {
     if (options.resize_height || options.resize_width)
@@ -48,7 +49,8 @@ Normalization compute_normalization(const Dataset& data) {
   Normalization norm;
   norm.mean = static_cast<float>(mean);
   norm.std = static_cast<float>(std::sqrt(var));
-  if (!(norm.std > 0)) throw std::invalid_argument("compute_normalization: every pixel has the same value; cannot normalise");
+  if (!(norm.std > 0))
+    throw std::invalid_argument("compute_normalization: every pixel has the same value; cannot normalise");
   return norm;
 }
 

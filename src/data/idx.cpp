@@ -104,8 +104,8 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   if (got < 4) throw FileError(path, "truncated: " + std::to_string(got) + " bytes, too short for an IDX header");
   const uint32_t magic = big_endian32(head.data());
   if (magic != expected_magic)
-    throw FileError(path, "wrong IDX magic " + hex32(magic) + ", expected " + hex32(expected_magic) +
-                             " (" + what + ")");
+    throw FileError(path,
+                    "wrong IDX magic " + hex32(magic) + ", expected " + hex32(expected_magic) + " (" + what + ")");
   const int ndims = head[3];
   IdxArray a;
   std::vector<uint8_t> dim_bytes(static_cast<size_t>(ndims) * 4);
@@ -122,7 +122,7 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
     // Checked before multiplying, so the product cannot wrap around to something small.
     if (n != 0 && total > kMaxBytes / n)
       throw FileError(path, "IDX header claims more than " + std::to_string(kMaxBytes) +
-                               " bytes of data; the file is not a plausible IDX file");
+                                " bytes of data; the file is not a plausible IDX file");
     total *= n;
   }
   std::string shape;
@@ -136,49 +136,51 @@ IdxArray read_idx_array(const fs::path& path, uint32_t expected_magic, const cha
   const uint64_t header_size = 4 + 4 * static_cast<uint64_t>(ndims);
   if (in.raw() && !ec && total > file_size - header_size)
     throw FileError(path, "truncated: the header announces " + shape + " = " + std::to_string(total) +
-                             " bytes of data, the file holds " + std::to_string(file_size - header_size));
+                              " bytes of data, the file holds " + std::to_string(file_size - header_size));
   // Compressed data may inflate to anything: more than this machine's memory is refused up front.
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
   if (pages > 0 && page_size > 0 && total > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size))
     throw FileError(path, "the IDX header announces " + shape + " = " + std::to_string(total) +
-                             " bytes of data, more than this machine's memory (" +
-                             std::to_string(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) + " bytes)");
+                              " bytes of data, more than this machine's memory (" +
+                              std::to_string(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) +
+                              " bytes)");
   // Read in chunks so a lying header costs no more memory than the file holds.
   const size_t chunk = size_t{1} << 24;
   size_t have = 0;
   try {
     if (in.raw()) a.data.reserve(static_cast<size_t>(total));
   } catch (const std::bad_alloc&) {
-    throw FileError(path, "out of memory for the " + std::to_string(total) +
-                             " bytes of data the IDX header announces");
+    throw FileError(path, "out of memory for the " + std::to_string(total) + " bytes of data the IDX header announces");
   }
   while (have < total) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, total - have));
     try {
       a.data.resize(have + want);
     } catch (const std::bad_alloc&) {
-      throw FileError(path, "out of memory after " + std::to_string(have) + " of the " +
-                               std::to_string(total) + " bytes of data the IDX header announces");
+      throw FileError(path, "out of memory after " + std::to_string(have) + " of the " + std::to_string(total) +
+                                " bytes of data the IDX header announces");
     }
     const size_t n = in.read(a.data.data() + have, want);
     have += n;
     if (n < want) {
       in.check_stream();
-      throw FileError(path, "truncated: the header announces " + shape + " = " +
-                               std::to_string(total) + " bytes of data, the file holds " + std::to_string(have));
+      throw FileError(path, "truncated: the header announces " + shape + " = " + std::to_string(total) +
+                                " bytes of data, the file holds " + std::to_string(have));
     }
   }
   if (!in.at_end())
-    throw FileError(path, "unexpected bytes after the " + std::to_string(total) +
-                             " bytes of data the IDX header announces");
+    throw FileError(path,
+                    "unexpected bytes after the " + std::to_string(total) + " bytes of data the IDX header announces");
   return a;
 }
 
 // The standard names ("train-images-idx3-ubyte"), the ".idx3" variant some
 // mirrors use ("train-images.idx3-ubyte"), each with or without ".gz".
-fs::path find_idx_file(const fs::path& dir, const std::string& prefix, const std::string& what, const std::string& idx) {
+fs::path find_idx_file(const fs::path& dir, const std::string& prefix, const std::string& what,
+                       const std::string& idx) {
   std::error_code ec;
-  for (const std::string& name : {prefix + "-" + what + "-" + idx + "-ubyte", prefix + "-" + what + "." + idx + "-ubyte"})
+  for (const std::string& name :
+       {prefix + "-" + what + "-" + idx + "-ubyte", prefix + "-" + what + "." + idx + "-ubyte"})
     for (const char* ext : {".gz", ""})
       if (fs::is_regular_file(dir / (name + ext), ec)) return dir / (name + ext);
   return {};
@@ -222,11 +224,11 @@ Dataset read_idx(const fs::path& images, const fs::path& labels) {
     throw FileError(images, "holds " + std::to_string(im.dims[0]) + " images but " + labels.string() + " holds " +
                                 std::to_string(lb.dims[0]) + " labels");
   if (im.dims[1] == 0 || im.dims[2] == 0)
-    throw FileError(images, "images of size " + std::to_string(im.dims[1]) + "x" +
-                             std::to_string(im.dims[2]) + " are empty");
+    throw FileError(images,
+                    "images of size " + std::to_string(im.dims[1]) + "x" + std::to_string(im.dims[2]) + " are empty");
   if (im.dims[1] > 65536 || im.dims[2] > 65536)
-    throw FileError(images, "image size " + std::to_string(im.dims[1]) + "x" +
-                             std::to_string(im.dims[2]) + " is implausible for an IDX data set");
+    throw FileError(images, "image size " + std::to_string(im.dims[1]) + "x" + std::to_string(im.dims[2]) +
+                                " is implausible for an IDX data set");
   Dataset d;
   d.count = im.dims[0];
   d.channels = 1;
@@ -267,8 +269,7 @@ DataSplit load_idx_folder(const fs::path& dir) {
   std::vector<std::string> names;
   if (fashion) {
     if (classes > fashion_mnist_classes().size())
-      throw FileError(dir, "Fashion-MNIST has 10 classes but a label reads " +
-                               std::to_string(classes - 1));
+      throw FileError(dir, "Fashion-MNIST has 10 classes but a label reads " + std::to_string(classes - 1));
     names = fashion_mnist_classes();
   } else {
     // MNIST's digits, and any other IDX set's label numbers: as many classes as

@@ -154,7 +154,8 @@ std::vector<CsvRow> read_csv_list(const fs::path& csv) {
 
 bool all_integers(const std::vector<CsvRow>& rows) {
   return std::all_of(rows.begin(), rows.end(), [](const CsvRow& r) {
-    return r.label.size() <= 9 && std::all_of(r.label.begin(), r.label.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return r.label.size() <= 9 &&
+           std::all_of(r.label.begin(), r.label.end(), [](char c) { return c >= '0' && c <= '9'; });
   });
 }
 
@@ -266,8 +267,10 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
   std::error_code ec;
   if (!fs::exists(path, ec)) throw std::runtime_error(path.string() + ": no such file or folder");
   if (!is_image_folder(path))
-    throw std::runtime_error(path.string() + ": not an image folder (expected train/<class>/ folders, train.csv, or a .csv list)");
-  if ((options.resize_height > 0) != (options.resize_width > 0) || options.resize_height < 0 || options.resize_width < 0)
+    throw std::runtime_error(path.string() +
+                             ": not an image folder (expected train/<class>/ folders, train.csv, or a .csv list)");
+  if ((options.resize_height > 0) != (options.resize_width > 0) || options.resize_height < 0 ||
+      options.resize_width < 0)
     throw std::invalid_argument("image size " + size_text(options.resize_height, options.resize_width) +
                                 ": both height and width must be positive");
 
@@ -279,14 +282,16 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     train_list = list_csv(path, class_names, true);
   } else if (fs::is_directory(path / "train", ec)) {
     train_list = list_class_folders(path / "train", class_names, true);
-    if ((has_test = fs::is_directory(path / "test", ec))) test_list = list_class_folders(path / "test", class_names, false);
+    if ((has_test = fs::is_directory(path / "test", ec)))
+      test_list = list_class_folders(path / "test", class_names, false);
   } else {
     train_list = list_csv(path / "train.csv", class_names, true);
-    if ((has_test = fs::is_regular_file(path / "test.csv", ec))) test_list = list_csv(path / "test.csv", class_names, false);
+    if ((has_test = fs::is_regular_file(path / "test.csv", ec)))
+      test_list = list_csv(path / "test.csv", class_names, false);
   }
   if (class_names.size() < 2)
-    throw std::runtime_error(path.string() + ": " + std::to_string(class_names.size()) +
-                             " class" + (class_names.size() == 1 ? " ('" + class_names[0] + "')" : std::string("es")) +
+    throw std::runtime_error(path.string() + ": " + std::to_string(class_names.size()) + " class" +
+                             (class_names.size() == 1 ? " ('" + class_names[0] + "')" : std::string("es")) +
                              "; a classifier needs at least two classes");
   if (!has_test && !(options.val_split > 0.0 && options.val_split < 1.0))
     throw std::invalid_argument("--val-split " + std::to_string(options.val_split) +
@@ -323,8 +328,7 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     if (static_cast<size_t>(i) < train_files) ++per_class[all[i].label];
   for (size_t c = 0; c < class_names.size(); ++c)
     if (per_class[c] == 0)
-      throw std::runtime_error(path.string() + ": class '" + class_names[c] +
-                               "' has no readable training images (" +
+      throw std::runtime_error(path.string() + ": class '" + class_names[c] + "' has no readable training images (" +
                                std::to_string(rep.skipped.size()) + " file(s) were skipped)");
 
   // 5. One size for all, unless resized: the most common size is the expected one.
@@ -359,9 +363,10 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
   }
   if (test_idx.empty())
     throw std::runtime_error(path.string() + ": no test images" +
-                             (has_test ? std::string(" could be read") :
-                                         "; --val-split " + std::to_string(options.val_split) + " of " +
-                                             std::to_string(good.size()) + " images selects none, raise it or add test/"));
+                             (has_test
+                                  ? std::string(" could be read")
+                                  : "; --val-split " + std::to_string(options.val_split) + " of " +
+                                        std::to_string(good.size()) + " images selects none, raise it or add test/"));
 
   DataSplit split;
   split.name = folder_name(path);

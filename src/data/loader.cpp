@@ -32,8 +32,10 @@ void pixels_to_floats(const uint8_t* pixels, int64_t n, const Normalization& nor
 
 DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, uint64_t seed, Normalization norm)
     : data_(&data), batch_(batch_size), shuffle_(shuffle), seed_(seed), norm_(norm) {
-  if (batch_size < 1) throw std::invalid_argument("DataLoader: batch size must be positive, got " + std::to_string(batch_size));
-  if (!(norm.std > 0)) throw std::invalid_argument("DataLoader: normalisation std must be positive, got " + std::to_string(norm.std));
+  if (batch_size < 1)
+    throw std::invalid_argument("DataLoader: batch size must be positive, got " + std::to_string(batch_size));
+  if (!(norm.std > 0))
+    throw std::invalid_argument("DataLoader: normalisation std must be positive, got " + std::to_string(norm.std));
   if (static_cast<int64_t>(data.labels.size()) != data.count ||
       static_cast<int64_t>(data.pixels.size()) != data.count * data.sample_size())
     throw std::invalid_argument("DataLoader: the data set's pixel and label buffers do not match its count");

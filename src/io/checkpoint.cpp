@@ -29,8 +29,9 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int kFormatVersion = 1;
-const char* const kOurKeys[] = {"format", "format_version", "arch",  "input_shape", "class_names", "preprocessing",
-                                "dataset", "epoch",         "metrics", "optimizer", "optimizer_steps"};
+const char* const kOurKeys[] = {"format",      "format_version", "arch",           "input_shape",
+                                "class_names", "preprocessing",  "dataset",        "epoch",
+                                "metrics",     "optimizer",      "optimizer_steps"};
 
 [[noreturn]] void bad(const fs::path& path, const std::string& what) { throw FileError(path, what); }
 
@@ -40,8 +41,8 @@ json parse_meta(const fs::path& path, const std::map<std::string, std::string>& 
   return parse_json_text(it->second, path, "checkpoint metadata '" + key + "'");
 }
 
-int64_t meta_int(const fs::path& path, const std::map<std::string, std::string>& meta, const std::string& key, int64_t lo,
-                 int64_t hi) {
+int64_t meta_int(const fs::path& path, const std::map<std::string, std::string>& meta, const std::string& key,
+                 int64_t lo, int64_t hi) {
   auto it = meta.find(key);
   if (it == meta.end()) bad(path, "checkpoint metadata lacks '" + key + "'");
   size_t used = 0;
@@ -52,20 +53,23 @@ int64_t meta_int(const fs::path& path, const std::map<std::string, std::string>&
     used = 0;
   }
   if (used == 0 || used != it->second.size() || v < lo || v > hi)
-    bad(path, "checkpoint metadata '" + key + "' is '" + it->second + "', expected an integer in [" + std::to_string(lo) +
-                  ", " + std::to_string(hi) + "]");
+    bad(path, "checkpoint metadata '" + key + "' is '" + it->second + "', expected an integer in [" +
+                  std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return v;
 }
 
 json preprocessing_json(const Preprocessing& p) {
   return {{"grayscale", p.grayscale},
           {"resize", {p.resize_height, p.resize_width}},
-          {"normalization", {{"mean", static_cast<double>(p.normalization.mean)}, {"std", static_cast<double>(p.normalization.std)}}}};
+          {"normalization",
+           {{"mean", static_cast<double>(p.normalization.mean)}, {"std", static_cast<double>(p.normalization.std)}}}};
 }
 
 Preprocessing preprocessing_from(const fs::path& path, const json& j) {
   Preprocessing p;
-  auto fail = [&](const std::string& what) { bad(path, "checkpoint metadata 'preprocessing': " + what + ": " + j.dump()); };
+  auto fail = [&](const std::string& what) {
+    bad(path, "checkpoint metadata 'preprocessing': " + what + ": " + j.dump());
+  };
   if (!j.is_object()) fail("not an object");
   if (j.contains("grayscale")) {
     if (!j["grayscale"].is_boolean()) fail("grayscale must be true or false");
@@ -73,7 +77,8 @@ Preprocessing preprocessing_from(const fs::path& path, const json& j) {
   }
   if (j.contains("resize")) {
     const json& r = j["resize"];
-    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer()) fail("resize must be [H, W]");
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer())
+      fail("resize must be [H, W]");
     const int64_t h = r[0].get<int64_t>(), w = r[1].get<int64_t>();  // range first: get<int> would wrap
     if (h < 0 || w < 0 || h > 65536 || w > 65536) fail("resize sizes must lie in [0, 65536]");
     p.resize_height = static_cast<int>(h);
@@ -85,7 +90,8 @@ Preprocessing preprocessing_from(const fs::path& path, const json& j) {
       fail("normalization must be {\"mean\": number, \"std\": number}");
     // As doubles first: a value beyond float's range may not be converted.
     const double mean = n["mean"].get<double>(), std = n["std"].get<double>();
-    if (!(std::fabs(mean) <= 1e30) || !(std > 0 && std <= 1e30)) fail("normalization needs a finite mean and a positive std");
+    if (!(std::fabs(mean) <= 1e30) || !(std > 0 && std <= 1e30))
+      fail("normalization needs a finite mean and a positive std");
     p.normalization.mean = static_cast<float>(mean);
     p.normalization.std = static_cast<float>(std);
     if (!(p.normalization.std > 0)) fail("normalization needs a finite mean and a positive std");
@@ -97,10 +103,12 @@ Preprocessing preprocessing_from(const fs::path& path, const json& j) {
 
 void save_checkpoint(const fs::path& path, Sequential& model, const ModelInfo& info, Optimizer* optimizer,
                      const std::map<std::string, std::string>& extra) {
-  if (info.input_shape.size() != 3) throw std::invalid_argument("save_checkpoint: input shape must be [C, H, W], got " + to_string(info.input_shape));
+  if (info.input_shape.size() != 3)
+    throw std::invalid_argument("save_checkpoint: input shape must be [C, H, W], got " + to_string(info.input_shape));
   std::map<std::string, std::string> meta = extra;
   for (const char* key : kOurKeys)
-    if (extra.count(key)) throw std::invalid_argument(std::string("save_checkpoint: extra metadata may not use the key '") + key + "'");
+    if (extra.count(key))
+      throw std::invalid_argument(std::string("save_checkpoint: extra metadata may not use the key '") + key + "'");
   json metrics = json::object();
   for (const auto& [k, v] : info.metrics) metrics[k] = v;  // NaN becomes null
   meta["format"] = "lenet.cpp";
@@ -141,7 +149,8 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
   info.arch = meta.at("arch");
 
   const json shape = parse_meta(path, meta, "input_shape");
-  if (!shape.is_array() || shape.size() != 3) bad(path, "checkpoint metadata 'input_shape' must be [C, H, W], got " + shape.dump());
+  if (!shape.is_array() || shape.size() != 3)
+    bad(path, "checkpoint metadata 'input_shape' must be [C, H, W], got " + shape.dump());
   for (const json& d : shape) {
     if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > 65536)
       bad(path, "checkpoint metadata 'input_shape' " + shape.dump() + " needs sizes in [1, 65536]");
@@ -154,24 +163,28 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
     if (!n.is_string()) bad(path, "checkpoint metadata 'class_names' holds " + n.dump() + ", not a name");
     info.class_names.push_back(n.get<std::string>());
   }
-  if (meta.count("preprocessing")) info.preprocessing = preprocessing_from(path, parse_meta(path, meta, "preprocessing"));
+  if (meta.count("preprocessing"))
+    info.preprocessing = preprocessing_from(path, parse_meta(path, meta, "preprocessing"));
   if (meta.count("dataset")) info.dataset = meta.at("dataset");
   if (meta.count("epoch")) info.epoch = static_cast<int>(meta_int(path, meta, "epoch", 0, 100'000'000));
   if (meta.count("metrics")) {
     const json metrics = parse_meta(path, meta, "metrics");
     if (!metrics.is_object()) bad(path, "checkpoint metadata 'metrics' must be an object of numbers");
     for (auto it = metrics.begin(); it != metrics.end(); ++it) {
-      if (it.value().is_number()) info.metrics[it.key()] = it.value().get<double>();
-      else if (it.value().is_null()) info.metrics[it.key()] = std::nan("");
-      else bad(path, "checkpoint metric '" + it.key() + "' is " + it.value().dump() + ", not a number");
+      if (it.value().is_number())
+        info.metrics[it.key()] = it.value().get<double>();
+      else if (it.value().is_null())
+        info.metrics[it.key()] = std::nan("");
+      else
+        bad(path, "checkpoint metric '" + it.key() + "' is " + it.value().dump() + ", not a number");
     }
   }
 
-  if (info.preprocessing.resize_height > 0 &&
-      (info.preprocessing.resize_height != info.input_shape[1] || info.preprocessing.resize_width != info.input_shape[2]))
-    bad(path, "checkpoint metadata 'preprocessing' resizes to " + std::to_string(info.preprocessing.resize_height) + "x" +
-                  std::to_string(info.preprocessing.resize_width) + " but the model takes " + std::to_string(info.input_shape[1]) +
-                  "x" + std::to_string(info.input_shape[2]));
+  if (info.preprocessing.resize_height > 0 && (info.preprocessing.resize_height != info.input_shape[1] ||
+                                               info.preprocessing.resize_width != info.input_shape[2]))
+    bad(path, "checkpoint metadata 'preprocessing' resizes to " + std::to_string(info.preprocessing.resize_height) +
+                  "x" + std::to_string(info.preprocessing.resize_width) + " but the model takes " +
+                  std::to_string(info.input_shape[1]) + "x" + std::to_string(info.input_shape[2]));
   // A model far larger than the weights the file holds is refused before it is
   // allocated; near misses build and get the exact per-tensor message below.
   int64_t stored = 0;
@@ -187,7 +200,8 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
   // Every parameter must be present with its exact shape; nothing else but optimizer state may be.
   for (Parameter* p : out.model.parameters()) {
     const Tensor* t = file.find(p->name);
-    if (!t) bad(path, "tensor '" + p->name + "' " + to_string(p->shape) + " of architecture '" + info.arch + "' is missing");
+    if (!t)
+      bad(path, "tensor '" + p->name + "' " + to_string(p->shape) + " of architecture '" + info.arch + "' is missing");
     if (t->shape() != p->shape)
       bad(path, "tensor '" + p->name + "' has shape " + to_string(t->shape()) + " but architecture '" + info.arch +
                     "' needs " + to_string(p->shape));
@@ -224,8 +238,8 @@ void load_optimizer_state(const fs::path& path, Optimizer& optimizer) {
     const Tensor* saved = file.find("optim." + name);
     if (!saved) bad(path, "optimizer state 'optim." + name + "' is missing");
     if (saved->shape() != t->shape())
-      bad(path, "optimizer state 'optim." + name + "' has shape " + to_string(saved->shape()) + " but the model needs " +
-                    to_string(t->shape()));
+      bad(path, "optimizer state 'optim." + name + "' has shape " + to_string(saved->shape()) +
+                    " but the model needs " + to_string(t->shape()));
     *t = *saved;
   }
   optimizer.set_steps(steps);

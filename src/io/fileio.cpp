@@ -26,7 +26,8 @@ fs::path temporary_beside(const fs::path& path) {
 }
 
 [[noreturn]] void fail(const fs::path& path, const std::string& what, int err) {
-  throw std::runtime_error("cannot write " + path.string() + ": " + what + (err ? std::string(": ") + std::strerror(err) : ""));
+  throw std::runtime_error("cannot write " + path.string() + ": " + what +
+                           (err ? std::string(": ") + std::strerror(err) : ""));
 }
 
 // After a rename, sync the folder too, so that the new name survives a power
@@ -68,7 +69,11 @@ void commit(const fs::path& tmp, const fs::path& path) {
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   const fs::path tmp = temporary_beside(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644);
-  if (fd < 0) fail(path, "cannot create a temporary file in " + (path.parent_path().empty() ? std::string(".") : path.parent_path().string()), errno);
+  if (fd < 0)
+    fail(path,
+         "cannot create a temporary file in " +
+             (path.parent_path().empty() ? std::string(".") : path.parent_path().string()),
+         errno);
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -101,7 +106,11 @@ void write_file_atomic(const fs::path& path, const std::function<void(const fs::
   // Claim the name first: a folder we cannot write to fails here, with the
   // same message as the other writes, before the library gets to try.
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644);
-  if (fd < 0) fail(path, "cannot create a temporary file in " + (path.parent_path().empty() ? std::string(".") : path.parent_path().string()), errno);
+  if (fd < 0)
+    fail(path,
+         "cannot create a temporary file in " +
+             (path.parent_path().empty() ? std::string(".") : path.parent_path().string()),
+         errno);
   ::close(fd);
   try {
     write(tmp);

@@ -14,9 +14,9 @@
 
 #include "io/memory_guard.h"
 #include "lenet/error.h"
-#include "runtime/thread_pool.h"
 #include "lenet/fileio.h"
 #include "lenet/parallel.h"
+#include "runtime/thread_pool.h"
 
 // stb's declarations only; io/stb_image_impl.cpp compiles the implementations.
 #define STBI_NO_STDIO
@@ -184,7 +184,8 @@ ImageInfo probe_image(std::string_view bytes, const std::string& name) {
   if (info.format == "PNM") parse_pnm_header(bytes, name);
   if (!stbi_info_from_memory(as_stb(bytes), static_cast<int>(bytes.size()), &info.width, &info.height, &info.channels))
     fail(name, "corrupt " + info.format + " header (" + std::string(stbi_failure_reason()) + ")");
-  if (info.width <= 0 || info.height <= 0) fail(name, "image has no pixels (" + size_text(info.height, info.width) + ")");
+  if (info.width <= 0 || info.height <= 0)
+    fail(name, "image has no pixels (" + size_text(info.height, info.width) + ")");
   if (info.width > kMaxImageSide || info.height > kMaxImageSide ||
       static_cast<int64_t>(info.width) * info.height > kMaxImagePixels)
     fail(name, "absurd image size " + size_text(info.height, info.width) + " (HxW); at most " +
@@ -268,10 +269,13 @@ std::string encode_png(const Image& image) {
 
 std::string encode_jpeg(const Image& image, int quality) {
   check_encodable(image, "encode_jpeg");
-  if (quality < 1 || quality > 100) throw std::invalid_argument("encode_jpeg: quality " + std::to_string(quality) + " (1..100)");
+  if (quality < 1 || quality > 100)
+    throw std::invalid_argument("encode_jpeg: quality " + std::to_string(quality) + " (1..100)");
   std::string out;
-  if (!stbi_write_jpg_to_func(append_bytes, &out, image.width, image.height, image.channels, image.pixels.data(), quality))
-    throw std::runtime_error("encode_jpeg: stb_image_write failed for a " + size_text(image.height, image.width) + " image");
+  if (!stbi_write_jpg_to_func(append_bytes, &out, image.width, image.height, image.channels, image.pixels.data(),
+                              quality))
+    throw std::runtime_error("encode_jpeg: stb_image_write failed for a " + size_text(image.height, image.width) +
+                             " image");
   return out;
 }
 
@@ -279,7 +283,8 @@ std::string encode_bmp(const Image& image) {
   check_encodable(image, "encode_bmp");
   std::string out;
   if (!stbi_write_bmp_to_func(append_bytes, &out, image.width, image.height, image.channels, image.pixels.data()))
-    throw std::runtime_error("encode_bmp: stb_image_write failed for a " + size_text(image.height, image.width) + " image");
+    throw std::runtime_error("encode_bmp: stb_image_write failed for a " + size_text(image.height, image.width) +
+                             " image");
   return out;
 }
 
@@ -345,8 +350,8 @@ void check_resize(int in_h, int in_w, int out_h, int out_w) {
 
 }  // namespace
 
-std::vector<float> resize_bilinear(std::span<const float> planes, int channels, int height, int width,
-                                   int out_height, int out_width) {
+std::vector<float> resize_bilinear(std::span<const float> planes, int channels, int height, int width, int out_height,
+                                   int out_width) {
   check_resize(height, width, out_height, out_width);
   if (planes.size() != static_cast<size_t>(channels) * height * width)
     throw std::invalid_argument("resize_bilinear: " + std::to_string(planes.size()) + " values for " +
@@ -411,7 +416,8 @@ Image prepare_image(const Image& decoded, const Preprocessing& pre, int channels
   else
     throw std::invalid_argument("prepare_image: models take 1 (grayscale) or 3 (RGB) channels, not " +
                                 std::to_string(channels));
-  if (pre.resize_height > 0 && pre.resize_width > 0) image = resize_bilinear(image, pre.resize_height, pre.resize_width);
+  if (pre.resize_height > 0 && pre.resize_width > 0)
+    image = resize_bilinear(image, pre.resize_height, pre.resize_width);
   return image;
 }
 
@@ -458,7 +464,8 @@ void decode_in_parallel(int64_t count, int threads, const std::function<void(int
   const int team = static_cast<int>(std::min<int64_t>(threads > 0 ? threads : num_threads(), count));
   std::atomic<int64_t> next{0};
   kernels::parallel_run(team, [&](int, int) {
-    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < count; i = next.fetch_add(1, std::memory_order_relaxed))
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < count;
+         i = next.fetch_add(1, std::memory_order_relaxed))
       decode(i);
   });
 }

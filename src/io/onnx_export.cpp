@@ -155,7 +155,8 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
         const int in = linear->in_features(), out_features = linear->out_features();
         Tensor wt({in, out_features});
         for (int o = 0; o < out_features; ++o)
-          for (int k = 0; k < in; ++k) wt[static_cast<int64_t>(k) * out_features + o] = params[0].value[static_cast<int64_t>(o) * in + k];
+          for (int k = 0; k < in; ++k)
+            wt[static_cast<int64_t>(k) * out_features + o] = params[0].value[static_cast<int64_t>(o) * in + k];
         const Parameter transposed{params[0].name + "_transposed", wt.shape(), wt.data()};
         onnx::NodeProto& n = node_for("MatMul");
         n.add_input(transposed.name);

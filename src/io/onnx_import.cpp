@@ -60,10 +60,12 @@ class Importer {
     for (const auto& v : g.input())
       if (!initializers_.contains(v.name())) inputs.push_back(&v);
     if (inputs.size() != 1)
-      fail("the graph has " + std::to_string(inputs.size()) + " inputs besides its weights; lenet.cpp runs models "
+      fail("the graph has " + std::to_string(inputs.size()) +
+           " inputs besides its weights; lenet.cpp runs models "
            "with one image input [N, C, H, W]");
     if (g.output_size() != 1)
-      fail("the graph has " + std::to_string(g.output_size()) + " outputs; lenet.cpp runs models with one output, "
+      fail("the graph has " + std::to_string(g.output_size()) +
+           " outputs; lenet.cpp runs models with one output, "
            "the logits [N, classes]");
     const Shape chw = input_shape(*inputs.front(), have_meta ? &info.input_shape : nullptr);
     info.input_shape = chw;
@@ -89,55 +91,65 @@ class Importer {
         continue;
       }
       if (n.input_size() == 0 || n.input(0) != current)
-        fail_node("takes '" + (n.input_size() ? n.input(0) : std::string()) + "' as its input, but lenet.cpp runs a "
-                  "plain chain of layers and the previous layer's output is '" + current + "'");
+        fail_node("takes '" + (n.input_size() ? n.input(0) : std::string()) +
+                  "' as its input, but lenet.cpp runs a "
+                  "plain chain of layers and the previous layer's output is '" +
+                  current + "'");
       if (pending_pad.any() && op != "Conv" && op != "AveragePool")
-        fail_at(*pad_node, pad_index_, "zero padding followed by " + op + " is not supported (lenet.cpp folds Pad "
-                "only into a following Conv or AveragePool)");
+        fail_at(*pad_node, pad_index_,
+                "zero padding followed by " + op +
+                    " is not supported (lenet.cpp folds Pad "
+                    "only into a following Conv or AveragePool)");
 
       std::unique_ptr<Module> layer;
       std::string output = single_output(n);
       try {
-      if (op == "Conv") {
-        layer = conv(n, shape, pending_pad);
-        pending_pad = {};
-      } else if (op == "Gemm") {
-        layer = gemm(n, shape);
-      } else if (op == "MatMul") {
-        const onnx::NodeProto* add = nullptr;
-        if (i + 1 < g.node_size() && g.node(i + 1).op_type() == "Add") add = &g.node(i + 1);
-        layer = matmul(n, add, shape);
-        if (layer->parameters().size() == 2) {  // the Add became the bias
-          ++i;
-          node_ = add;
-          node_index_ = i;
-          output = single_output(*add);
+        if (op == "Conv") {
+          layer = conv(n, shape, pending_pad);
+          pending_pad = {};
+        } else if (op == "Gemm") {
+          layer = gemm(n, shape);
+        } else if (op == "MatMul") {
+          const onnx::NodeProto* add = nullptr;
+          if (i + 1 < g.node_size() && g.node(i + 1).op_type() == "Add") add = &g.node(i + 1);
+          layer = matmul(n, add, shape);
+          if (layer->parameters().size() == 2) {  // the Add became the bias
+            ++i;
+            node_ = add;
+            node_index_ = i;
+            output = single_output(*add);
+          }
+        } else if (op == "MaxPool" || op == "AveragePool") {
+          layer = pool(n, op == "MaxPool", pending_pad);
+          pending_pad = {};
+        } else if (op == "Pad") {
+          Padding p = pad(n, shape);
+          if (p.any()) {
+            pending_pad = p;
+            pad_node = &n;
+            pad_index_ = i;
+          }
+        } else if (op == "Flatten" || op == "Reshape") {
+          if (op == "Flatten")
+            check_flatten(n, shape);
+          else
+            check_reshape(n, shape);
+          if (shape.size() == 4) layer = std::make_unique<Flatten>();
+        } else if (op == "Sigmoid" || op == "Relu" || op == "Tanh") {
+          check_attributes(n, {});
+          if (op == "Sigmoid")
+            layer = std::make_unique<Sigmoid>();
+          else if (op == "Relu")
+            layer = std::make_unique<ReLU>();
+          else
+            layer = std::make_unique<Tanh>();
+        } else if (op == "Identity") {
+          check_attributes(n, {});
+        } else {
+          fail_node("op " + op +
+                    " is not supported; lenet.cpp runs Conv, Gemm, MatMul, Add (as a bias), MaxPool, "
+                    "AveragePool, Pad, Flatten, Reshape, Sigmoid, Relu, Tanh, Identity and Constant");
         }
-      } else if (op == "MaxPool" || op == "AveragePool") {
-        layer = pool(n, op == "MaxPool", pending_pad);
-        pending_pad = {};
-      } else if (op == "Pad") {
-        Padding p = pad(n, shape);
-        if (p.any()) {
-          pending_pad = p;
-          pad_node = &n;
-          pad_index_ = i;
-        }
-      } else if (op == "Flatten" || op == "Reshape") {
-        if (op == "Flatten") check_flatten(n, shape);
-        else check_reshape(n, shape);
-        if (shape.size() == 4) layer = std::make_unique<Flatten>();
-      } else if (op == "Sigmoid" || op == "Relu" || op == "Tanh") {
-        check_attributes(n, {});
-        if (op == "Sigmoid") layer = std::make_unique<Sigmoid>();
-        else if (op == "Relu") layer = std::make_unique<ReLU>();
-        else layer = std::make_unique<Tanh>();
-      } else if (op == "Identity") {
-        check_attributes(n, {});
-      } else {
-        fail_node("op " + op + " is not supported; lenet.cpp runs Conv, Gemm, MatMul, Add (as a bias), MaxPool, "
-                  "AveragePool, Pad, Flatten, Reshape, Sigmoid, Relu, Tanh, Identity and Constant");
-      }
       } catch (const std::invalid_argument& e) {  // a layer constructor refusing the sizes
         fail_node(e.what());
       }
@@ -240,7 +252,8 @@ class Importer {
     if (!symbolic.empty()) {
       std::string list;
       for (const auto& s : symbolic) list += (list.empty() ? "" : ", ") + s;
-      fail(what + " has a symbolic " + list + "; lenet.cpp needs the image size: export the model with fixed "
+      fail(what + " has a symbolic " + list +
+           "; lenet.cpp needs the image size: export the model with fixed "
            "C, H and W (only the batch may be dynamic)");
     }
     return chw;
@@ -253,7 +266,8 @@ class Importer {
   static int64_t checked_numel(const onnx::TensorProto& t, const std::function<void(const std::string&)>& bad) {
     int64_t n = 1;
     for (int64_t d : t.dims()) {
-      if (d < 0 || (d > 0 && n > kMaxElements / d)) bad("has an absurd shape " + to_string(Shape(t.dims().begin(), t.dims().end())));
+      if (d < 0 || (d > 0 && n > kMaxElements / d))
+        bad("has an absurd shape " + to_string(Shape(t.dims().begin(), t.dims().end())));
       n *= d;
     }
     return n;
@@ -271,10 +285,11 @@ class Importer {
       bad("has type " + onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto::DataType>(t->data_type())) +
           ", expected FLOAT");
     const int64_t n = checked_numel(*t, bad);
-    const size_t stored = t->has_raw_data() ? t->raw_data().size() / sizeof(float) : static_cast<size_t>(t->float_data_size());
+    const size_t stored = t->has_raw_data() ? t->raw_data().size() / sizeof(float)
+                                            : static_cast<size_t>(t->float_data_size());
     if (t->has_raw_data() && t->raw_data().size() != static_cast<size_t>(n) * sizeof(float))
-      bad("holds " + std::to_string(t->raw_data().size()) + " bytes, its shape " + to_string(dims_of(*t)) +
-          " needs " + std::to_string(n * 4));
+      bad("holds " + std::to_string(t->raw_data().size()) + " bytes, its shape " + to_string(dims_of(*t)) + " needs " +
+          std::to_string(n * 4));
     if (stored != static_cast<size_t>(n))
       bad("holds " + std::to_string(stored) + " values, its shape " + to_string(dims_of(*t)) + " needs " +
           std::to_string(n));
@@ -336,8 +351,7 @@ class Importer {
 
   void check_attributes(const onnx::NodeProto& n, std::set<std::string> known) const {
     for (const auto& a : n.attribute())
-      if (!known.contains(a.name()))
-        fail_node("attribute '" + a.name() + "' is not supported for " + n.op_type());
+      if (!known.contains(a.name())) fail_node("attribute '" + a.name() + "' is not supported for " + n.op_type());
   }
 
   int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t fallback) const {
@@ -352,7 +366,8 @@ class Importer {
     const auto* a = attribute(n, name);
     return a ? a->s() : fallback;
   }
-  std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> fallback) const {
+  std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name,
+                                 std::vector<int64_t> fallback) const {
     const auto* a = attribute(n, name);
     return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : fallback;
   }
@@ -376,7 +391,8 @@ class Importer {
     if (auto_pad != "NOTSET" && auto_pad != "VALID")
       fail_node("auto_pad " + auto_pad + " is not supported (export with explicit pads)");
     auto kernel = ints_attr(n, "kernel_shape", kernel_from_weight);
-    if (kernel.size() != 2) fail_node("kernel_shape must have 2 values (a 2-D window), it has " + std::to_string(kernel.size()));
+    if (kernel.size() != 2)
+      fail_node("kernel_shape must have 2 values (a 2-D window), it has " + std::to_string(kernel.size()));
     if (!kernel_from_weight.empty() && kernel != kernel_from_weight)
       fail_node("kernel_shape " + to_string(Shape(kernel)) + " does not match the weight's " +
                 to_string(Shape(kernel_from_weight)));
@@ -389,9 +405,12 @@ class Importer {
     if (auto_pad == "VALID") pads = {0, 0, 0, 0};
     if (pads[0] != pads[2] || pads[1] != pads[3])
       fail_node("asymmetric pads " + to_string(Shape(pads)) + " are not supported (lenet.cpp pads both sides equally)");
-    if (int_attr(n, "ceil_mode", 0) != 0) fail_node("ceil_mode=1 is not supported (lenet.cpp rounds output sizes down)");
-    w.kh = kernel[0]; w.kw = kernel[1];
-    w.sh = strides[0]; w.sw = strides[1];
+    if (int_attr(n, "ceil_mode", 0) != 0)
+      fail_node("ceil_mode=1 is not supported (lenet.cpp rounds output sizes down)");
+    w.kh = kernel[0];
+    w.kw = kernel[1];
+    w.sh = strides[0];
+    w.sw = strides[1];
     w.pad = {pads[0], pads[1]};
     auto too_big = [](int64_t v) { return v < 0 || v > 1'000'000; };
     if (too_big(w.kh) || too_big(w.kw) || too_big(w.sh) || too_big(w.sw) || too_big(w.pad.h) || too_big(w.pad.w))
@@ -407,7 +426,8 @@ class Importer {
     if (n.input_size() < 2) fail_node("has no weight input");
     Shape ws;
     std::vector<float> weight = floats(n.input(1), &ws);
-    if (ws.size() != 4) fail_node("weight '" + n.input(1) + "' has shape " + to_string(ws) + ", expected [O, C, KH, KW]");
+    if (ws.size() != 4)
+      fail_node("weight '" + n.input(1) + "' has shape " + to_string(ws) + ", expected [O, C, KH, KW]");
     if (in.size() != 4 || ws[1] != in[1])
       fail_node("weight '" + n.input(1) + "' has shape " + to_string(ws) + " but the input is " + to_string(in) +
                 (in.size() == 4 ? " (" + std::to_string(in[1]) + " channels)" : ""));
@@ -420,7 +440,8 @@ class Importer {
       Shape bs;
       bias = floats(n.input(2), &bs);
       if (bs != Shape{ws[0]})
-        fail_node("bias '" + n.input(2) + "' has shape " + to_string(bs) + ", expected [" + std::to_string(ws[0]) + "]");
+        fail_node("bias '" + n.input(2) + "' has shape " + to_string(bs) + ", expected [" + std::to_string(ws[0]) +
+                  "]");
     }
     auto layer = std::make_unique<Conv2d>(Conv2dOptions(static_cast<int>(ws[1]), static_cast<int>(ws[0]), 1)
                                               .kernel_size(static_cast<int>(w.kh), static_cast<int>(w.kw))
@@ -475,8 +496,8 @@ class Importer {
         Shape bs;
         bias = floats(other, &bs);
         if (static_cast<int64_t>(bias.size()) != ws[1])
-          fail_at(*add, node_index_ + 1, "bias '" + other + "' has shape " + to_string(bs) + ", expected [" +
-                                             std::to_string(ws[1]) + "]");
+          fail_at(*add, node_index_ + 1,
+                  "bias '" + other + "' has shape " + to_string(bs) + ", expected [" + std::to_string(ws[1]) + "]");
       }
     }
     return linear(transposed(weight, ws[0], ws[1]), bias, ws[0], ws[1]);
@@ -485,7 +506,8 @@ class Importer {
   void check_features(const onnx::NodeProto& n, const Shape& in, const Shape& ws, int64_t features,
                       const std::string& layout) const {
     if (in.size() != 2)
-      fail_node("its input has shape " + to_string(in) + "; a fully connected layer needs [N, features] "
+      fail_node("its input has shape " + to_string(in) +
+                "; a fully connected layer needs [N, features] "
                 "(a Flatten before it)");
     if (in[1] != features)
       fail_node("weight '" + n.input(1) + "' has shape " + to_string(ws) + " (" + layout + ", " +
@@ -517,12 +539,14 @@ class Importer {
     if (!attribute(n, "kernel_shape")) fail_node("has no kernel_shape");
     Window w = window(n, {});
     if (!max && w.pad.any() && int_attr(n, "count_include_pad", 0) == 0)
-      fail_node("count_include_pad=0 with padding is not supported (lenet.cpp's average pooling divides by the whole "
-                "window, padding included, as PyTorch's default count_include_pad=True)");
+      fail_node(
+          "count_include_pad=0 with padding is not supported (lenet.cpp's average pooling divides by the whole "
+          "window, padding included, as PyTorch's default count_include_pad=True)");
     w.pad.h += extra.h;
     w.pad.w += extra.w;
     Pool2dOptions o(static_cast<int>(w.kh), static_cast<int>(w.kw));
-    o.stride(static_cast<int>(w.sh), static_cast<int>(w.sw)).padding(static_cast<int>(w.pad.h), static_cast<int>(w.pad.w));
+    o.stride(static_cast<int>(w.sh), static_cast<int>(w.sw))
+        .padding(static_cast<int>(w.pad.h), static_cast<int>(w.pad.w));
     return std::make_unique<Pool2d>(max ? Pool2d::Mode::Max : Pool2d::Mode::Average, o);
   }
 
@@ -561,7 +585,8 @@ class Importer {
     check_attributes(n, {"axis"});
     int64_t axis = int_attr(n, "axis", 1);
     if (axis < 0) axis += static_cast<int64_t>(in.size());
-    if (axis != 1) fail_node("axis " + std::to_string(int_attr(n, "axis", 1)) + " is not supported (only 1, [N, C·H·W])");
+    if (axis != 1)
+      fail_node("axis " + std::to_string(int_attr(n, "axis", 1)) + " is not supported (only 1, [N, C·H·W])");
   }
 
   // Reshape to [N, features]: the batch copied (0) or inferred (-1).
@@ -574,8 +599,10 @@ class Importer {
     const bool batch_ok = target.size() == 2 && ((target[0] == 0 && !allow_zero) || target[0] == -1);
     const bool features_ok = target.size() == 2 && (target[1] == features || (target[1] == -1 && target[0] == 0));
     if (!batch_ok || !features_ok || (target[0] == -1 && target[1] == -1))
-      fail_node("reshape of " + to_string(in) + " to " + to_string(Shape(target)) + " is not supported (only "
-                "flattening to [N, " + std::to_string(features) + "] is)");
+      fail_node("reshape of " + to_string(in) + " to " + to_string(Shape(target)) +
+                " is not supported (only "
+                "flattening to [N, " +
+                std::to_string(features) + "] is)");
   }
 
   std::string source_;

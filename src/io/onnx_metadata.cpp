@@ -31,8 +31,8 @@ std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info)
   nlohmann::json preprocessing = {
       {"grayscale", pre.grayscale},
       {"resize", {pre.resize_height, pre.resize_width}},
-      {"normalization", {{"mean", static_cast<double>(pre.normalization.mean)},
-                         {"std", static_cast<double>(pre.normalization.std)}}},
+      {"normalization",
+       {{"mean", static_cast<double>(pre.normalization.mean)}, {"std", static_cast<double>(pre.normalization.std)}}},
   };
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [k, v] : info.metrics) metrics[k] = v;  // NaN becomes null
@@ -60,8 +60,9 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   // Our own files always carry every key: a missing one means a cut file.
   for (const auto& [key, value] : to_props(ModelInfo{}))
     if (!props.contains(key))
-      throw FileError(source, "metadata '" + key + "' is missing (the file is truncated or was "
-                              "edited: lenet.cpp writes every metadata key)");
+      throw FileError(source, "metadata '" + key +
+                                  "' is missing (the file is truncated or was "
+                                  "edited: lenet.cpp writes every metadata key)");
   const std::string& format = props.at("lenet.format");
   if (format != kFormatVersion)
     throw FileError(source, "metadata 'lenet.format' is " + printable_excerpt(format) + ", this build reads version " +
@@ -73,18 +74,20 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
     try {
       apply(j);
     } catch (const std::invalid_argument& e) {  // the shape and range checks below
-      throw FileError(source, "metadata '" + key + "' is malformed ('" + printable_excerpt(it->second, 200) + "'): " +
-                                  e.what());
+      throw FileError(source, "metadata '" + key + "' is malformed ('" + printable_excerpt(it->second, 200) +
+                                  "'): " + e.what());
     }
   };
   // Accessors that say what was expected (nlohmann's at() and get() would throw their own errors).
   auto member = [](const nlohmann::json& j, const char* key) -> const nlohmann::json& {
     if (!j.is_object() || !j.contains(key))
-      throw std::invalid_argument(std::string("expected an object with \"") + key + "\", got " + j.dump().substr(0, 80));
+      throw std::invalid_argument(std::string("expected an object with \"") + key + "\", got " +
+                                  j.dump().substr(0, 80));
     return j[key];
   };
   auto pair_item = [](const nlohmann::json& j, size_t i) -> const nlohmann::json& {
-    if (!j.is_array() || j.size() != 2) throw std::invalid_argument("expected a list [H, W], got " + j.dump().substr(0, 80));
+    if (!j.is_array() || j.size() != 2)
+      throw std::invalid_argument("expected a list [H, W], got " + j.dump().substr(0, 80));
     return j[i];
   };
   // Numbers are range-checked before conversion: converting 1e300 to an integer is undefined.
@@ -109,7 +112,8 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
     if (!j.is_array() || j.size() > 100000) throw std::invalid_argument("expected a list of at most 100000 names");
     info.class_names.clear();
     for (const auto& name : j) {
-      if (!name.is_string()) throw std::invalid_argument("expected a list of names, found " + name.dump().substr(0, 80));
+      if (!name.is_string())
+        throw std::invalid_argument("expected a list of names, found " + name.dump().substr(0, 80));
       info.class_names.push_back(name.get<std::string>());
     }
   });
@@ -129,7 +133,8 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   parse("lenet.metrics", [&](const nlohmann::json& j) {
     if (!j.is_object()) throw std::invalid_argument("expected an object of numbers");
     for (const auto& [k, v] : j.items()) {
-      if (!v.is_null() && !v.is_number()) throw std::invalid_argument("metric '" + k + "' is " + v.dump().substr(0, 80) + ", not a number");
+      if (!v.is_null() && !v.is_number())
+        throw std::invalid_argument("metric '" + k + "' is " + v.dump().substr(0, 80) + ", not a number");
       info.metrics[k] = v.is_null() ? std::nan("") : v.get<double>();
     }
   });
@@ -145,7 +150,8 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   if (pre.resize_height < 0 || pre.resize_width < 0 || pre.resize_height > 65536 || pre.resize_width > 65536)
     throw FileError(source, "metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) + "x" +
                                 std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
-  if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) || !(pre.normalization.std > 0.0f))
+  if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) ||
+      !(pre.normalization.std > 0.0f))
     throw FileError(source, "metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
                                 " and std " + number_text(pre.normalization.std) +
                                 ", expected a finite mean and a positive std");

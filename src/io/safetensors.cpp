@@ -94,7 +94,8 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
     return true;
   };
   const json j = parse_json_text(text, name, "safetensors header", shape_guard);
-  if (!j.is_object()) bad(name, "garbled safetensors header: expected a JSON object, found " + std::string(j.type_name()));
+  if (!j.is_object())
+    bad(name, "garbled safetensors header: expected a JSON object, found " + std::string(j.type_name()));
   Header h;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
@@ -113,7 +114,8 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
     const std::string dtype = v["dtype"].get<std::string>();
     if (dtype != "F32") bad(name, where + " has dtype " + dtype + "; only F32 is supported");
     if (!v.contains("shape") || !v["shape"].is_array()) bad(name, where + " has no shape list");
-    if (v["shape"].size() > 8) bad(name, where + " has " + std::to_string(v["shape"].size()) + " dimensions; at most 8 are supported");
+    if (v["shape"].size() > 8)
+      bad(name, where + " has " + std::to_string(v["shape"].size()) + " dimensions; at most 8 are supported");
     Entry e;
     e.name = key;
     uint64_t count = 1;
@@ -122,8 +124,8 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
       const uint64_t n = d.get<uint64_t>();
       // Any tensor larger than the file's data is a lie; stop before the product overflows.
       if (n > data_size / 4 + 1 || (n && count > (data_size / 4 + 1) / n))
-        bad(name, where + " claims shape " + v["shape"].dump() + ", more data than the file's " + std::to_string(data_size) +
-                      " bytes");
+        bad(name, where + " claims shape " + v["shape"].dump() + ", more data than the file's " +
+                      std::to_string(data_size) + " bytes");
       count *= n;
       e.shape.push_back(static_cast<int64_t>(n));
     }
@@ -136,23 +138,23 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
       bad(name, where + " has data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                     "] outside the file's " + std::to_string(data_size) + " data bytes (truncated file?)");
     if (e.end - e.begin != count * 4)
-      bad(name, where + " has shape " + v["shape"].dump() + " (" + std::to_string(count * 4) + " bytes) but data_offsets span " +
-                    std::to_string(e.end - e.begin) + " bytes");
+      bad(name, where + " has shape " + v["shape"].dump() + " (" + std::to_string(count * 4) +
+                    " bytes) but data_offsets span " + std::to_string(e.end - e.begin) + " bytes");
     h.entries.push_back(std::move(e));
   }
-  std::sort(h.entries.begin(), h.entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(h.entries.begin(), h.entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t at = 0;
   for (const Entry& e : h.entries) {
     if (e.begin != at)
-      bad(name, "tensor '" + e.name + "' starts at byte " + std::to_string(e.begin) + " but the previous tensor ends at " +
-                    std::to_string(at) + " (offsets must tile the data without gaps or overlaps)");
+      bad(name, "tensor '" + e.name + "' starts at byte " + std::to_string(e.begin) +
+                    " but the previous tensor ends at " + std::to_string(at) +
+                    " (offsets must tile the data without gaps or overlaps)");
     at = e.end;
   }
   if (at != data_size)
-    bad(name, "the tensors cover " + std::to_string(at) + " data bytes but the file holds " + std::to_string(data_size) +
-                  (at < data_size ? " (trailing bytes)" : " (truncated file)"));
+    bad(name, "the tensors cover " + std::to_string(at) + " data bytes but the file holds " +
+                  std::to_string(data_size) + (at < data_size ? " (trailing bytes)" : " (truncated file)"));
   return h;
 }
 
@@ -189,17 +191,21 @@ const Tensor* SafetensorsFile::find(const std::string& name) const {
   return nullptr;
 }
 
-std::string encode_safetensors(const std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& metadata) {
+std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
+                               const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   uint64_t offset = 0;
   for (const NamedTensor& t : tensors) {
-    if (t.name == "__metadata__" || t.name.empty()) throw std::invalid_argument("safetensors: invalid tensor name '" + t.name + "'");
+    if (t.name == "__metadata__" || t.name.empty())
+      throw std::invalid_argument("safetensors: invalid tensor name '" + t.name + "'");
     if (header.contains(t.name)) throw std::invalid_argument("safetensors: duplicate tensor name '" + t.name + "'");
     const int64_t n = numel(t.shape);
     if (static_cast<size_t>(n) != t.values.size())
       throw std::invalid_argument("safetensors: tensor '" + t.name + "' has shape " + to_string(t.shape) + " but " +
                                   std::to_string(t.values.size()) + " values");
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * static_cast<uint64_t>(n)}}};
+    header[t.name] = {{"dtype", "F32"},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + 4 * static_cast<uint64_t>(n)}}};
     offset += 4 * static_cast<uint64_t>(n);
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -218,7 +224,8 @@ namespace {
 
 SafetensorsFile decode(std::string_view bytes, const std::string& name) {
   if (bytes.size() < 8)
-    bad(name, "truncated: " + std::to_string(bytes.size()) + " bytes, too short for a safetensors file (8-byte header length first)");
+    bad(name, "truncated: " + std::to_string(bytes.size()) +
+                  " bytes, too short for a safetensors file (8-byte header length first)");
   const uint64_t n = header_length(bytes.data(), bytes.size(), name);
   const Header h = parse_header(bytes.substr(8, n), bytes.size() - 8 - n, name);
   return fill(h, bytes.data() + 8 + n);
@@ -233,7 +240,9 @@ SafetensorsFile read(const fs::path& path) {
   if (ec) bad(name, "cannot read its size: " + ec.message());
   std::ifstream in(path, std::ios::binary);
   if (!in) bad(name, std::string("cannot open: ") + std::strerror(errno));
-  if (size < 8) bad(name, "truncated: " + std::to_string(size) + " bytes, too short for a safetensors file (8-byte header length first)");
+  if (size < 8)
+    bad(name,
+        "truncated: " + std::to_string(size) + " bytes, too short for a safetensors file (8-byte header length first)");
   char first8[8];
   in.read(first8, 8);
   const uint64_t n = header_length(first8, size, name);

@@ -6,12 +6,12 @@
 // where it sits, and large arrays are split statically over the threads.
 #include <algorithm>
 
-#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
+#include "kernels/fast.h"
 #include "kernels/simd.h"
-#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
+#include "runtime/threads.h"
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE {
 

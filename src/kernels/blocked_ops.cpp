@@ -5,9 +5,9 @@
 #include <cstring>
 #include <limits>
 
-#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
 #include "kernels/blocked.h"
+#include "kernels/fast.h"
 #include "kernels/simd.h"
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE::blocked {
@@ -155,9 +155,7 @@ void maxpool_backward(const PoolGeometry& g, const float* dyb, const int32_t* co
   }
 }
 
-bool tiles_input(const PoolGeometry& g) {
-  return g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0;
-}
+bool tiles_input(const PoolGeometry& g) { return g.sh == g.kh && g.sw == g.kw && g.ph == 0 && g.pw == 0; }
 
 namespace {
 // f'(y) from y = f(z)
@@ -193,7 +191,8 @@ void maxpool_backward_through_impl(Act act, const PoolGeometry& g, const float* 
         for (int a = 0; a < kh; ++a)
           for (int b = 0; b < kw; ++b) {
             const vi32 cell = vi32{} + (a * kw + b);
-            simd::store(at(d, static_cast<int64_t>(i * kh + a) * g.w + j * kw + b), where == cell ? grad : simd::zero());
+            simd::store(at(d, static_cast<int64_t>(i * kh + a) * g.w + j * kw + b),
+                        where == cell ? grad : simd::zero());
           }
       }
     // Rows and columns past the last whole window get no gradient.

@@ -25,18 +25,17 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/fast.h"
 #include "kernels/activation_simd.h"
 #include "kernels/blocked.h"
 #include "kernels/conv_direct.h"
+#include "kernels/fast.h"
 #include "kernels/simd.h"
-#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/tensor.h"
+#include "runtime/threads.h"
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE {
-
 
 namespace blocked {
 
@@ -161,19 +160,23 @@ struct ForwardTile {
     forward_tile<A, B>(xb, off, k, w, b, xs, yb, ys);
   }
   static constexpr auto get() {
-    if constexpr (A * B <= kMaxAcc) return &run;
-    else return static_cast<decltype(&run)>(nullptr);
+    if constexpr (A * B <= kMaxAcc)
+      return &run;
+    else
+      return static_cast<decltype(&run)>(nullptr);
   }
 };
 template <int A, int B>
 struct WeightGradTile {
-  static void run(const float* xb, const float* dyb, const int64_t* off, const ConvGeometry& g, int64_t xr,
-                  int64_t xc, int64_t ds, float* dw, int k) {
+  static void run(const float* xb, const float* dyb, const int64_t* off, const ConvGeometry& g, int64_t xr, int64_t xc,
+                  int64_t ds, float* dw, int k) {
     weight_grad_tile<A, B>(xb, dyb, off, g, xr, xc, ds, dw, k);
   }
   static constexpr auto get() {
-    if constexpr (A * B <= kMaxAcc) return &run;
-    else return static_cast<decltype(&run)>(nullptr);
+    if constexpr (A * B <= kMaxAcc)
+      return &run;
+    else
+      return static_cast<decltype(&run)>(nullptr);
   }
 };
 template <int A, int B>
@@ -183,8 +186,10 @@ struct InputGradTile {
     input_grad_tile<A, B>(dxb, dyb, w, off, o, k, ds, xc);
   }
   static constexpr auto get() {
-    if constexpr (A * B <= kMaxAcc) return &run;
-    else return static_cast<decltype(&run)>(nullptr);
+    if constexpr (A * B <= kMaxAcc)
+      return &run;
+    else
+      return static_cast<decltype(&run)>(nullptr);
   }
 };
 
@@ -309,7 +314,6 @@ int64_t Plan::input_block_size() const { return static_cast<int64_t>(g.c) * hp *
 int64_t Plan::output_block_size() const { return static_cast<int64_t>(g.o) * g.oh() * g.ow() * kLanes; }
 int64_t Plan::weight_size() const { return static_cast<int64_t>(g.o) * k_count; }
 
-
 void Plan::forward(const float* xb, const float* w, const float* b, float* yb, Act act) const {
   const int oh = g.oh(), ow = g.ow();
   const int64_t y_ostride = static_cast<int64_t>(oh) * ow * kLanes;
@@ -324,10 +328,11 @@ void Plan::forward(const float* xb, const float* w, const float* b, float* yb, A
       for (int j0 = 0; j0 < ow; j0 += fwd_j) {
         const int tj = std::min(fwd_j, ow - j0);
         float* out = yrow + static_cast<int64_t>(j0) * kLanes;
-        kForwardTiles[static_cast<size_t>(table_index(to, tj))](xrow + j0 * x_step, tap_offset.data(), k_count, wo,
-                                                                 bo, x_step, out, y_ostride);
+        kForwardTiles[static_cast<size_t>(table_index(to, tj))](xrow + j0 * x_step, tap_offset.data(), k_count, wo, bo,
+                                                                x_step, out, y_ostride);
         if (act != Act::None)
-          for (int t = 0; t < to; ++t) activation_forward(act, static_cast<int64_t>(tj) * kLanes, out + t * y_ostride, out + t * y_ostride);
+          for (int t = 0; t < to; ++t)
+            activation_forward(act, static_cast<int64_t>(tj) * kLanes, out + t * y_ostride, out + t * y_ostride);
       }
     }
   }
@@ -341,9 +346,11 @@ void Plan::weight_grad(const float* xb, const float* dyb, float* dwacc, float* d
     const int to = std::min(wgrad_o, g.o - o0);
     for (int k0 = 0; k0 < k_count; k0 += wgrad_k) {
       const int tk = std::min(wgrad_k, k_count - k0);
-      kWeightGradTiles[static_cast<size_t>(table_index(to, tk))](
-          xb, dyb + o0 * dy_ostride, tap_offset.data() + k0, g, x_row, x_col, dy_ostride,
-          dwacc + (static_cast<int64_t>(o0) * k_count + k0) * kLanes, k_count);
+      kWeightGradTiles[static_cast<size_t>(table_index(to, tk))](xb, dyb + o0 * dy_ostride, tap_offset.data() + k0, g,
+                                                                 x_row, x_col, dy_ostride,
+                                                                 dwacc +
+                                                                     (static_cast<int64_t>(o0) * k_count + k0) * kLanes,
+                                                                 k_count);
     }
   }
   if (dbacc) {
@@ -367,9 +374,10 @@ void Plan::input_grad(const float* dyb, const float* w, float* dxb) const {
       const int tj = std::min(igrad_j, ow - j0);
       for (int k0 = 0; k0 < k_count; k0 += igrad_k) {
         const int tk = std::min(igrad_k, k_count - k0);
-        kInputGradTiles[static_cast<size_t>(table_index(tj, tk))](
-            xrow + j0 * x_col, dyb + (static_cast<int64_t>(i) * ow + j0) * kLanes, w + k0, tap_offset.data() + k0,
-            g.o, k_count, dy_ostride, x_col);
+        kInputGradTiles[static_cast<size_t>(table_index(tj, tk))](xrow + j0 * x_col,
+                                                                  dyb + (static_cast<int64_t>(i) * ow + j0) * kLanes,
+                                                                  w + k0, tap_offset.data() + k0, g.o, k_count,
+                                                                  dy_ostride, x_col);
       }
     }
   }
@@ -393,7 +401,6 @@ Scratch& scratch() {
 void ensure(Tensor& t, int64_t n) {
   if (t.numel() < n) t.resize({n});
 }
-
 
 // Threads for a call: at least ~256k multiply-adds each, at most one per block.
 int conv_threads(const ConvGeometry& g, int blocks) {
@@ -466,8 +473,10 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
     simd::vf sum = simd::load(partial[0] + e * kLanes);
     for (int t = 1; t < used; ++t) sum += simd::load(partial[t] + e * kLanes);
     const float total = simd::reduce_add(sum);
-    if (e < wsize) dw[e] += total;
-    else db[e - wsize] += total;
+    if (e < wsize)
+      dw[e] += total;
+    else
+      db[e - wsize] += total;
   }
 }
 

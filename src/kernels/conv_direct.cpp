@@ -1,6 +1,6 @@
 // x[N,C,H,W] ⋆ w[O,C,KH,KW] + b[O] -> y[N,O,OH,OW], one image at a time; see conv_direct.h.
-#include "kernels/fast.h"
 #include "kernels/conv_direct.h"
+#include "kernels/fast.h"
 
 #include <algorithm>
 
@@ -67,7 +67,8 @@ void column_tile(const ConvGeometry& g, const float* xp, const float* w, const f
 #pragma GCC unroll 2
         for (int r = 0; r < TR; ++r)
 #pragma GCC unroll 2
-          for (int v = 0; v < TJ; ++v) xv[r][v] = simd::load(row + static_cast<int64_t>(r) * g.sh * wp + v * kLanes + bb);
+          for (int v = 0; v < TJ; ++v)
+            xv[r][v] = simd::load(row + static_cast<int64_t>(r) * g.sh * wp + v * kLanes + bb);
 #pragma GCC unroll 8
         for (int t = 0; t < TO; ++t) {
           const vf wv = simd::splat(wk[t * k_count + bb]);
@@ -96,13 +97,27 @@ void column_tile_any(int to, const ConvGeometry& g, const float* xp, const float
                      int j0, float* y) {
   constexpr int kMaxTo = std::min(8, kMaxAcc / (TR * TJ));
   switch (std::min(to, kMaxTo)) {
-    case 8: if constexpr (kMaxTo >= 8) return column_tile<8, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 7: if constexpr (kMaxTo >= 7) return column_tile<7, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 6: if constexpr (kMaxTo >= 6) return column_tile<6, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 5: if constexpr (kMaxTo >= 5) return column_tile<5, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 4: if constexpr (kMaxTo >= 4) return column_tile<4, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 3: if constexpr (kMaxTo >= 3) return column_tile<3, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
-    case 2: if constexpr (kMaxTo >= 2) return column_tile<2, TR, TJ>(g, xp, w, b, o0, i0, j0, y); [[fallthrough]];
+    case 8:
+      if constexpr (kMaxTo >= 8) return column_tile<8, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 7:
+      if constexpr (kMaxTo >= 7) return column_tile<7, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 6:
+      if constexpr (kMaxTo >= 6) return column_tile<6, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 5:
+      if constexpr (kMaxTo >= 5) return column_tile<5, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 4:
+      if constexpr (kMaxTo >= 4) return column_tile<4, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 3:
+      if constexpr (kMaxTo >= 3) return column_tile<3, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
+    case 2:
+      if constexpr (kMaxTo >= 2) return column_tile<2, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
+      [[fallthrough]];
     default: return column_tile<1, TR, TJ>(g, xp, w, b, o0, i0, j0, y);
   }
 }
@@ -122,10 +137,14 @@ void forward_by_columns(const ConvGeometry& g, const float* xp, const float* w, 
                                 : (two_rows ? channels_per_tile<2, 1>() : channels_per_tile<1, 1>());
       for (int o0 = 0; o0 < g.o; o0 += per_tile) {
         const int to = std::min(per_tile, g.o - o0);
-        if (wide && two_rows) column_tile_any<2, 2>(to, g, xp, w, b, o0, i0, j0, y);
-        else if (wide) column_tile_any<1, 2>(to, g, xp, w, b, o0, i0, j0, y);
-        else if (two_rows) column_tile_any<2, 1>(to, g, xp, w, b, o0, i0, j0, y);
-        else column_tile_any<1, 1>(to, g, xp, w, b, o0, i0, j0, y);
+        if (wide && two_rows)
+          column_tile_any<2, 2>(to, g, xp, w, b, o0, i0, j0, y);
+        else if (wide)
+          column_tile_any<1, 2>(to, g, xp, w, b, o0, i0, j0, y);
+        else if (two_rows)
+          column_tile_any<2, 1>(to, g, xp, w, b, o0, i0, j0, y);
+        else
+          column_tile_any<1, 1>(to, g, xp, w, b, o0, i0, j0, y);
       }
     }
 }
@@ -159,8 +178,8 @@ void channel_tile(const ConvGeometry& g, const float* xp, const float* wt, const
 constexpr int kChannelTile = simd::kManyRegisters ? 12 : 6;
 
 template <int... P>
-void channel_tile_any(int tp, std::integer_sequence<int, P...>, const ConvGeometry& g, const float* xp,
-                      const float* wt, const float* b, int ov, int i, int j0, float* nhwc) {
+void channel_tile_any(int tp, std::integer_sequence<int, P...>, const ConvGeometry& g, const float* xp, const float* wt,
+                      const float* b, int ov, int i, int j0, float* nhwc) {
   ((tp == P + 1 ? (channel_tile<P + 1>(g, xp, wt, b, ov, i, j0, nhwc), true) : false) || ...);
 }
 
@@ -170,8 +189,8 @@ void forward_by_channels(const ConvGeometry& g, const float* xp, const float* wt
   for (int ov = 0; ov < g.o; ov += kLanes)
     for (int i = 0; i < oh; ++i)
       for (int j0 = 0; j0 < ow; j0 += kChannelTile)
-        channel_tile_any(std::min(kChannelTile, ow - j0), std::make_integer_sequence<int, kChannelTile>{}, g, xp, wt,
-                         b, ov, i, j0, nhwc);
+        channel_tile_any(std::min(kChannelTile, ow - j0), std::make_integer_sequence<int, kChannelTile>{}, g, xp, wt, b,
+                         ov, i, j0, nhwc);
   gemm::transpose(oh * ow, g.o, nhwc, g.o, y, static_cast<int64_t>(oh) * ow);
 }
 
@@ -194,8 +213,10 @@ void forward(const ConvGeometry& g, const float* x, const float* w, const float*
   }
   for (int n = 0; n < g.n; ++n) {
     pad_image(g, x + n * in_size, s.padded.data());
-    if (by_channels) forward_by_channels(g, s.padded.data(), s.weights.data(), b, s.nhwc.data(), y + n * out_size);
-    else forward_by_columns(g, s.padded.data(), w, b, y + n * out_size);
+    if (by_channels)
+      forward_by_channels(g, s.padded.data(), s.weights.data(), b, s.nhwc.data(), y + n * out_size);
+    else
+      forward_by_columns(g, s.padded.data(), w, b, y + n * out_size);
   }
 }
 

@@ -1,7 +1,7 @@
 // C[M,N] = init + A[M,K]·B[K,N]: register tiles of MR rows × NV vectors of C,
 // broadcasting A and loading B, the last vector of a row masked.
-#include "kernels/fast.h"
 #include "kernels/gemm.h"
+#include "kernels/fast.h"
 
 #include <algorithm>
 #include <array>
@@ -52,13 +52,15 @@ void tile(int k, const float* a, int64_t a_m, int64_t a_k, const float* b, int64
     for (int v = 0; v < NV; ++v) simd::store(c + r * ldc + v * kLanes, acc[r][v], v == NV - 1 ? last : Mask(kLanes));
 }
 
-using TileFn = void (*)(int, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, bool,
-                        const float*, Mask);
+using TileFn = void (*)(int, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t, bool, const float*,
+                        Mask);
 
 template <int MR, int NV>
 constexpr TileFn entry() {
-  if constexpr (MR * NV <= kMaxAcc) return &tile<MR, NV>;
-  else return nullptr;
+  if constexpr (MR * NV <= kMaxAcc)
+    return &tile<MR, NV>;
+  else
+    return nullptr;
 }
 template <size_t... I>
 constexpr std::array<TileFn, sizeof...(I)> make_table(std::index_sequence<I...>) {
@@ -99,9 +101,9 @@ void multiply(int m, int n, int k, const float* a, int64_t a_m, int64_t a_k, con
     const Mask last(std::min(kLanes, n - (v0 + nv - 1) * kLanes));
     for (int r0 = 0; r0 < m; r0 += best_mr) {
       const int mr = std::min(best_mr, m - r0);
-      kTiles[static_cast<size_t>((mr - 1) * kMaxVectors + (nv - 1))](
-          k, a + r0 * a_m, a_m, a_k, b + col, ldb, c + r0 * ldc + col, ldc, accumulate, bias ? bias + col : nullptr,
-          last);
+      kTiles[static_cast<size_t>((mr - 1) * kMaxVectors + (nv - 1))](k, a + r0 * a_m, a_m, a_k, b + col, ldb,
+                                                                     c + r0 * ldc + col, ldc, accumulate,
+                                                                     bias ? bias + col : nullptr, last);
     }
   }
 }

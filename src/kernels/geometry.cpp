@@ -13,8 +13,8 @@ void ConvGeometry::validate(const std::string& op) const {
            std::to_string(sh) + "x" + std::to_string(sw);
   };
   if (n < 1 || c < 1 || h < 1 || w < 1 || o < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
-    throw std::invalid_argument(op + ": sizes must be positive (padding non-negative): channels " +
-                                std::to_string(c) + "->" + std::to_string(o) + ", " + sizes());
+    throw std::invalid_argument(op + ": sizes must be positive (padding non-negative): channels " + std::to_string(c) +
+                                "->" + std::to_string(o) + ", " + sizes());
   if (kh > h + 2 * ph || kw > w + 2 * pw)
     throw std::invalid_argument(op + ": kernel larger than the padded input: " + sizes());
 }

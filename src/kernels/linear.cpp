@@ -11,10 +11,10 @@
 #include "kernels/fast.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
-#include "runtime/threads.h"
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/tensor.h"
+#include "runtime/threads.h"
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
@@ -97,7 +97,8 @@ void linear_backward(int n, int in, int out, const float* x, const float* w, con
     // dW[O,I] += dYᵀ[O,N] · X[N,I];  db[O] += Σ_n dY[n,O]
     int64_t o0, o1;
     share(out, t, team, o0, o1);
-    gemm::multiply(static_cast<int>(o1 - o0), in, n, dy + o0, 1, out, x, in, dw + static_cast<int64_t>(o0) * in, in, true, nullptr);
+    gemm::multiply(static_cast<int>(o1 - o0), in, n, dy + o0, 1, out, x, in, dw + static_cast<int64_t>(o0) * in, in,
+                   true, nullptr);
     if (db) {
       for (int64_t o = o0; o < o1; o += kLanes) {
         const simd::Mask m(static_cast<int>(std::min<int64_t>(kLanes, o1 - o)));

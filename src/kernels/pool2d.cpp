@@ -12,11 +12,10 @@
 
 #include "kernels/fast.h"
 #include "kernels/simd.h"
-#include "runtime/threads.h"
 #include "lenet/kernels.h"
+#include "runtime/threads.h"
 
 namespace lenet::kernels::LENET_ISA_NAMESPACE {
-
 
 namespace {
 
@@ -150,8 +149,8 @@ void maxpool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* a
           const vi32 where = simd::load(arg + static_cast<int64_t>(i) * ow + j0, m);
           const vi32 base = 2 * i * g.w + 2 * (j0 + simd::lane_index());
           const vf z = simd::zero();
-          store_2x2(d, g.w, i, j0, ow, where == base ? v : z, where == base + 1 ? v : z,
-                    where == base + g.w ? v : z, where == base + g.w + 1 ? v : z);
+          store_2x2(d, g.w, i, j0, ow, where == base ? v : z, where == base + 1 ? v : z, where == base + g.w ? v : z,
+                    where == base + g.w + 1 ? v : z);
         }
       zero_uncovered(g, d);
     });

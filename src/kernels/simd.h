@@ -10,8 +10,8 @@
 
 #include "kernels/isa_namespace.h"
 
-#include <cstdint>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -126,9 +126,7 @@ inline void store(float* p, vf v, Mask m) {
 #endif
 }
 
-inline vi32 load(const int32_t* p, Mask m) {
-  return std::bit_cast<vi32>(load(reinterpret_cast<const float*>(p), m));
-}
+inline vi32 load(const int32_t* p, Mask m) { return std::bit_cast<vi32>(load(reinterpret_cast<const float*>(p), m)); }
 inline void store(int32_t* p, vi32 v, Mask m) { store(reinterpret_cast<float*>(p), std::bit_cast<vf>(v), m); }
 
 // Lanes 0, 2, 4, … (even) or 1, 3, 5, … (odd) of the concatenation a:b; and
@@ -160,9 +158,7 @@ inline vf zip_high(vf a, vf b) {
   return __builtin_shuffle(a, b, m);
 }
 // 0, 1, 2, … kLanes − 1
-inline vi32 lane_index() {
-  return detail::stride_mask(0, std::make_integer_sequence<int, kLanes>{}) / 2;
-}
+inline vi32 lane_index() { return detail::stride_mask(0, std::make_integer_sequence<int, kLanes>{}) / 2; }
 
 // Horizontal sum in a fixed order (pairwise halves), the same on every run.
 // (lane i += lane i + width for width = kLanes/2, …, 1)

@@ -39,8 +39,8 @@ Conv2d::Conv2d(const Conv2dOptions& o) : opt_(o) {
 }
 
 std::string Conv2d::describe() const {
-  std::string s = "Conv2d(" + std::to_string(opt_.in) + ", " + std::to_string(opt_.out) + ", k=" +
-                  pair_describe(opt_.kh, opt_.kw);
+  std::string s = "Conv2d(" + std::to_string(opt_.in) + ", " + std::to_string(opt_.out) +
+                  ", k=" + pair_describe(opt_.kh, opt_.kw);
   if (opt_.sh != 1 || opt_.sw != 1) s += ", s=" + pair_describe(opt_.sh, opt_.sw);
   if (opt_.ph || opt_.pw) s += ", p=" + pair_describe(opt_.ph, opt_.pw);
   if (!opt_.with_bias) s += ", bias=false";
@@ -62,8 +62,17 @@ kernels::ConvGeometry Conv2d::geometry(const Shape& in) const {
                                 std::to_string(opt_.in) + " (input " + to_string(in) + ", weight " +
                                 to_string(parameters()[0].shape) + ")");
   kernels::ConvGeometry g;
-  g.n = dim_int(in[0]); g.c = dim_int(in[1]); g.h = dim_int(in[2]); g.w = dim_int(in[3]);
-  g.o = opt_.out; g.kh = opt_.kh; g.kw = opt_.kw; g.sh = opt_.sh; g.sw = opt_.sw; g.ph = opt_.ph; g.pw = opt_.pw;
+  g.n = dim_int(in[0]);
+  g.c = dim_int(in[1]);
+  g.h = dim_int(in[2]);
+  g.w = dim_int(in[3]);
+  g.o = opt_.out;
+  g.kh = opt_.kh;
+  g.kw = opt_.kw;
+  g.sh = opt_.sh;
+  g.sw = opt_.sw;
+  g.ph = opt_.ph;
+  g.pw = opt_.pw;
   g.validate("conv2d");
   return g;
 }
@@ -107,8 +116,8 @@ Shape Linear::output_shape(const Shape& in) const {
   if (in.size() != 2) bad_input("linear", "expects a 2-D input [N, " + std::to_string(in_) + "] (add a flatten)", in);
   if (in[1] != in_)
     throw std::invalid_argument("linear: input has " + std::to_string(in[1]) + " features, weight expects " +
-                                std::to_string(in_) + " (input " + to_string(in) + ", weight [" +
-                                std::to_string(out_) + ", " + std::to_string(in_) + "])");
+                                std::to_string(in_) + " (input " + to_string(in) + ", weight [" + std::to_string(out_) +
+                                ", " + std::to_string(in_) + "])");
   return {in[0], out_};
 }
 
@@ -134,8 +143,8 @@ Pool2d::Pool2d(Mode mode, const Pool2dOptions& o) : mode_(mode), opt_(o) {
   const std::string op = mode == Mode::Max ? "maxpool2d" : "avgpool2d";
   if (opt_.kh < 1 || opt_.kw < 1 || opt_.sh < 1 || opt_.sw < 1 || opt_.ph < 0 || opt_.pw < 0)
     throw std::invalid_argument(op + ": sizes must be positive (padding non-negative): window " +
-                                pair_str(opt_.kh, opt_.kw) + ", stride " + pair_str(opt_.sh, opt_.sw) +
-                                ", padding " + pair_str(opt_.ph, opt_.pw));
+                                pair_str(opt_.kh, opt_.kw) + ", stride " + pair_str(opt_.sh, opt_.sw) + ", padding " +
+                                pair_str(opt_.ph, opt_.pw));
 }
 
 std::string Pool2d::describe() const {
@@ -156,8 +165,16 @@ kernels::PoolGeometry Pool2d::geometry(const Shape& in) const {
   const std::string op = mode_ == Mode::Max ? "maxpool2d" : "avgpool2d";
   if (in.size() != 4) bad_input(op, "expects a 4-D input [N, C, H, W]", in);
   kernels::PoolGeometry g;
-  g.n = dim_int(in[0]); g.c = dim_int(in[1]); g.h = dim_int(in[2]); g.w = dim_int(in[3]);
-  g.kh = opt_.kh; g.kw = opt_.kw; g.sh = opt_.sh; g.sw = opt_.sw; g.ph = opt_.ph; g.pw = opt_.pw;
+  g.n = dim_int(in[0]);
+  g.c = dim_int(in[1]);
+  g.h = dim_int(in[2]);
+  g.w = dim_int(in[3]);
+  g.kh = opt_.kh;
+  g.kw = opt_.kw;
+  g.sh = opt_.sh;
+  g.sw = opt_.sw;
+  g.ph = opt_.ph;
+  g.pw = opt_.pw;
   g.validate(op);
   return g;
 }

@@ -30,7 +30,8 @@ void Sequential::rebuild_storage() {
     auto& params = layers_[i]->parameters();
     int64_t n = 0;
     for (auto& p : params) n += p.numel();
-    layers_[i]->rebind({values.data() + offset, static_cast<size_t>(n)}, {grads.data() + offset, static_cast<size_t>(n)});
+    layers_[i]->rebind({values.data() + offset, static_cast<size_t>(n)},
+                       {grads.data() + offset, static_cast<size_t>(n)});
     for (auto& p : params) {
       auto dot = p.name.find('.');
       p.name = std::to_string(i) + "." + (dot == std::string::npos ? p.name : p.name.substr(dot + 1));

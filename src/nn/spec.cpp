@@ -64,8 +64,10 @@ std::vector<LayerText> split_text(const std::string& spec) {
     layers.push_back(std::move(l));
   };
   for (char ch : spec) {
-    if (ch == ',' || ch == ';' || ch == '\n') flush();
-    else cur += ch;
+    if (ch == ',' || ch == ';' || ch == '\n')
+      flush();
+    else
+      cur += ch;
   }
   flush();
   return layers;
@@ -177,20 +179,29 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
     return static_cast<int>(in[1]);
   };
   if (kind == "conv" || kind == "conv2d") {
-    if (l.words.size() < 2) throw std::invalid_argument(where + ": conv needs an output channel count, e.g. 'conv 6 k5'");
+    if (l.words.size() < 2)
+      throw std::invalid_argument(where + ": conv needs an output channel count, e.g. 'conv 6 k5'");
     int out = parse_pair(l.words[1], where).first;
     bool have_kernel = false;
     Conv2dOptions o(channels(), out, 1);
     options(2, [&](char key, const std::string& v, const std::string& w) {
       if (key == '\0') {
-        if (w == "nobias") { o.bias(false); return true; }
+        if (w == "nobias") {
+          o.bias(false);
+          return true;
+        }
         return false;
       }
       auto [a, b] = parse_pair(v, where);
-      if (key == 'k') { o.kernel_size(a, b); have_kernel = true; }
-      else if (key == 'p') o.padding(a, b);
-      else if (key == 's') o.stride(a, b);
-      else return false;
+      if (key == 'k') {
+        o.kernel_size(a, b);
+        have_kernel = true;
+      } else if (key == 'p')
+        o.padding(a, b);
+      else if (key == 's')
+        o.stride(a, b);
+      else
+        return false;
       return true;
     });
     if (!have_kernel) throw std::invalid_argument(where + ": conv needs a kernel size, e.g. 'k5' or 'k5x3'");
@@ -206,9 +217,12 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
     options(2, [&](char key, const std::string& v, const std::string&) {
       if (key == '\0') return false;
       auto [a, b] = parse_pair(v, where);
-      if (key == 'p') o.padding(a, b);
-      else if (key == 's') o.stride(a, b);
-      else return false;
+      if (key == 'p')
+        o.padding(a, b);
+      else if (key == 's')
+        o.stride(a, b);
+      else
+        return false;
       return true;
     });
     channels();
@@ -216,7 +230,8 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
   }
   if (kind == "linear" || kind == "dense") {
     if (in.size() != 2)
-      throw std::invalid_argument(where + ": expects a flat input [N, F] (add 'flatten' before it), got " + to_string(in));
+      throw std::invalid_argument(where + ": expects a flat input [N, F] (add 'flatten' before it), got " +
+                                  to_string(in));
     int out = classes;
     size_t from = 1;
     if (l.words.size() > 1 && l.words[1] != "nobias") {
@@ -225,7 +240,10 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
     }
     bool bias = true;
     options(from, [&](char key, const std::string&, const std::string& w) {
-      if (key == '\0' && w == "nobias") { bias = false; return true; }
+      if (key == '\0' && w == "nobias") {
+        bias = false;
+        return true;
+      }
       return false;
     });
     spend(budget, parameter_count({in[1], out}, bias ? out : 0), where);
@@ -234,10 +252,22 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
   auto no_options = [&] {
     if (l.words.size() > 1) throw std::invalid_argument(where + ": '" + kind + "' takes no options");
   };
-  if (kind == "sigmoid") { no_options(); return std::make_unique<Sigmoid>(); }
-  if (kind == "relu") { no_options(); return std::make_unique<ReLU>(); }
-  if (kind == "tanh") { no_options(); return std::make_unique<Tanh>(); }
-  if (kind == "flatten") { no_options(); return std::make_unique<Flatten>(); }
+  if (kind == "sigmoid") {
+    no_options();
+    return std::make_unique<Sigmoid>();
+  }
+  if (kind == "relu") {
+    no_options();
+    return std::make_unique<ReLU>();
+  }
+  if (kind == "tanh") {
+    no_options();
+    return std::make_unique<Tanh>();
+  }
+  if (kind == "flatten") {
+    no_options();
+    return std::make_unique<Flatten>();
+  }
   throw std::invalid_argument(where + ": unknown layer '" + kind +
                               "' (known: conv, maxpool, avgpool, linear, sigmoid, relu, tanh, flatten)");
 }
@@ -277,7 +307,8 @@ Sequential build_model(const std::string& arch, const Shape& input_chw, int clas
     throw std::invalid_argument("architecture: input shape " + to_string(input_chw) + " has more than " +
                                 std::to_string(kMaxLayerValues) + " values per sample");
   int64_t budget = max_parameters;
-  if (classes < 1) throw std::invalid_argument("architecture: class count must be positive, got " + std::to_string(classes));
+  if (classes < 1)
+    throw std::invalid_argument("architecture: class count must be positive, got " + std::to_string(classes));
   std::string text = expand_architecture(arch);
   if (!trim(text).empty() && trim(text)[0] == '[') text = json_to_text(trim(text));
   auto layers = split_text(text);

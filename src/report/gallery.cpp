@@ -106,7 +106,8 @@ GalleryLayout gallery_layout(const std::vector<GalleryItem>& items, const Galler
   GalleryLayout g;
   int max_h = 0, max_w = 0;
   for (const auto& item : items) {
-    if (item.image.empty()) throw std::invalid_argument("gallery: an item without an image ('" + item.prediction + "')");
+    if (item.image.empty())
+      throw std::invalid_argument("gallery: an item without an image ('" + item.prediction + "')");
     max_h = std::max(max_h, item.image.height), max_w = std::max(max_w, item.image.width);
   }
   g.scale = options.scale > 0 ? options.scale : std::max(1, 112 / max_h);
@@ -118,8 +119,8 @@ GalleryLayout gallery_layout(const std::vector<GalleryItem>& items, const Galler
   g.cell_width = max_w * g.scale;
   for (const auto& item : items) {
     const Captions c = captions_of(item);
-    g.cell_width = std::max({g.cell_width, text_width(c.truth, kGalleryTextScale),
-                             text_width(c.prediction, kGalleryTextScale)});
+    g.cell_width = std::max(
+        {g.cell_width, text_width(c.truth, kGalleryTextScale), text_width(c.prediction, kGalleryTextScale)});
   }
   g.image_top = lines * kGalleryLineHeight + 4;
   g.cell_height = g.image_top + max_h * g.scale;
@@ -149,7 +150,9 @@ Image render_gallery(const std::vector<GalleryItem>& items, const GalleryOptions
     const int cy = kGalleryMargin + g.header_height + row * (g.cell_height + kGalleryGap);
     const Captions c = captions_of(items[i]);
     // Captions centred over the image, as the chapter's subplot titles.
-    auto centred = [&](const std::string& text) { return cx + (g.cell_width - text_width(text, kGalleryTextScale)) / 2; };
+    auto centred = [&](const std::string& text) {
+      return cx + (g.cell_width - text_width(text, kGalleryTextScale)) / 2;
+    };
     int line_y = cy;
     if (truth) {
       draw_text(canvas, centred(c.truth), line_y, c.truth, kBlack, kGalleryTextScale);
@@ -192,8 +195,8 @@ int write_prediction_gallery(const fs::path& path, Sequential& model, const Data
   const Tensor& logits = model.forward(x);
   const int k = static_cast<int>(logits.size(-1));
   if (k != data.num_classes())
-    throw std::invalid_argument("prediction gallery: the model has " + std::to_string(k) + " outputs but the data set " +
-                                std::to_string(data.num_classes()) + " classes");
+    throw std::invalid_argument("prediction gallery: the model has " + std::to_string(k) +
+                                " outputs but the data set " + std::to_string(data.num_classes()) + " classes");
   std::vector<float> probs(static_cast<size_t>(n) * k);
   kernels::softmax(n, k, logits.data(), probs.data());
   std::vector<GalleryItem> items(n);

@@ -153,9 +153,8 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
     if (m.epoch == info.epoch) best = &m;
   html << "<p class=\"summary\">";
   if (best) {
-    html << "Best epoch " << best->epoch << " of " << history.size() << ": test accuracy <b>"
-         << percent(best->test_acc) << "</b>, test loss " << fixed(best->test_loss, 4) << ", train accuracy "
-         << percent(best->train_acc) << ".";
+    html << "Best epoch " << best->epoch << " of " << history.size() << ": test accuracy <b>" << percent(best->test_acc)
+         << "</b>, test loss " << fixed(best->test_loss, 4) << ", train accuracy " << percent(best->train_acc) << ".";
   } else if (!history.empty()) {
     const auto& last = history.back();
     html << history.size() << (history.size() == 1 ? " epoch" : " epochs") << "; last: test accuracy <b>"
@@ -169,11 +168,12 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
   // ---- settings ----
   html << "<h2>Settings</h2>\n<div class=\"columns\">\n<table class=\"kv\">\n";
   html << "<tr><th colspan=\"2\"><b>Model</b></th></tr>\n";
-  row(html, "architecture", "<code>" + escape(info.arch) + "</code>" +
-                                (arch != info.arch ? " <span class=\"muted\">(" + escape(arch) + ")</span>" : ""));
+  row(html, "architecture",
+      "<code>" + escape(info.arch) + "</code>" +
+          (arch != info.arch ? " <span class=\"muted\">(" + escape(arch) + ")</span>" : ""));
   try {
-    const Sequential model =
-        build_model(info.arch, info.input_shape, static_cast<int>(info.class_names.size()), nullptr);
+    const Sequential model = build_model(info.arch, info.input_shape, static_cast<int>(info.class_names.size()),
+                                         nullptr);
     row(html, "parameters", std::to_string(model.parameter_count()));
   } catch (const std::exception&) {
     // An architecture that does not build is shown as text only.
@@ -216,8 +216,8 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
     html << "<table class=\"num\" id=\"epochs\">\n<tr><th>epoch</th><th>train loss</th><th>train acc</th>"
          << "<th>test loss</th><th>test acc</th><th>seconds</th><th>images/s</th></tr>\n";
     for (auto& m : history) {
-      html << "<tr" << (m.epoch == info.epoch ? " class=\"best\" title=\"best checkpoint\"" : "") << "><td>"
-           << m.epoch << "</td><td>" << fixed(m.train_loss, 4) << "</td><td>" << percent(m.train_acc) << "</td><td>"
+      html << "<tr" << (m.epoch == info.epoch ? " class=\"best\" title=\"best checkpoint\"" : "") << "><td>" << m.epoch
+           << "</td><td>" << fixed(m.train_loss, 4) << "</td><td>" << percent(m.train_acc) << "</td><td>"
            << fixed(m.test_loss, 4) << "</td><td>" << percent(m.test_acc) << "</td><td>" << fixed(m.seconds, 1)
            << "</td><td>" << fixed(m.images_per_s, 0) << "</td></tr>\n";
     }
@@ -265,8 +265,10 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
 
   // ---- the run's other files, linked only when present ----
   static const std::pair<const char*, const char*> files[] = {
-      {"metrics.csv", "per-epoch metrics"},       {"best.safetensors", "best checkpoint (lowest test loss)"},
-      {"last.safetensors", "last checkpoint"},    {"best.onnx", "best model as ONNX"},
+      {"metrics.csv", "per-epoch metrics"},
+      {"best.safetensors", "best checkpoint (lowest test loss)"},
+      {"last.safetensors", "last checkpoint"},
+      {"best.onnx", "best model as ONNX"},
       {"web/index.html", "the model in a web page (lenet export --web; view it with lenet serve)"},
   };
   std::ostringstream links;

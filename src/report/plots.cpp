@@ -92,8 +92,9 @@ void require_pngcairo() {
     return false;
   }();
   if (!available)
-    throw std::runtime_error("PLplot's cairo PNG driver (pngcairo) is not installed; install the Debian package "
-                             "plplot-driver-cairo");
+    throw std::runtime_error(
+        "PLplot's cairo PNG driver (pngcairo) is not installed; install the Debian package "
+        "plplot-driver-cairo");
 }
 
 // One PLplot stream that renders a PNG of w × h pixels into `file`. The
@@ -369,10 +370,10 @@ void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePl
     texts[i] = names[i].c_str();
   }
   PLFLT legend_w, legend_h;
-  pllegend(&legend_w, &legend_h, PL_LEGEND_ROW_MAJOR, PL_POSITION_TOP | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT,
-           0.0, 0.01, 0.07, kBackground, kInk, 1, 1, n, n, opts.data(), 1.0, 1.0, 2.0, 0.0,
-           text_colours.data(), texts.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
-           widths.data(), nullptr, nullptr, nullptr, nullptr);
+  pllegend(&legend_w, &legend_h, PL_LEGEND_ROW_MAJOR, PL_POSITION_TOP | PL_POSITION_OUTSIDE | PL_POSITION_VIEWPORT, 0.0,
+           0.01, 0.07, kBackground, kInk, 1, 1, n, n, opts.data(), 1.0, 1.0, 2.0, 0.0, text_colours.data(),
+           texts.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(), widths.data(), nullptr,
+           nullptr, nullptr, nullptr);
   png.finish(destination);
 }
 
@@ -615,10 +616,11 @@ void plot_confusion(const fs::path& path, const Evaluation& eval, const std::vec
       if (i == j) correct += eval.confusion[static_cast<size_t>(i) * n + j];
     }
   const std::string title = run_title("Confusion matrix", labels);
-  const std::string subtitle =
-      "test set: " + std::to_string(total) + " images, " +
-      format("%.1f%%", total > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0) +
-      " correct";
+  const std::string subtitle = "test set: " + std::to_string(total) + " images, " +
+                               format("%.1f%%", total > 0
+                                                    ? 100.0 * static_cast<double>(correct) / static_cast<double>(total)
+                                                    : 0.0) +
+                               " correct";
   std::lock_guard lock(plplot_mutex);
   write_file_atomic(path, [&](const fs::path& tmp) {
     draw_confusion(tmp, path, eval, class_names, title, subtitle);

@@ -68,8 +68,7 @@ const KernelTable& choose() {
     for (const Path& p : paths()) {
       if (p.name != std::string(forced)) continue;
       const std::string lacks = missing(p);
-      if (!lacks.empty())
-        throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": this CPU lacks " + lacks);
+      if (!lacks.empty()) throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": this CPU lacks " + lacks);
       return p.table();
     }
     throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": unknown kernel path (baseline, avx2 or avx512)");
@@ -132,7 +131,9 @@ void linear_backward(int n, int in, int out, const float* x, const float* w, con
   active().linear_backward(n, in, out, x, w, dy, dx, dw, db);
 }
 void sigmoid_forward(int64_t n, const float* x, float* y) { active().sigmoid_forward(n, x, y); }
-void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx) { active().sigmoid_backward(n, y, dy, dx); }
+void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx) {
+  active().sigmoid_backward(n, y, dy, dx);
+}
 void relu_forward(int64_t n, const float* x, float* y) { active().relu_forward(n, x, y); }
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) { active().relu_backward(n, y, dy, dx); }
 void tanh_forward(int64_t n, const float* x, float* y) { active().tanh_forward(n, x, y); }

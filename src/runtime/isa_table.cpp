@@ -6,12 +6,9 @@ namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
 namespace {
 constexpr runtime::KernelTable kTable{
-    LENET_ISA_NAME, simd::kLanes,
-    &conv2d_forward, &conv2d_backward,
-    &maxpool2d_forward, &maxpool2d_backward, &avgpool2d_forward, &avgpool2d_backward,
-    &linear_forward, &linear_backward,
-    &sigmoid_forward, &sigmoid_backward, &relu_forward, &relu_backward, &tanh_forward, &tanh_backward,
-    &build_pipeline,
+    LENET_ISA_NAME,     simd::kLanes,        &conv2d_forward, &conv2d_backward, &maxpool2d_forward, &maxpool2d_backward,
+    &avgpool2d_forward, &avgpool2d_backward, &linear_forward, &linear_backward, &sigmoid_forward,   &sigmoid_backward,
+    &relu_forward,      &relu_backward,      &tanh_forward,   &tanh_backward,   &build_pipeline,
 };
 }  // namespace
 

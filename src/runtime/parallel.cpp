@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "lenet/parallel.h"
 #include "runtime/thread_pool.h"
 #include "runtime/threads.h"
-#include "lenet/parallel.h"
 
 namespace lenet {
 

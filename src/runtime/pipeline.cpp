@@ -50,7 +50,6 @@ namespace {
 using blocked::Act;
 using simd::kLanes;
 
-
 Act act_of(Activation::Kind kind) {
   switch (kind) {
     case Activation::Kind::Sigmoid: return Act::Sigmoid;
@@ -91,8 +90,8 @@ struct SpatialOp {
   Conv2d* conv = nullptr;
   std::unique_ptr<blocked::Plan> plan;
   PoolGeometry pool;
-  Codes codes;                 // MaxPool: [blocks][C·OH·OW·kLanes]
-  int64_t code_floats = 0;     // per block
+  Codes codes;              // MaxPool: [blocks][C·OH·OW·kLanes]
+  int64_t code_floats = 0;  // per block
   // MaxPool: the activation before it, whose backward it does (see
   // blocked::maxpool_backward_through); Conv/Act: that activation's backward
   // is done by the pooling after it.
@@ -102,8 +101,8 @@ struct SpatialOp {
   // and activates only the maxima. The activations are non-decreasing, so the
   // maxima are the same, with one activation per window instead of KH·KW.
   bool activate_maxima = false;
-  int64_t lane_offset = 0;     // Conv: its lane-wide sums [O·K + O][kLanes] in a thread's scratch
-  int64_t chunk_offset = 0;    // Conv: its sums [O·K + O] in a chunk's gradients
+  int64_t lane_offset = 0;   // Conv: its lane-wide sums [O·K + O][kLanes] in a thread's scratch
+  int64_t chunk_offset = 0;  // Conv: its sums [O·K + O] in a chunk's gradients
 };
 
 struct VectorOp {
@@ -113,15 +112,15 @@ struct VectorOp {
   int in_width = 0, out_width = 0;
   Act act = Act::None;
   Linear* linear = nullptr;
-  Tensor wt;                // Linear: wᵀ[in, out], refreshed by every forward
+  Tensor wt;  // Linear: wᵀ[in, out], refreshed by every forward
 };
 
 // One layer of the direct (few images) forward, on NCHW tensors.
 struct DirectOp {
   Module* layer = nullptr;
   enum class Kind { Conv, Act, MaxPool, AvgPool, Copy, Linear } kind = Kind::Copy;
-  ConvGeometry conv;   // Conv, with n = 1
-  PoolGeometry pool;   // pooling, with n = 1
+  ConvGeometry conv;  // Conv, with n = 1
+  PoolGeometry pool;  // pooling, with n = 1
   Act act = Act::None;
   int in_width = 0, out_width = 0;  // Linear
   int64_t out_floats = 0;           // per image
@@ -425,11 +424,10 @@ void Engine::spatial_forward(int64_t b, int nv, std::vector<Tensor>& outputs) {
         break;
       case SpatialOp::Kind::MaxPool:
         blocked::maxpool_forward(op.pool, src.block(b, t), dst.block(b, t), op.codes.data() + b * op.code_floats);
-        if (op.activate_maxima) blocked::activation_forward(op.through, dst.block_floats(), dst.block(b, t), dst.block(b, t));
+        if (op.activate_maxima)
+          blocked::activation_forward(op.through, dst.block_floats(), dst.block(b, t), dst.block(b, t));
         break;
-      case SpatialOp::Kind::AvgPool:
-        blocked::avgpool_forward(op.pool, src.block(b, t), dst.block(b, t));
-        break;
+      case SpatialOp::Kind::AvgPool: blocked::avgpool_forward(op.pool, src.block(b, t), dst.block(b, t)); break;
       case SpatialOp::Kind::AddBorder:
         blocked::add_border(src.block(b, t), dst.c, dst.h, dst.w, dst.ph, dst.pw, dst.block(b, t));
         break;
@@ -470,8 +468,10 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
       case DirectOp::Kind::Conv: {
         ConvGeometry g = op.conv;
         g.n = nimg;
-        if (direct::supports(g)) direct::forward(g, in, w, b, y);
-        else LENET_ISA_NAMESPACE::conv2d_forward(g, in, w, b, y);  // (qualified: no ADL to the public one)
+        if (direct::supports(g))
+          direct::forward(g, in, w, b, y);
+        else
+          LENET_ISA_NAMESPACE::conv2d_forward(g, in, w, b, y);  // (qualified: no ADL to the public one)
         break;
       }
       case DirectOp::Kind::Act: blocked::activation_forward(op.act, nimg * op.out_floats, in, y); break;
@@ -480,8 +480,9 @@ void Engine::direct_forward(const Tensor& x, std::vector<Tensor>& outputs) {
         g.n = nimg;
         direct_codes.ensure(nimg * op.out_floats);
         // After a skipped activation: pool its input, then activate the maxima.
-        LENET_ISA_NAMESPACE::maxpool2d_forward(g, op.then != Act::None ? (k > 1 ? outputs[k - 2].data() : x.data()) : in, y,
-                          direct_codes.data());
+        LENET_ISA_NAMESPACE::maxpool2d_forward(g,
+                                               op.then != Act::None ? (k > 1 ? outputs[k - 2].data() : x.data()) : in,
+                                               y, direct_codes.data());
         if (op.then != Act::None) blocked::activation_forward(op.then, nimg * op.out_floats, y, y);
         break;
       }
@@ -510,21 +511,24 @@ void Engine::blocked_forward(const Tensor& x, std::vector<Tensor>& outputs) {
   if (!p.spatial.empty()) {
     const Buffer& out = p.last();
     const int idx = p.flatten >= 0 ? p.flatten : static_cast<int>(outputs.size()) - 1;
-    if (p.flatten >= 0) reshape(outputs[static_cast<size_t>(idx)], {p.n, static_cast<int64_t>(out.c) * out.h * out.w});
-    else reshape(outputs[static_cast<size_t>(idx)], {p.n, out.c, out.h, out.w});
+    if (p.flatten >= 0)
+      reshape(outputs[static_cast<size_t>(idx)], {p.n, static_cast<int64_t>(out.c) * out.h * out.w});
+    else
+      reshape(outputs[static_cast<size_t>(idx)], {p.n, out.c, out.h, out.w});
   }
   for (auto& op : p.vectors) {
     reshape(outputs[static_cast<size_t>(op.layer)], {p.n, op.out_width});
     if (op.kind == VectorOp::Kind::Linear) {
       reshape(op.wt, {static_cast<int64_t>(op.in_width) * op.out_width});
       gemm::transpose(op.out_width, op.in_width, op.linear->parameters()[0].value, op.in_width, op.wt.data(),
-                               op.out_width);
+                      op.out_width);
     }
   }
   // One chunk per block; threads take them as they come (a thread the
   // machine delays takes fewer), results do not depend on which takes which.
   p.chunks = p.blocks;
-  p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19), p.chunks));
+  p.threads = std::max(1, std::min(kernels::kernel_threads(p.n * std::max<int64_t>(p.macs_per_image, 1), 1 << 19),
+                                   p.chunks));
   std::atomic<int> next{0};
   kernels::parallel_run(p.threads, [&](int, int) {
     // Every member sizes its scratch, whether or not it gets a chunk this
@@ -538,7 +542,8 @@ void Engine::forward_chunk(int c, std::vector<Tensor>& outputs) {
   int64_t b0, b1, r0, r1;
   chunk(c, b0, b1, r0, r1);
   if (!spatial.empty())
-    for (int64_t b = b0; b < b1; ++b) spatial_forward(b, static_cast<int>(std::min<int64_t>(kLanes, n - b * kLanes)), outputs);
+    for (int64_t b = b0; b < b1; ++b)
+      spatial_forward(b, static_cast<int>(std::min<int64_t>(kLanes, n - b * kLanes)), outputs);
   const int64_t rows = r1 - r0;
   const float* in = vector_input(outputs);
   for (auto& op : vectors) {
@@ -546,8 +551,8 @@ void Engine::forward_chunk(int c, std::vector<Tensor>& outputs) {
     if (op.kind == VectorOp::Kind::Linear) {
       const auto& params = op.linear->parameters();
       gemm::multiply(static_cast<int>(rows), op.out_width, op.in_width, in + r0 * op.in_width, op.in_width, 1,
-                              op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
-                              params.size() > 1 ? params[1].value : nullptr);
+                     op.wt.data(), op.out_width, out + r0 * op.out_width, op.out_width, false,
+                     params.size() > 1 ? params[1].value : nullptr);
     } else {
       blocked::activation_forward(op.act, rows * op.out_width, in + r0 * op.in_width, out + r0 * op.out_width);
     }
@@ -579,12 +584,8 @@ void Engine::spatial_backward(int64_t b, int nv, const float* d, float* lanes) {
         else
           blocked::maxpool_backward(op.pool, cur, op.codes.data() + b * op.code_floats, other);
         break;
-      case SpatialOp::Kind::AvgPool:
-        blocked::avgpool_backward(op.pool, cur, other);
-        break;
-      case SpatialOp::Kind::AddBorder:
-        blocked::remove_border(cur, dst.c, dst.h, dst.w, dst.ph, dst.pw, other);
-        break;
+      case SpatialOp::Kind::AvgPool: blocked::avgpool_backward(op.pool, cur, other); break;
+      case SpatialOp::Kind::AddBorder: blocked::remove_border(cur, dst.c, dst.h, dst.w, dst.ph, dst.pw, other); break;
       case SpatialOp::Kind::Conv: {
         if (op.act != Act::None && !op.act_done_by_next) {
           blocked::activation_backward(op.act, dst.block_floats(), dst.block(b), cur, other);
@@ -592,7 +593,8 @@ void Engine::spatial_backward(int64_t b, int nv, const float* d, float* lanes) {
         }
         const auto& params = op.conv->parameters();
         float* acc = lanes + op.lane_offset;
-        op.plan->weight_grad(src.block(b), cur, acc, params.size() > 1 ? acc + op.plan->weight_size() * kLanes : nullptr);
+        op.plan->weight_grad(src.block(b), cur, acc,
+                             params.size() > 1 ? acc + op.plan->weight_size() * kLanes : nullptr);
         if (static_cast<int>(k) == first_conv) return;  // nothing before needs a gradient
         op.plan->input_grad(cur, params[0].value, other);
         break;
@@ -640,10 +642,10 @@ void Engine::backward_chunk(int c, const Tensor& dy, const std::vector<Tensor>& 
     float* dx = dvec[k].t.data() + r0 * op.in_width;
     if (op.kind != VectorOp::Kind::Linear)  // an activation, or Flatten's copy
       blocked::activation_backward(op.act, static_cast<int64_t>(rows) * op.out_width,
-                    outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
+                                   outputs[static_cast<size_t>(op.layer)].data() + r0 * op.out_width, d, dx);
     else  // dX = dY·W
-      gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value,
-                              op.in_width, dx, op.in_width, false, nullptr);
+      gemm::multiply(rows, op.in_width, op.out_width, d, op.out_width, 1, op.linear->parameters()[0].value, op.in_width,
+                     dx, op.in_width, false, nullptr);
   }
   if (first_conv < 0) return;
   Scratch& s = scratch();
@@ -678,7 +680,7 @@ void Engine::weight_gradients(int t, int team, const Tensor& dy, const std::vect
     const float* d = output_grad(k, dy);
     const float* x_rows = k ? outputs[static_cast<size_t>(vectors[k - 1].layer)].data() : vector_input(outputs);
     gemm::multiply(static_cast<int>(o1 - o0), op.in_width, n, d + o0, 1, op.out_width, x_rows, op.in_width,
-                            params[0].grad + o0 * op.in_width, op.in_width, true, nullptr);
+                   params[0].grad + o0 * op.in_width, op.in_width, true, nullptr);
     if (params.size() > 1)
       for (int64_t o = o0; o < o1; ++o) {
         float sum = 0;
@@ -698,8 +700,10 @@ void Engine::weight_gradients(int t, int team, const Tensor& dy, const std::vect
       float sum = 0;
       for (int c = 0; c < chunks; ++c) sum += chunk_grads[static_cast<int64_t>(c) * chunk_floats + e];
       const int64_t i = e - op.chunk_offset;
-      if (i < wsize) params[0].grad[i] += sum;
-      else if (params.size() > 1) params[1].grad[i - wsize] += sum;
+      if (i < wsize)
+        params[0].grad[i] += sum;
+      else if (params.size() > 1)
+        params[1].grad[i - wsize] += sum;
     }
   }
 }

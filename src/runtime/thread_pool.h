@@ -29,8 +29,9 @@ void parallel_run(int team, RunFunction fn, void* context);
 template <class Fn>
 void parallel_run(int team, Fn&& fn) {
   using F = std::remove_reference_t<Fn>;
-  parallel_run(team, [](void* c, int t, int n) { (*static_cast<F*>(c))(t, n); },
-               const_cast<void*>(static_cast<const void*>(&fn)));
+  parallel_run(
+      team, [](void* c, int t, int n) { (*static_cast<F*>(c))(t, n); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
 }
 
 // True on a thread that is running a parallel_run function (kernels called

@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "runtime/thread_pool.h"
 #include "lenet/parallel.h"
+#include "runtime/thread_pool.h"
 
 namespace lenet::kernels {
 

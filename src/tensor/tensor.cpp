@@ -95,8 +95,8 @@ static int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> ind
   size_t d = 0;
   for (int64_t i : index) {
     if (i < 0 || i >= shape[d])
-      throw std::out_of_range("tensor: index " + std::to_string(i) + " out of range in dimension " +
-                              std::to_string(d) + " of " + to_string(shape));
+      throw std::out_of_range("tensor: index " + std::to_string(i) + " out of range in dimension " + std::to_string(d) +
+                              " of " + to_string(shape));
     flat = flat * shape[d] + i;
     ++d;
   }

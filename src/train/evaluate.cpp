@@ -26,8 +26,8 @@ Evaluation evaluate(Sequential& model, const Dataset& data, const Normalization&
   const int k = data.num_classes();
   const std::vector<Shape> shapes = model.layer_shapes({1, data.channels, data.height, data.width});
   if (shapes.back() != Shape{1, k})
-    throw std::invalid_argument("evaluate: the model produces " + to_string(shapes.back()) + " per image but the data has " +
-                                std::to_string(k) + " classes");
+    throw std::invalid_argument("evaluate: the model produces " + to_string(shapes.back()) +
+                                " per image but the data has " + std::to_string(k) + " classes");
   Evaluation ev;
   ev.classes = k;
   ev.count = data.count;
@@ -41,7 +41,8 @@ Evaluation evaluate(Sequential& model, const Dataset& data, const Normalization&
     const int n = static_cast<int>(labels.size());
     const Tensor& logits = model.forward(images);
     int64_t hits = 0;
-    loss_sum += kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), nullptr, kernels::Reduction::Sum, &hits);
+    loss_sum += kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), nullptr, kernels::Reduction::Sum,
+                                               &hits);
     correct += hits;
     for (int r = 0; r < n; ++r) {
       const float* z = logits.data() + static_cast<int64_t>(r) * k;

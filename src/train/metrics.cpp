@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::array<const char*, 7> kColumns = {"epoch", "train_loss", "train_acc", "test_loss",
-                                                 "test_acc", "seconds",  "images_per_s"};
+constexpr std::array<const char*, 7> kColumns = {"epoch",    "train_loss", "train_acc",   "test_loss",
+                                                 "test_acc", "seconds",    "images_per_s"};
 
 std::string number(double v) {
   if (std::isnan(v)) return "nan";
@@ -51,8 +51,9 @@ void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& hi
   }
   out += "\n";
   for (const EpochMetrics& m : history) {
-    out += std::to_string(m.epoch) + "," + number(m.train_loss) + "," + number(m.train_acc) + "," + number(m.test_loss) + "," +
-           number(m.test_acc) + "," + number(m.seconds) + "," + number(m.images_per_s) + "\n";
+    out += std::to_string(m.epoch) + "," + number(m.train_loss) + "," + number(m.train_acc) + "," +
+           number(m.test_loss) + "," + number(m.test_acc) + "," + number(m.seconds) + "," + number(m.images_per_s) +
+           "\n";
   }
   write_file_atomic(path, out);
 }
@@ -81,16 +82,16 @@ std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
     if (trim(line).empty()) continue;
     const auto fields = split_fields(line);
     if (fields.size() != header.size())
-      throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": " + std::to_string(fields.size()) +
-                               " fields, expected " + std::to_string(header.size()));
+      throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": " +
+                               std::to_string(fields.size()) + " fields, expected " + std::to_string(header.size()));
     std::array<double, kColumns.size()> v{};
     for (size_t c = 0; c < kColumns.size(); ++c) {
       const std::string f = trim(fields[static_cast<size_t>(where[c])]);
       double x = 0;
       auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), x);
       if (f.empty() || ec != std::errc() || end != f.data() + f.size())
-        throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": column '" + kColumns[c] + "' is '" +
-                                 f + "', not a number");
+        throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": column '" + kColumns[c] +
+                                 "' is '" + f + "', not a number");
       v[c] = x;
     }
     if (v[0] != std::floor(v[0]) || v[0] < 0 || v[0] > 1e9)

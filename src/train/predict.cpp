@@ -13,7 +13,8 @@ std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info,
                                        int top_k, int batch_size) {
   if (info.input_shape.size() != 3)
     throw std::invalid_argument("predict: model input shape " + to_string(info.input_shape) + " is not [C, H, W]");
-  if (batch_size < 1) throw std::invalid_argument("predict: batch size must be positive, got " + std::to_string(batch_size));
+  if (batch_size < 1)
+    throw std::invalid_argument("predict: batch size must be positive, got " + std::to_string(batch_size));
   const int classes = static_cast<int>(info.class_names.size());
   if (classes < 1) throw std::invalid_argument("predict: the model names no classes");
   const int k = std::clamp(top_k, 1, classes);
@@ -21,8 +22,8 @@ std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info,
   const int64_t sample = c * h * w;
   for (size_t i = 0; i < images.size(); ++i)
     if (images[i].channels != c || images[i].height != h || images[i].width != w)
-      throw std::invalid_argument("predict: image " + std::to_string(i) + " is " + std::to_string(images[i].channels) + "x" +
-                                  size_text(images[i].height, images[i].width) + " but the model takes " +
+      throw std::invalid_argument("predict: image " + std::to_string(i) + " is " + std::to_string(images[i].channels) +
+                                  "x" + size_text(images[i].height, images[i].width) + " but the model takes " +
                                   to_string(info.input_shape));
 
   std::vector<Prediction> out;
@@ -33,7 +34,8 @@ std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info,
   for (size_t start = 0; start < images.size(); start += static_cast<size_t>(batch_size)) {
     const int n = static_cast<int>(std::min(images.size() - start, static_cast<size_t>(batch_size)));
     x.resize({n, c, h, w});
-    for (int i = 0; i < n; ++i) image_to_floats(images[start + i], info.preprocessing.normalization, x.data() + i * sample);
+    for (int i = 0; i < n; ++i)
+      image_to_floats(images[start + i], info.preprocessing.normalization, x.data() + i * sample);
     const Tensor& logits = model.forward(x);
     if (logits.dim() != 2 || logits.size(1) != classes)
       throw std::invalid_argument("predict: the model gives " + to_string(logits.shape()) + " outputs for " +

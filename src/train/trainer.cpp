@@ -43,7 +43,8 @@ void validate(const DataSplit& data, const TrainOptions& o) {
       throw std::invalid_argument(std::string("train: ") + what + " must be positive, got " + short_number(v));
   };
   if (o.epochs < 1) throw std::invalid_argument("train: epochs must be positive, got " + std::to_string(o.epochs));
-  if (o.batch_size < 1) throw std::invalid_argument("train: batch size must be positive, got " + std::to_string(o.batch_size));
+  if (o.batch_size < 1)
+    throw std::invalid_argument("train: batch size must be positive, got " + std::to_string(o.batch_size));
   positive("learning rate", o.lr);
   if (!(o.momentum >= 0 && o.momentum < 1))
     throw std::invalid_argument("train: momentum must lie in [0, 1), got " + short_number(o.momentum));
@@ -57,12 +58,13 @@ void validate(const DataSplit& data, const TrainOptions& o) {
   if (data.train.count == 0) throw std::invalid_argument("train: the training set is empty");
   if (data.test.count == 0) throw std::invalid_argument("train: the test set is empty");
   if (data.train.input_shape() != data.test.input_shape())
-    throw std::invalid_argument("train: training images are " + to_string(data.train.input_shape()) + " but test images are " +
-                                to_string(data.test.input_shape()));
+    throw std::invalid_argument("train: training images are " + to_string(data.train.input_shape()) +
+                                " but test images are " + to_string(data.test.input_shape()));
   if (data.train.class_names != data.test.class_names)
     throw std::invalid_argument("train: the training and test sets name different classes");
   if (data.train.num_classes() < 2)
-    throw std::invalid_argument("train: at least two classes are needed, got " + std::to_string(data.train.num_classes()));
+    throw std::invalid_argument("train: at least two classes are needed, got " +
+                                std::to_string(data.train.num_classes()));
 }
 
 std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions& o) {
@@ -111,12 +113,12 @@ std::string fingerprint(const DataSplit& data) {
 
 // Where the run stands: what last.safetensors must hold to continue it.
 struct RunState {
-  int epoch = 1;             // epoch in progress (1-based)
-  int64_t position = 0;      // samples of it served
-  int64_t batches = 0;       // batches of it done
-  double loss_sum = 0;       // Σ over its batches of (mean batch loss · batch size)
+  int epoch = 1;         // epoch in progress (1-based)
+  int64_t position = 0;  // samples of it served
+  int64_t batches = 0;   // batches of it done
+  double loss_sum = 0;   // Σ over its batches of (mean batch loss · batch size)
   int64_t correct = 0, seen = 0;
-  double seconds = 0;        // training time of it so far (earlier sessions)
+  double seconds = 0;  // training time of it so far (earlier sessions)
   double best_loss = INFINITY;
   int best_epoch = 0;
   std::vector<EpochMetrics> history;
@@ -130,10 +132,16 @@ json metrics_row(const EpochMetrics& m) {
 }
 
 json options_json(const TrainOptions& o) {
-  return {{"arch", o.arch},         {"epochs", o.epochs},           {"batch_size", o.batch_size},
-          {"optimizer", o.optimizer}, {"lr", static_cast<double>(o.lr)}, {"momentum", static_cast<double>(o.momentum)},
-          {"weight_decay", static_cast<double>(o.weight_decay)},       {"seed", o.seed},
-          {"threads", o.threads},   {"normalize", o.normalize}};
+  return {{"arch", o.arch},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"optimizer", o.optimizer},
+          {"lr", static_cast<double>(o.lr)},
+          {"momentum", static_cast<double>(o.momentum)},
+          {"weight_decay", static_cast<double>(o.weight_decay)},
+          {"seed", o.seed},
+          {"threads", o.threads},
+          {"normalize", o.normalize}};
 }
 
 std::string train_state_text(const TrainOptions& o, int threads, const RunState& st, const Rng& rng,
@@ -173,7 +181,8 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
   const std::string name = path.string();
   auto it = meta.find(kTrainStateKey);
   if (it == meta.end())
-    throw std::runtime_error(name + ": holds no training state to resume from (only the last.safetensors of a run "
+    throw std::runtime_error(name +
+                             ": holds no training state to resume from (only the last.safetensors of a run "
                              "written by this lenet.cpp does)");
   SavedState s;
   try {
@@ -219,7 +228,8 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     t.seed = o.at("seed").get<uint64_t>();
     t.threads = static_cast<int>(whole(o, "threads", 0, 4096));
     t.normalize = o.at("normalize").get<bool>();
-    for (auto r = j.at("run").begin(); r != j.at("run").end(); ++r) t.run_metadata[r.key()] = r.value().get<std::string>();
+    for (auto r = j.at("run").begin(); r != j.at("run").end(); ++r)
+      t.run_metadata[r.key()] = r.value().get<std::string>();
     RunState& st = s.run;
     st.epoch = static_cast<int>(whole(j, "epoch", 1, kMaxInt));
     st.position = whole(j, "position", 0, INT64_MAX);
@@ -254,7 +264,8 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     const int done = static_cast<int>(st.history.size());
     bool consistent = t.epochs >= 1 && t.batch_size >= 1 && st.epoch == done + 1 && st.position >= 0 &&
                       st.batches >= 0 && st.seen == st.position && st.correct >= 0 && st.correct <= st.seen &&
-                      st.best_epoch >= 0 && st.best_epoch <= done && (st.best_epoch == 0) == !std::isfinite(st.best_loss);
+                      st.best_epoch >= 0 && st.best_epoch <= done &&
+                      (st.best_epoch == 0) == !std::isfinite(st.best_loss);
     for (int i = 0; i < done && consistent; ++i) consistent = st.history[static_cast<size_t>(i)].epoch == i + 1;
     if (!consistent) throw std::runtime_error("its fields contradict each other");
   } catch (const json::exception& e) {
@@ -336,7 +347,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
                                   std::to_string(data.train.count) + " training images");
     if (state.run.epoch > o.epochs)
       throw std::invalid_argument("train: the run in " + path.string() + " already finished its " +
-                                  std::to_string(state.run.epoch - 1) + " epochs; ask for more epochs to train further");
+                                  std::to_string(state.run.epoch - 1) +
+                                  " epochs; ask for more epochs to train further");
     std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
     load_optimizer_state(path, *optimizer);
     rng.set_state(state.rng);
@@ -354,8 +366,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
   TrainObserver none;
   TrainObserver& observer = o.observer ? *o.observer : none;
-  observer.on_start({o, data, info, model.parameter_count(), num_threads(), loader.batches_per_epoch(), st.epoch,
-                     st.batches});
+  observer.on_start(
+      {o, data, info, model.parameter_count(), num_threads(), loader.batches_per_epoch(), st.epoch, st.batches});
 
   const fs::path last_path = o.out_dir / "last.safetensors";
   const int threads_used = num_threads();
@@ -367,7 +379,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
   auto diverged = [&](const std::string& what, int epoch, int64_t batch) {
-    std::string kept = st.best_epoch > 0 ? "best.safetensors (epoch " + std::to_string(st.best_epoch) + ") and last.safetensors (end of epoch " +
+    std::string kept = st.best_epoch > 0 ? "best.safetensors (epoch " + std::to_string(st.best_epoch) +
+                                               ") and last.safetensors (end of epoch " +
                                                std::to_string(static_cast<int>(st.history.size())) + ") are kept"
                                          : "nothing was saved";
     throw TrainingDiverged("training diverged: " + what + "; " + kept + "; try a smaller learning rate than " +
@@ -390,7 +403,9 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     }
     loader.seek(st.position);  // a resumed epoch continues where it stopped
     const double earlier_seconds = st.seconds;
-    auto train_seconds = [&] { return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count(); };
+    auto train_seconds = [&] {
+      return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    };
     while (loader.next(images, labels)) {
       const int n = static_cast<int>(labels.size());
       optimizer->zero_grad();
@@ -461,7 +476,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data};
     for (const EpochHook& hook : hooks) hook(event);
     if (epoch < o.epochs && stop(epoch + 1, 0))
-      throw TrainingInterrupted("training stopped after epoch " + std::to_string(epoch) + "; saved " + last_path.string(),
+      throw TrainingInterrupted("training stopped after epoch " + std::to_string(epoch) + "; saved " +
+                                    last_path.string(),
                                 last_path, epoch + 1, 0);
   }
 

@@ -88,7 +88,8 @@ std::string page_html(const ModelInfo& info, const WebPageOptions& options) {
       {"examples", nlohmann::ordered_json::array()},
   };
   for (const auto& ex : options.examples)
-    config["examples"].push_back({{"label", ex.label}, {"png", "data:image/png;base64," + base64(encode_png(ex.image))}});
+    config["examples"].push_back(
+        {{"label", ex.label}, {"png", "data:image/png;base64," + base64(encode_png(ex.image))}});
   // Inside <script>, "</" would end the element: JSON allows "<\/" instead.
   std::string json = config.dump();
   for (size_t at = 0; (at = json.find("</", at)) != std::string::npos; at += 3) json.replace(at, 2, "<\\/");
@@ -210,12 +211,18 @@ void export_web_page(const fs::path& dir, const Sequential& model, const ModelIn
 
 std::string web_content_type(const fs::path& file) {
   static const std::pair<const char*, const char*> types[] = {
-      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"}, {".wasm", "application/wasm"},
-      {".onnx", "application/octet-stream"}, {".json", "application/json"},
-      {".css", "text/css; charset=utf-8"}, {".png", "image/png"},
-      {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-      {".svg", "image/svg+xml"}, {".ico", "image/x-icon"},
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".wasm", "application/wasm"},
+      {".onnx", "application/octet-stream"},
+      {".json", "application/json"},
+      {".css", "text/css; charset=utf-8"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".svg", "image/svg+xml"},
+      {".ico", "image/x-icon"},
       {".txt", "text/plain; charset=utf-8"},
   };
   std::string ext = file.extension().string();

@@ -42,8 +42,8 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
         }
 }
 
-void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
-                     float* dw, float* db) {
+void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db) {
   int oh = g.oh(), ow = g.ow();
   if (dx) std::fill_n(dx, static_cast<int64_t>(g.n) * g.c * g.h * g.w, 0.0f);
   for (int n = 0; n < g.n; ++n)
