@@ -101,9 +101,11 @@ void multiply(int m, int n, int k, const float* a, int64_t a_m, int64_t a_k, con
     const Mask last(std::min(kLanes, n - (v0 + nv - 1) * kLanes));
     for (int r0 = 0; r0 < m; r0 += best_mr) {
       const int mr = std::min(best_mr, m - r0);
-      kTiles[static_cast<size_t>((mr - 1) * kMaxVectors + (nv - 1))](k, a + r0 * a_m, a_m, a_k, b + col, ldb,
-                                                                     c + r0 * ldc + col, ldc, accumulate,
-                                                                     bias ? bias + col : nullptr, last);
+      kTiles[static_cast<size_t>(mr - 1) * kMaxVectors + static_cast<size_t>(nv - 1)](k, a + r0 * a_m, a_m, a_k,
+                                                                                      b + col, ldb, c + r0 * ldc + col,
+                                                                                      ldc, accumulate,
+                                                                                      bias ? bias + col : nullptr,
+                                                                                      last);
     }
   }
 }

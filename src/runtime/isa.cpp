@@ -36,8 +36,8 @@ struct Path {
 const std::vector<Path>& paths() {
   static const std::vector<Path> p = {
       {"baseline", &kernels::isa_baseline::table, {}},
-      {"avx2", &kernels::isa_avx2::table, {"avx2", "fma", "f16c"}},
-      {"avx512", &kernels::isa_avx512::table, {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma", "f16c"}},
+      {"avx2", &kernels::isa_avx2::table, {"avx2", "fma"}},
+      {"avx512", &kernels::isa_avx512::table, {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}},
   };
   return p;
 }
@@ -47,7 +47,6 @@ bool cpu_has(const std::string& f) {
   __builtin_cpu_init();
   if (f == "avx2") return __builtin_cpu_supports("avx2");
   if (f == "fma") return __builtin_cpu_supports("fma");
-  if (f == "f16c") return __builtin_cpu_supports("f16c");
   if (f == "avx512f") return __builtin_cpu_supports("avx512f");
   if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
   if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
