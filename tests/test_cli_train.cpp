@@ -18,15 +18,6 @@ using test::run_cli;
 using test::ScratchDir;
 namespace fs = std::filesystem;
 
-// One line on stderr, "lenet: error: ...", containing every phrase.
-void expect_one_line_error(const test::CliResult& r, const std::vector<std::string>& phrases, const std::string& what) {
-  EXPECT_NE(r.code, 0) << what;
-  EXPECT_EQ(test::line_count(r.err), 1) << what << "\nstderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("lenet: error: ", 0), 0u) << what << "\nstderr: " << r.err;
-  for (const auto& p : phrases)
-    EXPECT_NE(r.err.find(p), std::string::npos) << what << "\nstderr: " << r.err << "lacks: " << p;
-}
-
 std::map<std::string, std::string> snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename().string()] = test::read_bytes(e.path());
@@ -182,14 +173,14 @@ TEST_F(CliSynthetic, BadInputFailsCleanlyAndKeepsEarlierRuns) {
   for (const Case& c : cases) {
     // Once into the earlier run's folder, once into a new one: neither may be touched.
     const auto r = run_cli("train " + c.args + " --out " + quoted(earlier));
-    expect_one_line_error(r, c.phrases, c.args);
+    test::expect_error_line(r, c.phrases, c.args);
     const auto fresh = run_cli("train " + c.args + " --out " + quoted(dir_ / "fresh"));
-    expect_one_line_error(fresh, c.phrases, c.args);
+    test::expect_error_line(fresh, c.phrases, c.args);
     EXPECT_FALSE(fs::exists(dir_ / "fresh")) << "a failed run leaves no folder: " << c.args;
   }
   // Valid settings, but the folder already holds a run.
   const auto again = run_cli("train " + good + " --out " + quoted(earlier));
-  expect_one_line_error(again, {earlier.string(), "already holds files", "never overwrites"}, "existing --out");
+  test::expect_error_line(again, {earlier.string(), "already holds files", "never overwrites"}, "existing --out");
   EXPECT_EQ(snapshot(earlier), before) << "the earlier run's files are untouched";
 }
 
@@ -209,7 +200,7 @@ TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
     test::write_bytes(p, bytes);
     std::vector<std::string> all = phrases;
     all.insert(all.begin(), p.string());
-    expect_one_line_error(run_cli("eval --model " + quoted(p) + data), all, name);
+    test::expect_error_line(run_cli("eval --model " + quoted(p) + data), all, name);
   };
   bad_model("truncated.safetensors", good.substr(0, good.size() * 2 / 3), {"truncated"});
   std::string garbled = good;
@@ -224,13 +215,13 @@ TEST_F(CliSynthetic, EvalRejectsBrokenCheckpointsAndMismatchedData) {
   ASSERT_NE(at, std::string::npos);
   misfit.replace(at, 10, "linear 128");
   bad_model("misfit.safetensors", misfit, {"has shape [256, 144]", "needs [128, 144]"});
-  expect_one_line_error(run_cli("eval --model " + quoted(dir_ / "none.safetensors") + data),
-                        {"none.safetensors", "not found"}, "missing model");
+  test::expect_error_line(run_cli("eval --model " + quoted(dir_ / "none.safetensors") + data),
+                          {"none.safetensors", "not found"}, "missing model");
 
   // A model for 12x12 images on 8x8 data.
   test::write_synthetic_idx(dir_ / "small", 20, 10, 8, 4);
-  expect_one_line_error(run_cli("eval --model " + quoted(model) + " --data " + quoted(dir_ / "small")),
-                        {"[1, 8, 8]", "expects [1, 12, 12]"}, "shape mismatch");
+  test::expect_error_line(run_cli("eval --model " + quoted(model) + " --data " + quoted(dir_ / "small")),
+                          {"[1, 8, 8]", "expects [1, 12, 12]"}, "shape mismatch");
   EXPECT_EQ(test::read_bytes(model), good) << "eval never writes";
 }
 
