@@ -17,6 +17,8 @@ packages=(
   clang libclang-rt-14-dev                      # fuzzing (libFuzzer, sanitizers' runtimes)
   clang-format clang-tidy                       # scripts/lint.sh
   chromium                                      # browser tests of lenet export --web (headless)
+  dpkg-dev                                      # cpack -G DEB: dpkg-shlibdeps finds the .deb's dependencies
+  g++-aarch64-linux-gnu                         # the ARM64 build of the core (cmake/aarch64-linux-gnu.cmake)
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a

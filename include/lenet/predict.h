@@ -26,4 +26,11 @@ struct Prediction {
 std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info, const std::vector<Image>& images,
                                        int top_k, int batch_size = 256);
 
+// The softmax probabilities [count, classes] of `count` inputs [count, C, H, W]
+// that are already scaled and normalised, run in batches of `batch_size` as
+// predict_images runs them (so the numbers are the same). Throws
+// std::invalid_argument when the model's outputs do not match its class names.
+void predict_probabilities(Sequential& model, const ModelInfo& info, const float* inputs, int64_t count,
+                           float* probabilities, int batch_size = 256);
+
 }  // namespace lenet

@@ -13,6 +13,7 @@
 #include "io/onnx_metadata.h"
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
+#include "lenet/version.h"
 
 namespace lenet {
 
@@ -102,7 +103,7 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
   onnx::ModelProto m;
   m.set_ir_version(ir_version_for(opset));
   m.set_producer_name("lenet.cpp");
-  m.set_producer_version("0.1.0");
+  m.set_producer_version(LENET_VERSION_STRING);
   m.set_doc_string("LeNet-family network trained by lenet.cpp: " + model.spec());
   auto* op = m.add_opset_import();
   op->set_domain(onnx::ONNX_DOMAIN);

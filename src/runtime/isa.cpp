@@ -10,6 +10,12 @@
 
 namespace lenet::kernels {
 // Each ISA's table (runtime/isa_table.cpp, compiled once per ISA).
+#if !defined(__x86_64__)
+// Other CPUs: one copy for the target's own vectors (aarch64: NEON, 4 lanes).
+namespace isa_generic {
+const runtime::KernelTable& table();
+}
+#else
 namespace isa_baseline {
 const runtime::KernelTable& table();
 }
@@ -19,6 +25,7 @@ const runtime::KernelTable& table();
 namespace isa_avx512 {
 const runtime::KernelTable& table();
 }
+#endif
 }  // namespace lenet::kernels
 
 namespace lenet::runtime {
@@ -34,16 +41,23 @@ struct Path {
 };
 
 const std::vector<Path>& paths() {
+#if !defined(__x86_64__)
+  static const std::vector<Path> p = {{"generic", &kernels::isa_generic::table, {}}};
+#else
   static const std::vector<Path> p = {
       {"baseline", &kernels::isa_baseline::table, {}},
       {"avx2", &kernels::isa_avx2::table, {"avx2", "fma"}},
       {"avx512", &kernels::isa_avx512::table, {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}},
   };
+#endif
   return p;
 }
 
 // __builtin_cpu_supports takes a string literal only.
 bool cpu_has(const std::string& f) {
+#if !defined(__x86_64__)
+  return f.empty();  // the generic path asks for nothing
+#else
   __builtin_cpu_init();
   if (f == "avx2") return __builtin_cpu_supports("avx2");
   if (f == "fma") return __builtin_cpu_supports("fma");
@@ -52,6 +66,15 @@ bool cpu_has(const std::string& f) {
   if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
   if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
   return false;
+#endif
+}
+
+std::string known_paths() {
+  std::string out;
+  const auto& all = paths();
+  for (size_t i = 0; i < all.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == all.size() ? " or " : ", ") + std::string(all[i].name);
+  return out;
 }
 
 std::string missing(const Path& p) {
@@ -70,7 +93,7 @@ const KernelTable& choose() {
       if (!lacks.empty()) throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": this CPU lacks " + lacks);
       return p.table();
     }
-    throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": unknown kernel path (baseline, avx2 or avx512)");
+    throw std::runtime_error("LENET_ISA=" + std::string(forced) + ": unknown kernel path (" + known_paths() + ")");
   }
   const KernelTable* best = nullptr;
   for (const Path& p : paths())

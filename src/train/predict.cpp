@@ -9,6 +9,38 @@
 
 namespace lenet {
 
+namespace {
+
+// Softmax of the model's logits for one batch x [n, C, H, W].
+void batch_probabilities(Sequential& model, const Tensor& x, int classes, float* probabilities) {
+  const Tensor& logits = model.forward(x);
+  if (logits.dim() != 2 || logits.size(1) != classes)
+    throw std::invalid_argument("predict: the model gives " + to_string(logits.shape()) + " outputs for " +
+                                std::to_string(classes) + " class names");
+  kernels::softmax(static_cast<int>(x.size(0)), classes, logits.data(), probabilities);
+}
+
+}  // namespace
+
+void predict_probabilities(Sequential& model, const ModelInfo& info, const float* inputs, int64_t count,
+                           float* probabilities, int batch_size) {
+  if (info.input_shape.size() != 3)
+    throw std::invalid_argument("predict: model input shape " + to_string(info.input_shape) + " is not [C, H, W]");
+  if (batch_size < 1)
+    throw std::invalid_argument("predict: batch size must be positive, got " + std::to_string(batch_size));
+  const int classes = static_cast<int>(info.class_names.size());
+  if (classes < 1) throw std::invalid_argument("predict: the model names no classes");
+  const int64_t c = info.input_shape[0], h = info.input_shape[1], w = info.input_shape[2];
+  const int64_t sample = c * h * w;
+  Tensor x;
+  for (int64_t start = 0; start < count; start += batch_size) {
+    const int64_t n = std::min<int64_t>(count - start, batch_size);
+    x.resize({n, c, h, w});
+    std::copy(inputs + start * sample, inputs + (start + n) * sample, x.data());
+    batch_probabilities(model, x, classes, probabilities + start * classes);
+  }
+}
+
 std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info, const std::vector<Image>& images,
                                        int top_k, int batch_size) {
   if (info.input_shape.size() != 3)
@@ -36,12 +68,8 @@ std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info,
     x.resize({n, c, h, w});
     for (int i = 0; i < n; ++i)
       image_to_floats(images[start + i], info.preprocessing.normalization, x.data() + i * sample);
-    const Tensor& logits = model.forward(x);
-    if (logits.dim() != 2 || logits.size(1) != classes)
-      throw std::invalid_argument("predict: the model gives " + to_string(logits.shape()) + " outputs for " +
-                                  std::to_string(classes) + " class names");
     probs.resize(static_cast<size_t>(n) * classes);
-    kernels::softmax(n, classes, logits.data(), probs.data());
+    batch_probabilities(model, x, classes, probs.data());
     for (int i = 0; i < n; ++i) {
       const float* p = probs.data() + static_cast<size_t>(i) * classes;
       std::iota(order.begin(), order.end(), 0);
