@@ -15,6 +15,8 @@
 #include "image_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/image.h"
+#include "lenet/isa.h"
+#include "lenet/parallel.h"
 #include "lenet/predict.h"
 #include "lenet/random.h"
 #include "lenet/version.h"
