@@ -62,8 +62,9 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME liblenet-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_COMPONENT_DEV_DESCRIPTION "lenet.cpp: headers (C and C++), liblenet.a, CMake package and pkg-config file")
 set(CPACK_COMPONENT_DEV_DEPENDS runtime)
-# What lenetConfig.cmake and `pkg-config --static` look for.
+# What lenetConfig.cmake and `pkg-config --static` look for (the runtime
+# package, = this version, comes from CPACK_COMPONENT_DEV_DEPENDS).
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "liblenet${PROJECT_VERSION_MAJOR} (= ${PROJECT_VERSION}), libonnx-dev, libprotobuf-dev, zlib1g-dev, libplplot-dev, pkg-config")
+    "libonnx-dev, libprotobuf-dev, zlib1g-dev, libplplot-dev, pkg-config")
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 include(CPack)

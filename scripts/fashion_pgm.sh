@@ -11,7 +11,9 @@ mkdir -p "$out"
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 # The IDX images file: a 16-byte header, then 28x28 bytes per image.
-gzip -dc "$data/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c $((n * 784)) >"$raw"
+# (head stops reading early: gzip's broken pipe is expected.)
+(set +o pipefail; gzip -dc "$data/t10k-images-idx3-ubyte.gz" | head -c $((16 + n * 784)) >"$raw")
+[[ $(stat -c %s "$raw") -eq $((16 + n * 784)) ]] || { echo "fashion_pgm: $data has fewer than $n test images" >&2; exit 1; }
 for ((i = 0; i < n; ++i)); do
-  { printf 'P5\n28 28\n255\n'; tail -c +$((i * 784 + 1)) "$raw" | head -c 784; } >"$out/$i.pgm"
+  { printf 'P5\n28 28\n255\n'; dd if="$raw" bs=1 skip=$((16 + i * 784)) count=784 status=none; } >"$out/$i.pgm"
 done
