@@ -90,4 +90,12 @@ for exe in "$work/embed/classify" "$work/embed/classify_static" "$work/embed/cla
     END { if (n != 12 * 13) { print exe ": " n " tokens, expected " 12 * 13; bad = 1 }; exit bad }' ||
     fail "$exe does not print what lenet predict prints"
 done
+# README's ten lines: the label lenet predict gives the first image, and its probability to 3 decimals.
+cc -std=c99 "$src/examples/embed/ten_lines.c" $(pkg-config --cflags --libs lenet) -o "$work/ten_lines"
+first=$(head -1 "$work/expected.jsonl")
+label=$(grep -o '"label":"[^"]*' <<<"$first" | head -1 | cut -d'"' -f4)
+probability=$(grep -o '"probability":[0-9.e-]*' <<<"$first" | head -1 | cut -d: -f2)
+want="$label $(printf '%.3f' "$probability")"
+got=$("$work/ten_lines" "$model" "${images[0]}")
+[[ $got == "$want" ]] || fail "ten_lines.c printed '$got', lenet predict says '$want'"
 echo "check_install: ok ($prefix: lenet $version, SONAME $soname; 4 consumers agree with lenet predict on 12 images)"
