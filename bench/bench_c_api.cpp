@@ -5,7 +5,7 @@
 //      (what `lenet eval` runs: batches of 256, loss and confusion matrix);
 //   3. the sizes of liblenet.so and of the CLI (statically linked to liblenet.a).
 // Rounds alternate the two sides; ratios are of the medians.
-//   build/bench/lenet_bench_c_api [--rounds N] [--data DIR]
+//   build/bench/lenet_bench_c_api [--rounds N] [--threads N] [--data DIR]
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::max(1, std::atoi(argv[i + 1]));
     if (!std::strcmp(argv[i], "--data")) data_dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--threads")) lenet_set_threads(std::max(0, std::atoi(argv[i + 1])));
   }
   try {
     const lenet::Dataset test = lenet::load_idx_folder(data_dir).test;
@@ -99,8 +100,9 @@ int main(int argc, char** argv) {
     lenet_model_free(c);
     std::printf("lenet.cpp C API vs C++ (lenet-max, %d threads, kernels %s, %d rounds, medians)\n",
                 lenet::num_threads(), lenet_kernels(), rounds);
-    std::printf("batch-1 latency     C++ predict_probabilities %8.1f us   lenet_predict_u8 %8.1f us   ratio C/C++ %.3f\n",
-                1e6 * median(lat_cpp), 1e6 * median(lat_c), median(lat_c) / median(lat_cpp));
+    std::printf(
+        "batch-1 latency     C++ predict_probabilities %8.1f us   lenet_predict_u8 %8.1f us   ratio C/C++ %.3f\n",
+        1e6 * median(lat_cpp), 1e6 * median(lat_c), median(lat_c) / median(lat_cpp));
     std::printf("%d images       evaluate() (lenet eval)   %8.1f ms   lenet_predict_u8 %8.1f ms   ratio C/eval %.3f\n",
                 n, 1e3 * median(all_eval), 1e3 * median(all_c), median(all_c) / median(all_eval));
 #ifdef LENET_SHARED_LIBRARY

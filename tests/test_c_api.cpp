@@ -390,8 +390,7 @@ TEST_F(CApi, PredictImageFailures) {
   expect_message(err, "image size 0x20");
   EXPECT_EQ(lenet_predict_image(h.m, px.data(), -28, 20, 1, p.data(), err, sizeof err), LENET_ERROR_ARGUMENT);
   expect_message(err, "too large");
-  EXPECT_EQ(lenet_predict_image(h.m, px.data(), 1 << 20, 1 << 20, 1, p.data(), err, sizeof err),
-            LENET_ERROR_ARGUMENT);
+  EXPECT_EQ(lenet_predict_image(h.m, px.data(), 1 << 20, 1 << 20, 1, p.data(), err, sizeof err), LENET_ERROR_ARGUMENT);
   expect_message(err, "too large");
   EXPECT_EQ(lenet_predict_image(nullptr, px.data(), 28, 20, 1, p.data(), err, sizeof err), LENET_ERROR_ARGUMENT);
   expect_message(err, "model is NULL");

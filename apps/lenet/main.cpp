@@ -17,7 +17,9 @@ std::string one_line(std::string s) {
 int main(int argc, char** argv) {
   CLI::App app{"lenet.cpp: train, evaluate and deploy small convolutional networks on the CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", [] { return std::string("lenet.cpp ") + LENET_VERSION_STRING + "\n" + lenet::cli::kernels_line(); });
+  app.set_version_flag("--version", [] {
+    return std::string("lenet.cpp ") + LENET_VERSION_STRING + "\n" + lenet::cli::kernels_line();
+  });
   lenet::cli::add_info_command(app);
   lenet::cli::add_train_command(app);
   lenet::cli::add_eval_command(app);

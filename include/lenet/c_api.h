@@ -79,12 +79,12 @@ LENET_API const char* lenet_model_class_name(const lenet_model* model, int index
  * one after another. The model's own preprocessing (scaling to [0, 1] and its
  * normalisation) is applied. Writes count × num_classes softmax probabilities,
  * row by row. */
-LENET_API int lenet_predict_u8(lenet_model* model, const uint8_t* pixels, int count, float* probabilities,
-                               char* error, size_t error_size);
+LENET_API int lenet_predict_u8(lenet_model* model, const uint8_t* pixels, int count, float* probabilities, char* error,
+                               size_t error_size);
 /* The same from float inputs [count][C][H][W] that are already scaled and
  * normalised (what the model's first layer sees). */
-LENET_API int lenet_predict_float(lenet_model* model, const float* inputs, int count, float* probabilities,
-                                  char* error, size_t error_size);
+LENET_API int lenet_predict_float(lenet_model* model, const float* inputs, int count, float* probabilities, char* error,
+                                  size_t error_size);
 /* One decoded 8-bit image of any supported layout, channels interleaved
  * (pixel (y, x) channel c at pixels[(y * width + x) * channels + c];
  * channels 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA), prepared exactly as
@@ -102,8 +102,8 @@ LENET_API int lenet_predict_file(lenet_model* model, const char* image_path, flo
  * num_classes): indices[0] is the most probable class; ties go to the lower
  * index (lenet predict's order). `scores` (may be NULL) receives their
  * probabilities. */
-LENET_API int lenet_top_k(const float* probabilities, int num_classes, int k, int* indices, float* scores,
-                          char* error, size_t error_size);
+LENET_API int lenet_top_k(const float* probabilities, int num_classes, int k, int* indices, float* scores, char* error,
+                          size_t error_size);
 
 #ifdef __cplusplus
 }

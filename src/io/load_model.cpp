@@ -21,7 +21,8 @@ LoadedModel load_model(const std::filesystem::path& path) {
 #else
   // The core-only build (LENET_CORE_ONLY, e.g. ARM64) has no ONNX reader.
   if (!safetensors && path.extension() == ".onnx")
-    throw FileError(path, "ONNX files need the full build (this one is LENET_CORE_ONLY); use the .safetensors checkpoint");
+    throw FileError(path,
+                    "ONNX files need the full build (this one is LENET_CORE_ONLY); use the .safetensors checkpoint");
 #endif
   // Everything else, missing files included, gets the checkpoint reader's message.
   return load_checkpoint(path);
