@@ -14,12 +14,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 x86="$(cd "${1:-$root/build}" && pwd)"
 arm="$root/build-arm64"
+mkdir -p "$arm"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$arm" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DCMAKE_BUILD_TYPE=Release \
-  "${launcher[@]}" >"$arm.configure.log"
-cmake --build "$arm" -j"$(nproc)" --target lenet lenet_shared lenet_core_tests >"$arm.build.log" ||
-  { tail -30 "$arm.build.log" >&2; exit 1; }
+  "${launcher[@]}" >"$arm/check-configure.log"
+cmake --build "$arm" -j"$(nproc)" --target lenet lenet_shared lenet_core_tests >"$arm/check-build.log" ||
+  { tail -30 "$arm/check-build.log" >&2; exit 1; }
 ctest --test-dir "$arm" --output-on-failure
 
 work="$arm/classify-check"
