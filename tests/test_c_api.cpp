@@ -21,6 +21,8 @@
 #include "lenet/random.h"
 #include "lenet/version.h"
 #ifdef LENET_CLI
+#include <onnx/onnx_pb.h>
+
 #include "cli_util.h"
 #include "lenet/onnx.h"
 #endif
@@ -479,6 +481,18 @@ TEST_F(CApi, LoadsOnnx) {
   ASSERT_EQ(lenet_predict_u8(a.m, px.data(), 4, pa.data(), nullptr, 0), LENET_OK);
   ASSERT_EQ(lenet_predict_u8(b.m, px.data(), 4, pb.data(), nullptr, 0), LENET_OK);
   EXPECT_EQ(pa, pb);
+}
+
+// One version everywhere: project() -> version.h -> --version and the ONNX producer_version.
+TEST_F(CApi, VersionReachesTheCliAndOnnxFiles) {
+  const auto r = test::run_cli("--version");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), std::string("lenet.cpp ") + lenet_version());
+  LoadedModel m = load_model(gray());
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(onnx_model_bytes(m.model, m.info)));
+  EXPECT_EQ(proto.producer_name(), "lenet.cpp");
+  EXPECT_EQ(proto.producer_version(), lenet_version());
 }
 #endif
 
