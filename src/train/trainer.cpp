@@ -402,6 +402,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
       st.loss_sum = st.seconds = 0;
     }
     loader.seek(st.position);  // a resumed epoch continues where it stopped
+    model.train();             // batch statistics and dropout (evaluate switches to evaluation mode and back)
     const double earlier_seconds = st.seconds;
     auto train_seconds = [&] {
       return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
