@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "data_test_util.h"
+#include "lenet/checkpoint.h"
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
 #include "test_util.h"
@@ -164,5 +166,83 @@ TEST(OnnxBatchNorm, OnnxRuntimeAgreesWithEvaluationMode) {
   for (const Tensor& x : inputs) {
     const std::vector<float> theirs = f32_file(dir / ("in" + std::to_string(x.size(0)) + ".out"));
     EXPECT_LE(relative_to(m.forward(x).span(), theirs), 1e-4) << "batch " << x.size(0);
+  }
+}
+
+// A BatchNormalization the engine cannot run as written, or a checkpoint
+// without its running statistics, is refused with one message naming the
+// file, the node or tensor and the problem.
+TEST(OnnxBatchNorm, BadBatchNormIsRefusedNamingTheNode) {
+  const std::string good = test::read_bytes(kBnFixtures / "lenet-bn-unfolded.onnx");
+  auto refusal = [&](const std::function<void(onnx::ModelProto&)>& damage) -> std::string {
+    onnx::ModelProto m;
+    EXPECT_TRUE(m.ParseFromString(good));
+    damage(m);
+    std::string bytes;
+    EXPECT_TRUE(m.SerializeToString(&bytes));
+    try {
+      import_onnx_bytes(bytes, "bad.onnx");
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "imported";
+    return {};
+  };
+  auto first_bn = [](onnx::ModelProto& m) -> onnx::NodeProto& {
+    for (auto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "BatchNormalization") return n;
+    throw std::logic_error("no BatchNormalization");
+  };
+  const std::string training = refusal([&](onnx::ModelProto& m) {
+    auto* a = first_bn(m).add_attribute();
+    a->set_name("training_mode");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(1);
+  });
+  EXPECT_NE(training.find("bad.onnx"), std::string::npos) << training;
+  EXPECT_NE(training.find("BatchNormalization"), std::string::npos) << training;
+  EXPECT_NE(training.find("training_mode must be 0"), std::string::npos) << training;
+  const std::string shape = refusal([&](onnx::ModelProto& m) {
+    const std::string var = first_bn(m).input(4);
+    for (auto& t : *m.mutable_graph()->mutable_initializer())
+      if (t.name() == var) {
+        t.set_dims(0, 5);
+        t.set_raw_data(std::string(5 * 4, '\0'));
+      }
+  });
+  EXPECT_NE(shape.find("input_var"), std::string::npos) << shape;
+  EXPECT_NE(shape.find("[5]"), std::string::npos) << shape;
+  EXPECT_NE(shape.find("expected [6]"), std::string::npos) << shape;
+  const std::string negative = refusal([&](onnx::ModelProto& m) {
+    const std::string var = first_bn(m).input(4);
+    for (auto& t : *m.mutable_graph()->mutable_initializer())
+      if (t.name() == var) {
+        std::string raw = t.raw_data();
+        const float minus = -1.0f;
+        std::memcpy(raw.data(), &minus, 4);
+        t.set_raw_data(raw);
+      }
+  });
+  EXPECT_NE(negative.find("negative or NaN variance"), std::string::npos) << negative;
+
+  // A checkpoint of lenet-bn without one running estimate.
+  Rng rng(1);
+  Sequential model = build_model("lenet-bn", {1, 28, 28}, 10, &rng);
+  std::vector<NamedTensor> tensors;
+  for (const Parameter* p : model.parameters()) tensors.push_back({p->name, p->shape, p->values()});
+  for (const Parameter* b : model.buffers())
+    if (b->name != "5.running_var") tensors.push_back({b->name, b->shape, b->values()});
+  ModelInfo info = test::model_info(model, {1, 28, 28}, 10);
+  std::map<std::string, std::string> meta = {{"arch", info.arch},
+                                             {"input_shape", "[1,28,28]"},
+                                             {"class_names", R"(["0","1","2","3","4","5","6","7","8","9"])"}};
+  try {
+    decode_checkpoint(encode_safetensors(tensors, meta), "nostats.safetensors");
+    ADD_FAILURE() << "loaded without 5.running_var";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("nostats.safetensors"), std::string::npos) << what;
+    EXPECT_NE(what.find("'5.running_var' [16]"), std::string::npos) << what;
+    EXPECT_NE(what.find("missing"), std::string::npos) << what;
   }
 }
