@@ -340,6 +340,10 @@ class Sequential {
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const;
+  // Throws std::invalid_argument (naming the layer) when a training forward of
+  // `batch` images of shape input_chw would fail: a BatchNorm in training mode
+  // with one value per channel. Lets a trainer refuse before it writes anything.
+  void check_training_batch(int64_t batch, const Shape& input_chw) const;
 
   size_t size() const { return layers_.size(); }
   Module& operator[](size_t i) { return *layers_[i]; }

@@ -83,6 +83,18 @@ bool Sequential::training() const {
   return std::any_of(layers_.begin(), layers_.end(), [](const auto& l) { return l->training(); });
 }
 
+void Sequential::check_training_batch(int64_t batch, const Shape& input_chw) const {
+  Shape in = {batch};
+  in.insert(in.end(), input_chw.begin(), input_chw.end());
+  const std::vector<Shape> shapes = layer_shapes(in);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (const auto* bn = dynamic_cast<const BatchNorm*>(layers_[i].get())) try {
+        bn->check_batch(i ? shapes[i - 1] : in);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("layer " + std::to_string(i + 1) + " (bn): " + e.what());
+      }
+}
+
 std::vector<Parameter*> Sequential::buffers() {
   std::vector<Parameter*> out;
   for (auto& l : layers_)
