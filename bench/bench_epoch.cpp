@@ -1,8 +1,8 @@
 // lenet.cpp's side of bench/compare.py: the same work as the peers
 // (peers/pytorch_lenet.py, peers/libtorch_lenet.cpp, peers/onnxruntime_lenet.js)
 // through the library's public API.
-//   lenet_bench_epoch train|infer|latency THREADS DATA_DIR
-// prints one JSON object on stdout.
+//   lenet_bench_epoch train|infer|latency THREADS DATA_DIR [ARCH]
+// (ARCH: lenet-max by default; e.g. lenet or lenet-bn) prints one JSON object on stdout.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -37,15 +37,16 @@ void gather(const bench::Split& s, const std::vector<int64_t>& order, int64_t fi
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: lenet_bench_epoch train|infer|latency THREADS DATA_DIR\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: lenet_bench_epoch train|infer|latency THREADS DATA_DIR [ARCH]\n");
     return 2;
   }
   const std::string mode = argv[1], dir = argv[3];
   const int threads = std::stoi(argv[2]);
   set_num_threads(threads);
   Rng rng(0);
-  Sequential model = build_model("lenet-max", {1, 28, 28}, 10, &rng);
+  const std::string arch = argc == 5 ? argv[4] : "lenet-max";
+  Sequential model = build_model(arch, {1, 28, 28}, 10, &rng);
   Tensor x;
   std::vector<int32_t> labels;
 
@@ -71,14 +72,15 @@ int main(int argc, char** argv) {
     for (int64_t b = 0; b < train.count; b += 256) step(b, static_cast<int>(std::min<int64_t>(256, train.count - b)));
     const double s = seconds_since(t0);
     std::printf(
-        "{\"peer\": \"lenet.cpp\", \"mode\": \"train\", \"threads\": %d, \"seconds\": %.4f, \"images_per_s\": %.1f, "
-        "\"last_loss\": %.4f}\n",
-        threads, s, train.count / s, loss);
+        "{\"peer\": \"lenet.cpp\", \"mode\": \"train\", \"arch\": \"%s\", \"threads\": %d, \"seconds\": %.4f, "
+        "\"images_per_s\": %.1f, \"last_loss\": %.4f}\n",
+        arch.c_str(), threads, s, train.count / s, loss);
   } else if (mode == "infer") {
     const auto test = bench::load_split(dir, "t10k");
     std::vector<int64_t> order(static_cast<size_t>(test.count));
     std::iota(order.begin(), order.end(), 0);
     std::vector<Tensor> batches;
+    model.eval();
     for (int64_t b = 0; b < test.count; b += 256) {
       gather(test, order, b, static_cast<int>(std::min<int64_t>(256, test.count - b)), x, labels);
       batches.push_back(x);
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
   } else if (mode == "latency") {
     const auto test = bench::load_split(dir, "t10k");
     x.resize({1, 1, 28, 28});
+    model.eval();
     std::vector<double> us;
     for (int i = 0; i < 3000; ++i) {
       const float* image = test.images.data() + static_cast<int64_t>(i % test.count) * 784;

@@ -43,6 +43,11 @@ GOALS = [
     ("latency", "single-image latency", "batch 1, 1 thread", "<= 0.5x ONNX Runtime's", lambda r: r <= 0.5),
     ("scaling", "thread scaling", "training, 1 -> 2 threads", ">= 1.7x", lambda r: r >= 1.7),
     ("memory", "memory", "peak RSS of a Fashion-MNIST training run", "<= 250 MB", lambda r: r <= 250),
+    # Issue 19: batch norm inside the engine.
+    ("bn_lenet", "lenet-bn training", "lenet-bn vs lenet (ours), SGD, batch 256, 2 threads, one epoch",
+     ">= 0.8x lenet's", lambda r: r >= 0.8),
+    ("bn_pytorch", "lenet-bn vs PyTorch", "lenet-bn, ours vs PyTorch's (better thread count), one epoch",
+     ">= 5x PyTorch", lambda r: r >= 5.0),
 ]
 
 
@@ -184,7 +189,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder (with -DLENET_BUILD_BENCH=ON)")
     ap.add_argument("--data", default=DEFAULT_DATA, help="Fashion-MNIST IDX folder")
     ap.add_argument("--rounds", type=int, default=3, help="repetitions of every measurement")
-    ap.add_argument("--skip", default="", help="comma-separated measurements to skip: train,job,infer,latency")
+    ap.add_argument("--skip", default="", help="comma-separated measurements to skip: train,bn,job,infer,latency")
     ap.add_argument("--native-build", default=os.path.join(ROOT, "build-native"),
                     help="build folder of the -DLENET_NATIVE=ON side (configured and built here)")
     ap.add_argument("--no-native", action="store_true", help="skip the portable / native comparison")
@@ -253,13 +258,14 @@ def main():
     def record(name, value):
         raw.setdefault(name, []).append(value)
 
-    def ours(mode, threads, binary=epoch_bin):
-        out, wall, rss = timed([binary, mode, str(threads), args.data], env=env)
+    def ours(mode, threads, binary=epoch_bin, arch=None):
+        out, wall, rss = timed([binary, mode, str(threads), args.data] + ([arch] if arch else []), env=env)
         return last_json(out), rss
 
-    def peer(name, mode, threads):
+    def peer(name, mode, threads, arch=None):
         if name == "pytorch":
             cmd = [torch_py, os.path.join(HERE, "peers", "pytorch_lenet.py"), mode, str(threads), args.data]
+            cmd += [arch] if arch else []
         elif name == "libtorch":
             cmd = [libtorch_bin, mode, str(threads), args.data]
         else:
@@ -293,6 +299,15 @@ def main():
                 if have["libtorch"]:
                     j, _ = peer("libtorch", "train", threads)
                     record(f"libtorch_train_{threads}t", j["images_per_s"])
+        if "bn" not in skip:  # lenet-bn beside lenet (ours) and beside PyTorch's lenet-bn, back to back
+            j, _ = ours("train", 2, arch="lenet")
+            record("lenet_plain_train_2t", j["images_per_s"])
+            j, _ = ours("train", 2, arch="lenet-bn")
+            record("lenet_bn_train_2t", j["images_per_s"])
+            if have["pytorch"]:
+                for threads in (2, 1):
+                    j, _ = peer("pytorch", "train", threads, arch="lenet-bn")
+                    record(f"pytorch_bn_train_{threads}t", j["images_per_s"])
         if "infer" not in skip:
             for threads in (2, 1):
                 j, _ = ours("infer", threads)
@@ -377,6 +392,15 @@ def report(raw, machine, flops_per_image, rounds, infer_flops=None):
     if "lenet_train_2t" in m and "lenet_train_1t" in m:
         row("scaling", f"{m['lenet_train_1t']:.0f} -> {m['lenet_train_2t']:.0f} images/s",
             m["lenet_train_2t"] / m["lenet_train_1t"], hi["lenet_train_2t"] / hi["lenet_train_1t"])
+    if "lenet_bn_train_2t" in m and "lenet_plain_train_2t" in m:
+        row("bn_lenet", f"{m['lenet_bn_train_2t']:.0f} vs {m['lenet_plain_train_2t']:.0f} images/s",
+            m["lenet_bn_train_2t"] / m["lenet_plain_train_2t"], hi["lenet_bn_train_2t"] / hi["lenet_plain_train_2t"])
+    if "lenet_bn_train_2t" in m and "pytorch_bn_train_2t" in m:
+        py_med = max(m["pytorch_bn_train_2t"], m.get("pytorch_bn_train_1t", 0))
+        py_hi = max(hi["pytorch_bn_train_2t"], hi.get("pytorch_bn_train_1t", 0))
+        row("bn_pytorch", f"{m['lenet_bn_train_2t']:.0f} images/s vs PyTorch {m['pytorch_bn_train_2t']:.0f} (2 threads), "
+                          f"{m.get('pytorch_bn_train_1t', float('nan')):.0f} (1 thread)",
+            m["lenet_bn_train_2t"] / py_med, hi["lenet_bn_train_2t"] / py_hi)
     rss_key = "lenet_job_rss_mb" if "lenet_job_rss_mb" in m else "lenet_train_rss_mb"
     if rss_key in m:
         peer_rss = m.get("pytorch_job_rss_mb", m.get("pytorch_train_rss_mb", float("nan")))
@@ -436,6 +460,8 @@ def report(raw, machine, flops_per_image, rounds, infer_flops=None):
         "inference vs ONNX Runtime": per_round("lenet_infer_2t", "onnxruntime_infer_2t"),
         "latency vs ONNX Runtime": per_round("lenet_latency_us", "onnxruntime_latency_us"),
         "thread scaling": per_round("lenet_train_2t", "lenet_train_1t"),
+        "lenet-bn vs lenet": per_round("lenet_bn_train_2t", "lenet_plain_train_2t"),
+        "lenet-bn vs PyTorch's (2 threads)": per_round("lenet_bn_train_2t", "pytorch_bn_train_2t"),
     }
     print("\nratios round by round:")
     for name, values in lines.items():

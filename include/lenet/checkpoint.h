@@ -57,12 +57,14 @@ void load_optimizer_state(const std::filesystem::path& path, Optimizer& optimize
 // ---- the safetensors container (https://github.com/huggingface/safetensors) ----
 //   8 bytes: N, little-endian uint64
 //   N bytes: JSON {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
+//                  (dtype I64 for counters: read as float)
 //                  "__metadata__": {"key": "value", ...}}, padded with spaces
 //   the tensors' bytes, offsets relative to the end of the header, contiguous
 struct NamedTensor {
   std::string name;
   Shape shape;
   std::span<const float> values;
+  bool int64 = false;  // written as I64 (whole numbers: PyTorch's num_batches_tracked)
 };
 struct SafetensorsFile {
   std::map<std::string, std::string> metadata;

@@ -65,6 +65,29 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx);
 void tanh_forward(int64_t n, const float* x, float* y);
 void tanh_backward(int64_t n, const float* y, const float* dy, float* dx);
 
+// ---- batch normalisation and dropout (src/kernels/norm.cpp: plain code, compiled once;
+// the engine has its own blocked versions in runtime/pipeline.cpp) ----
+
+// x[N,C,P] (P = H·W, or 1 after a Linear), per channel c over its N·P values:
+// mean[c], the biased var[c] and invstd[c] = 1 / sqrt(var[c] + eps).
+void batchnorm_batch_stats(int n, int c, int64_t plane, const float* x, float eps, float* mean, float* var,
+                           float* invstd);
+// y = weight[c] · (x − mean[c]) · invstd[c] + bias[c]
+void batchnorm_forward(int n, int c, int64_t plane, const float* x, const float* mean, const float* invstd,
+                       const float* weight, const float* bias, float* y);
+// dweight += Σ dy·x̂, dbias += Σ dy (x̂ = (x − mean)·invstd). dx (may be null):
+// with batch statistics dx = weight·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)),
+// the statistics being functions of x; with fixed (running) ones dx = weight·invstd·dy.
+void batchnorm_backward(int n, int c, int64_t plane, const float* x, const float* mean, const float* invstd,
+                        const float* weight, const float* dy, bool batch_statistics, float* dx, float* dweight,
+                        float* dbias);
+
+// Inverted dropout of values first..first+n−1 of a forward whose mask key is
+// `key` (kernels/dropout_mask.h): y = x·mask, mask 0 with probability p, else 1/(1 − p).
+void dropout_forward(int64_t n, int64_t first, float p, uint64_t key, const float* x, float* y);
+// dx = dy·mask, the same mask.
+void dropout_backward(int64_t n, int64_t first, float p, uint64_t key, const float* dy, float* dx);
+
 enum class Reduction { Mean, Sum };
 
 // Softmax + cross-entropy fused, stable through log-sum-exp.
@@ -90,6 +113,13 @@ void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, cons
 void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y);
 void avgpool2d_forward(const PoolGeometry& g, const float* x, float* y);
 void linear_forward(int n, int in, int out, const float* x, const float* w, const float* b, float* y);
+// Batch normalisation in training, in double: PyTorch's definition written out.
+// x[N,C,P]; writes y, the batch mean[C] and the biased var[C].
+void batchnorm_forward_train(int n, int c, int64_t plane, const float* x, const float* weight, const float* bias,
+                             double eps, float* y, double* mean, double* var);
+// Its backward, through the batch statistics: dx, and dweight/dbias (overwritten).
+void batchnorm_backward_train(int n, int c, int64_t plane, const float* x, const float* weight, const float* dy,
+                              double eps, float* dx, float* dweight, float* dbias);
 }  // namespace reference
 
 }  // namespace lenet::kernels

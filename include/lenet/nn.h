@@ -54,6 +54,16 @@ class Module {
   const std::vector<Parameter>& parameters() const { return params_; }
   Parameter& parameter(const std::string& name);
   void zero_grad();
+  // State that is not trained but saved with the parameters (BatchNorm's
+  // running statistics), as PyTorch's buffers; grad is null.
+  std::vector<Parameter>& buffers() { return buffers_; }
+  const std::vector<Parameter>& buffers() const { return buffers_; }
+
+  // Training or evaluation mode, as PyTorch's module.train(bool): BatchNorm
+  // and Dropout behave differently. A module starts in training mode.
+  void train(bool on = true) { training_ = on; }
+  void eval() { training_ = false; }
+  bool training() const { return training_; }
 
   // Points the parameters at external storage (a Sequential's flat buffers),
   // copying the current values across.
@@ -63,10 +73,14 @@ class Module {
   // Declares the parameters and gives them storage of their own, so a module
   // also works on its own (the chapter trains a lone Conv2d).
   void declare(std::vector<std::pair<std::string, Shape>> shapes);
+  void declare_buffers(std::vector<std::pair<std::string, Shape>> shapes);
 
  private:
   std::vector<Parameter> params_;
   Tensor own_values_, own_grads_;
+  std::vector<Parameter> buffers_;
+  Tensor own_buffers_;
+  bool training_ = true;
 };
 
 // ---- layers ----
@@ -234,6 +248,69 @@ class Flatten : public Module {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
 };
 
+// Batch normalisation over the channels of [N, C, H, W] (BatchNorm2d) or the
+// features of [N, C] (BatchNorm1d), as PyTorch's: in training, the batch's
+// mean and biased variance normalise, and the running estimates move by
+// momentum 0.1 towards the mean and the unbiased variance; in evaluation the
+// running estimates normalise. y = weight · (x − mean) / sqrt(var + eps) + bias.
+// Parameters weight [C] (ones), bias [C] (zeros); buffers running_mean [C],
+// running_var [C], num_batches_tracked [] (saved as PyTorch names them).
+class BatchNorm : public Module {
+ public:
+  // spatial: BatchNorm2d (after a convolution), else BatchNorm1d.
+  BatchNorm(int features, bool spatial, float eps = 1e-5f, float momentum = 0.1f);
+  std::string type() const override { return spatial_ ? "BatchNorm2d" : "BatchNorm1d"; }
+  std::string describe() const override;
+  std::string spec() const override { return "bn"; }
+  Shape output_shape(const Shape& in) const override;
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  int features() const { return features_; }
+  bool spatial() const { return spatial_; }
+  float eps() const { return eps_; }
+  float momentum() const { return momentum_; }
+  // Weight 1, bias 0, running mean 0, running variance 1, no batches (PyTorch's reset_parameters).
+  void reset_parameters();
+  float* running_mean() { return buffers()[0].value; }
+  float* running_var() { return buffers()[1].value; }
+  float* batches_tracked() { return buffers()[2].value; }
+  // Throws std::invalid_argument (PyTorch's message) when training on one value per channel.
+  void check_batch(const Shape& in) const;
+
+ private:
+  int features_;
+  bool spatial_;
+  float eps_, momentum_;
+  Tensor save_mean_, save_invstd_;  // the last training forward's batch statistics
+};
+
+// Inverted dropout: in training each value is zeroed with probability p and
+// the others scaled by 1/(1 − p); identity in evaluation. The mask is a hash
+// of (seed, forward count, image, position), so it is the same whatever the
+// thread count, the ISA or the engine's layout.
+class Dropout : public Module {
+ public:
+  explicit Dropout(float p, uint64_t seed = 0);
+  std::string type() const override { return "Dropout"; }
+  std::string describe() const override;
+  std::string spec() const override;
+  Shape output_shape(const Shape& in) const override { return in; }
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  float p() const { return p_; }
+  uint64_t seed() const { return seed_; }
+  void set_seed(uint64_t seed) { seed_ = seed; }
+  // The key of the next training forward's mask (advances the forward count).
+  uint64_t next_key();
+  // The key of the last training forward's mask (backward's).
+  uint64_t last_key() const { return key_; }
+
+ private:
+  float p_;
+  uint64_t seed_;
+  uint64_t count_ = 0, key_ = 0;
+};
+
 // ---- Sequential ----
 
 namespace runtime {
@@ -258,6 +335,16 @@ class Sequential {
   void backward(const Tensor& dy);
   void zero_grad();
 
+  // Training (the default) or evaluation mode for every layer, as PyTorch's
+  // model.train() / model.eval(). Evaluation never updates running statistics.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool training() const;
+  // Throws std::invalid_argument (naming the layer) when a training forward of
+  // `batch` images of shape input_chw would fail: a BatchNorm in training mode
+  // with one value per channel. Lets a trainer refuse before it writes anything.
+  void check_training_batch(int64_t batch, const Shape& input_chw) const;
+
   size_t size() const { return layers_.size(); }
   Module& operator[](size_t i) { return *layers_[i]; }
   const Module& operator[](size_t i) const { return *layers_[i]; }
@@ -265,6 +352,10 @@ class Sequential {
   // Named parameters ("0.weight", ...), in order; slices of the flat buffers.
   std::vector<Parameter*> parameters();
   std::vector<const Parameter*> parameters() const;
+  // Named buffers ("1.running_mean", ...): saved and loaded with the
+  // parameters, never trained.
+  std::vector<Parameter*> buffers();
+  std::vector<const Parameter*> buffers() const;
   std::span<float> flat_values() { return values_.span(); }
   std::span<float> flat_grads() { return grads_.span(); }
   std::span<const float> flat_values() const { return values_.span(); }
@@ -288,17 +379,37 @@ class Sequential {
   std::unique_ptr<runtime::Pipeline> pipeline_;
 };
 
+// Evaluation mode for a scope, the previous modes restored after it (as
+// PyTorch's `model.eval()` ... `model.train()` around an evaluation).
+class EvalScope {
+ public:
+  explicit EvalScope(Sequential& model) : model_(model) {
+    for (size_t i = 0; i < model.size(); ++i) was_.push_back(model[i].training());
+    model.eval();
+  }
+  ~EvalScope() {
+    for (size_t i = 0; i < model_.size() && i < was_.size(); ++i) model_[i].train(was_[i]);
+  }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
+
+ private:
+  Sequential& model_;
+  std::vector<bool> was_;
+};
+
 // ---- initialisation ----
 
 // Xavier (Glorot) uniform: U(−a, a), a = sqrt(6 / (fan_in + fan_out)), as
 // torch.nn.init.xavier_uniform_. The chapter applies it to every Conv2d and
-// Linear weight; we set the biases to zero.
+// Linear weight; we set the biases to zero. BatchNorm gets PyTorch's reset
+// (weight 1, bias 0); Dropout draws its mask seed from rng.
 void init_xavier_uniform(Sequential& model, Rng& rng);
 void init_xavier_uniform(Module& layer, Rng& rng);
 
 // ---- architectures as data ----
 
-// Built-in architecture names: lenet, lenet-max, lenet-relu, mlp.
+// Built-in architecture names: lenet, lenet-bn, lenet-max, lenet-relu, mlp.
 std::vector<std::string> builtin_architectures();
 // The spec text for a built-in name, or the argument itself when it is not one.
 // A final "linear" without a width gets the class count when the model is built.

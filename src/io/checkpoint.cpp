@@ -123,6 +123,9 @@ void save_checkpoint(const fs::path& path, Sequential& model, const ModelInfo& i
 
   std::vector<NamedTensor> tensors;
   for (const Parameter* p : model.parameters()) tensors.push_back({p->name, p->shape, p->values()});
+  // Buffers (BatchNorm's running statistics) beside them, as PyTorch's state_dict.
+  for (const Parameter* b : model.buffers())
+    tensors.push_back({b->name, b->shape, b->values(), b->name.ends_with("num_batches_tracked")});
   if (optimizer) {
     meta["optimizer"] = optimizer->name();
     meta["optimizer_steps"] = std::to_string(optimizer->steps());
@@ -197,8 +200,10 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
     bad(path, std::string("the stored architecture does not build: ") + e.what() + " (the file holds " +
                   std::to_string(stored) + " weights)");
   }
-  // Every parameter must be present with its exact shape; nothing else but optimizer state may be.
-  for (Parameter* p : out.model.parameters()) {
+  // Every parameter and buffer must be present with its exact shape; nothing else but optimizer state may be.
+  std::vector<Parameter*> wanted = out.model.parameters();
+  for (Parameter* b : out.model.buffers()) wanted.push_back(b);
+  for (Parameter* p : wanted) {
     const Tensor* t = file.find(p->name);
     if (!t)
       bad(path, "tensor '" + p->name + "' " + to_string(p->shape) + " of architecture '" + info.arch + "' is missing");
@@ -210,10 +215,11 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
   for (const auto& [name, t] : file.tensors) {
     if (name.starts_with("optim.")) continue;
     bool known = false;
-    for (const Parameter* p : out.model.parameters()) known = known || p->name == name;
+    for (const Parameter* p : wanted) known = known || p->name == name;
     if (!known) bad(path, "tensor '" + name + "' does not belong to architecture '" + info.arch + "'");
   }
   out.metadata = std::move(file.metadata);
+  out.model.eval();  // a loaded model predicts; training switches back (Trainer)
   return out;
 }
 

@@ -123,6 +123,10 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
   set_tensor_type(*g.add_input(), "input", {chw[0], chw[1], chw[2]});
   set_tensor_type(*g.add_output(), "logits", {classes});
 
+  // Dropout is the identity in inference and disappears, as in PyTorch's
+  // exports: the last other layer writes the logits.
+  size_t last = model.size() - 1;
+  while (last > 0 && dynamic_cast<const Dropout*>(&model[last])) --last;
   std::string current = "input";
   for (size_t i = 0; i < model.size(); ++i) {
     const Module& layer = model[i];
@@ -132,7 +136,7 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
       n->set_name("/" + index + "/" + op_type);
       n->set_op_type(op_type);
       n->add_input(current);
-      current = i + 1 == model.size() ? "logits" : "/" + index + "/" + op_type + "_output_0";
+      current = i == last ? "logits" : "/" + index + "/" + op_type + "_output_0";
       n->add_output(current);
       return *n;
     };
@@ -190,10 +194,26 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
       }
     } else if (dynamic_cast<const Flatten*>(&layer)) {
       add_int(node_for("Flatten"), "axis", 1);
+    } else if (const auto* bn = dynamic_cast<const BatchNorm*>(&layer)) {
+      // Inference form: scale, bias, running mean and variance.
+      onnx::NodeProto& n = node_for("BatchNormalization");
+      for (const auto& p : params) {
+        n.add_input(p.name);
+        add_initializer(g, p);
+      }
+      for (size_t b = 0; b < 2; ++b) {
+        n.add_input(layer.buffers()[b].name);
+        add_initializer(g, layer.buffers()[b]);
+      }
+      add_float(n, "epsilon", bn->eps());
+      add_float(n, "momentum", 1.0f - bn->momentum());  // ONNX's momentum weighs the old estimate
+    } else if (dynamic_cast<const Dropout*>(&layer)) {
+      if (i == last) throw std::invalid_argument("ONNX export: the model is only Dropout layers");
+      continue;
     } else {
       throw std::invalid_argument("ONNX export: layer " + index + " (" + layer.describe() +
                                   ") has no ONNX equivalent; exportable layers are Conv2d, Linear, MaxPool2d, "
-                                  "AvgPool2d, Sigmoid, ReLU, Tanh and Flatten");
+                                  "AvgPool2d, Sigmoid, ReLU, Tanh, Flatten, BatchNorm and Dropout");
     }
   }
 

@@ -145,10 +145,20 @@ class Importer {
             layer = std::make_unique<Tanh>();
         } else if (op == "Identity") {
           check_attributes(n, {});
+        } else if (op == "BatchNormalization") {
+          layer = batch_norm(n, shape);
+        } else if (op == "Dropout") {
+          // The identity in inference, as it runs here (an exporter in training mode would say so).
+          check_attributes(n, {"ratio", "seed", "is_test"});
+          if (n.input_size() > 2 && !n.input(2).empty()) {
+            const std::vector<int64_t> mode = ints(n.input(2));
+            if (mode.size() != 1 || mode[0] != 0) fail_node("training_mode must be false");
+          }
         } else {
           fail_node("op " + op +
                     " is not supported; lenet.cpp runs Conv, Gemm, MatMul, Add (as a bias), MaxPool, "
-                    "AveragePool, Pad, Flatten, Reshape, Sigmoid, Relu, Tanh, Identity and Constant");
+                    "AveragePool, Pad, Flatten, Reshape, Sigmoid, Relu, Tanh, BatchNormalization, Dropout, "
+                    "Identity and Constant");
         }
       } catch (const std::invalid_argument& e) {  // a layer constructor refusing the sizes
         fail_node(e.what());
@@ -179,6 +189,7 @@ class Importer {
     LoadedModel loaded;
     for (auto& l : layers) loaded.model.add(std::move(l));
     info.arch = loaded.model.spec();
+    loaded.model.eval();  // an imported model predicts (BatchNorm's running estimates)
     if (info.class_names.empty())
       for (int64_t k = 0; k < classes; ++k) info.class_names.push_back(std::to_string(k));
     if (static_cast<int64_t>(info.class_names.size()) != classes)
@@ -370,6 +381,36 @@ class Importer {
                                  std::vector<int64_t> fallback) const {
     const auto* a = attribute(n, name);
     return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : fallback;
+  }
+
+  // BatchNormalization in inference form: X, scale, B, mean, var, each [C],
+  // over the channels of [N, C, H, W] or the features of [N, C].
+  std::unique_ptr<Module> batch_norm(const onnx::NodeProto& n, const Shape& in) const {
+    check_attributes(n, {"epsilon", "momentum", "spatial", "training_mode"});
+    if (int_attr(n, "training_mode", 0) != 0) fail_node("training_mode must be 0 (an inference graph)");
+    if (int_attr(n, "spatial", 1) != 1) fail_node("spatial=0 (statistics per position) is not supported");
+    if (n.input_size() != 5) fail_node("needs 5 inputs (X, scale, B, input_mean, input_var)");
+    if (in.size() != 4 && in.size() != 2)
+      fail_node("normalises " + to_string(in) + "; lenet.cpp runs it on [N, C, H, W] or [N, C]");
+    const float eps = float_attr(n, "epsilon", 1e-5f);
+    // ONNX's momentum weighs the old estimate, PyTorch's (ours) the new one.
+    const float momentum = 1.0f - float_attr(n, "momentum", 0.9f);
+    if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) fail_node("epsilon must be positive and momentum in [0, 1]");
+    const int c = static_cast<int>(in[1]);
+    auto layer = std::make_unique<BatchNorm>(c, in.size() == 4, eps, momentum);
+    const char* const roles[] = {"scale", "B", "input_mean", "input_var"};
+    for (int k = 0; k < 4; ++k) {
+      Shape s;
+      const std::vector<float> v = floats(n.input(k + 1), &s);
+      if (s != Shape{c})
+        fail_node(std::string(roles[k]) + " '" + n.input(k + 1) + "' has shape " + to_string(s) + ", expected [" +
+                  std::to_string(c) + "] for the input " + to_string(in));
+      float* dst = k < 2 ? layer->parameters()[static_cast<size_t>(k)].value : layer->buffers()[k - 2].value;
+      std::copy(v.begin(), v.end(), dst);
+    }
+    for (int k = 0; k < c; ++k)
+      if (!(layer->running_var()[k] >= 0)) fail_node("input_var holds a negative or NaN variance");
+    return layer;
   }
 
   std::string single_output(const onnx::NodeProto& n) const {

@@ -68,6 +68,7 @@ struct Entry {
   std::string name;
   Shape shape;
   uint64_t begin = 0, end = 0;
+  bool int64 = false;  // I64 (PyTorch's num_batches_tracked), read as float
 };
 
 struct Header {
@@ -112,12 +113,15 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
     if (!v.is_object()) bad(name, where + " is not described by an object");
     if (!v.contains("dtype") || !v["dtype"].is_string()) bad(name, where + " has no dtype");
     const std::string dtype = v["dtype"].get<std::string>();
-    if (dtype != "F32") bad(name, where + " has dtype " + dtype + "; only F32 is supported");
+    if (dtype != "F32" && dtype != "I64")
+      bad(name, where + " has dtype " + dtype + "; only F32 (and I64 for counters) is supported");
     if (!v.contains("shape") || !v["shape"].is_array()) bad(name, where + " has no shape list");
     if (v["shape"].size() > 8)
       bad(name, where + " has " + std::to_string(v["shape"].size()) + " dimensions; at most 8 are supported");
     Entry e;
     e.name = key;
+    e.int64 = dtype == "I64";
+    const uint64_t elem = e.int64 ? 8 : 4;
     uint64_t count = 1;
     for (const json& d : v["shape"]) {
       if (!d.is_number_unsigned()) bad(name, where + " has a shape entry " + d.dump() + " that is not a size >= 0");
@@ -137,8 +141,8 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
     if (e.begin > e.end || e.end > data_size)
       bad(name, where + " has data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                     "] outside the file's " + std::to_string(data_size) + " data bytes (truncated file?)");
-    if (e.end - e.begin != count * 4)
-      bad(name, where + " has shape " + v["shape"].dump() + " (" + std::to_string(count * 4) +
+    if (e.end - e.begin != count * elem)
+      bad(name, where + " has shape " + v["shape"].dump() + " (" + std::to_string(count * elem) +
                     " bytes) but data_offsets span " + std::to_string(e.end - e.begin) + " bytes");
     h.entries.push_back(std::move(e));
   }
@@ -164,7 +168,11 @@ SafetensorsFile fill(const Header& h, const char* data) {
   f.tensors.reserve(h.entries.size());
   for (const Entry& e : h.entries) {
     Tensor t(e.shape);
-    floats_from_le(data + e.begin, static_cast<size_t>((e.end - e.begin) / 4), t.data());
+    if (e.int64)
+      for (uint64_t i = 0; i < (e.end - e.begin) / 8; ++i)
+        t.data()[i] = static_cast<float>(static_cast<int64_t>(get_le64(data + e.begin + 8 * i)));
+    else
+      floats_from_le(data + e.begin, static_cast<size_t>((e.end - e.begin) / 4), t.data());
     f.tensors.emplace_back(e.name, std::move(t));
   }
   return f;
@@ -203,10 +211,11 @@ std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
     if (static_cast<size_t>(n) != t.values.size())
       throw std::invalid_argument("safetensors: tensor '" + t.name + "' has shape " + to_string(t.shape) + " but " +
                                   std::to_string(t.values.size()) + " values");
-    header[t.name] = {{"dtype", "F32"},
+    const uint64_t elem = t.int64 ? 8 : 4;
+    header[t.name] = {{"dtype", t.int64 ? "I64" : "F32"},
                       {"shape", t.shape},
-                      {"data_offsets", {offset, offset + 4 * static_cast<uint64_t>(n)}}};
-    offset += 4 * static_cast<uint64_t>(n);
+                      {"data_offsets", {offset, offset + elem * static_cast<uint64_t>(n)}}};
+    offset += elem * static_cast<uint64_t>(n);
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string text = header.dump();
@@ -216,7 +225,13 @@ std::string encode_safetensors(const std::vector<NamedTensor>& tensors,
   out.reserve(8 + text.size() + offset);
   put_le64(out, text.size());
   out += text;
-  for (const NamedTensor& t : tensors) append_floats_le(out, t.values);
+  for (const NamedTensor& t : tensors) {
+    if (!t.int64) {
+      append_floats_le(out, t.values);
+      continue;
+    }
+    for (float v : t.values) put_le64(out, static_cast<uint64_t>(static_cast<int64_t>(v)));
+  }
   return out;
 }
 

@@ -28,6 +28,18 @@ void Module::declare(std::vector<std::pair<std::string, Shape>> shapes) {
   }
 }
 
+void Module::declare_buffers(std::vector<std::pair<std::string, Shape>> shapes) {
+  int64_t total = 0;
+  for (auto& [name, shape] : shapes) total += numel(shape);
+  own_buffers_.resize({total}, true);
+  buffers_.clear();
+  int64_t offset = 0;
+  for (auto& [name, shape] : shapes) {
+    buffers_.push_back({name, shape, own_buffers_.data() + offset, nullptr});
+    offset += numel(shape);
+  }
+}
+
 void Module::rebind(std::span<float> values, std::span<float> grads) {
   size_t offset = 0;
   for (auto& p : params_) {

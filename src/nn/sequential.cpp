@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -32,10 +33,12 @@ void Sequential::rebuild_storage() {
     for (auto& p : params) n += p.numel();
     layers_[i]->rebind({values.data() + offset, static_cast<size_t>(n)},
                        {grads.data() + offset, static_cast<size_t>(n)});
-    for (auto& p : params) {
+    auto rename = [&](Parameter& p) {
       auto dot = p.name.find('.');
       p.name = std::to_string(i) + "." + (dot == std::string::npos ? p.name : p.name.substr(dot + 1));
-    }
+    };
+    for (auto& p : params) rename(p);
+    for (auto& b : layers_[i]->buffers()) rename(b);
     offset += n;
   }
   values_ = std::move(values);
@@ -71,6 +74,40 @@ void Sequential::backward(const Tensor& dy) {
 }
 
 void Sequential::zero_grad() { grads_.zero(); }
+
+void Sequential::train(bool on) {
+  for (auto& l : layers_) l->train(on);
+}
+
+bool Sequential::training() const {
+  return std::any_of(layers_.begin(), layers_.end(), [](const auto& l) { return l->training(); });
+}
+
+void Sequential::check_training_batch(int64_t batch, const Shape& input_chw) const {
+  Shape in = {batch};
+  in.insert(in.end(), input_chw.begin(), input_chw.end());
+  const std::vector<Shape> shapes = layer_shapes(in);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (const auto* bn = dynamic_cast<const BatchNorm*>(layers_[i].get())) try {
+        bn->check_batch(i ? shapes[i - 1] : in);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("layer " + std::to_string(i + 1) + " (bn): " + e.what());
+      }
+}
+
+std::vector<Parameter*> Sequential::buffers() {
+  std::vector<Parameter*> out;
+  for (auto& l : layers_)
+    for (auto& b : l->buffers()) out.push_back(&b);
+  return out;
+}
+
+std::vector<const Parameter*> Sequential::buffers() const {
+  std::vector<const Parameter*> out;
+  for (auto& l : layers_)
+    for (auto& b : l->buffers()) out.push_back(&b);
+  return out;
+}
 
 std::vector<Parameter*> Sequential::parameters() {
   std::vector<Parameter*> out;
@@ -117,6 +154,8 @@ std::string Sequential::spec() const {
 // ---- initialisation ----
 
 void init_xavier_uniform(Module& layer, Rng& rng) {
+  if (auto* bn = dynamic_cast<BatchNorm*>(&layer)) return bn->reset_parameters();
+  if (auto* dropout = dynamic_cast<Dropout*>(&layer)) return dropout->set_seed(rng.next());
   for (auto& p : layer.parameters()) {
     if (p.shape.size() >= 2) {
       // fan_in = C·KH·KW (or in), fan_out = O·KH·KW (or out), as PyTorch computes them.

@@ -5,7 +5,8 @@
 // options separated by spaces:
 //   conv OUT kK[xK] [pP[xP]] [sS[xS]] [nobias]      maxpool K[xK] [sS[xS]] [pP[xP]]
 //   linear [OUT] [nobias]   (no OUT: the class count) avgpool K[xK] [sS[xS]] [pP[xP]]
-//   sigmoid | relu | tanh | flatten
+//   sigmoid | relu | tanh | flatten | bn (BatchNorm2d after an image layer,
+//   BatchNorm1d after a flat one) | dropout [P] (P: 0.5 by default)
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -25,6 +26,10 @@ const std::map<std::string, std::string>& builtins() {
       {"lenet",
        "conv 6 k5 p2, sigmoid, avgpool 2, conv 16 k5, sigmoid, avgpool 2, flatten, "
        "linear 120, sigmoid, linear 84, sigmoid, linear"},
+      // The book's batch-norm LeNet (d2l.ai 8.5): no padding, 28x28 -> 24 -> 12 -> 8 -> 4, 16·4·4 = 256.
+      {"lenet-bn",
+       "conv 6 k5, bn, sigmoid, avgpool 2, conv 16 k5, bn, sigmoid, avgpool 2, flatten, "
+       "linear 120, bn, sigmoid, linear 84, bn, sigmoid, linear"},
       {"lenet-max",
        "conv 6 k5 p2, sigmoid, maxpool 2, conv 16 k5, sigmoid, maxpool 2, flatten, "
        "linear 120, sigmoid, linear 84, sigmoid, linear"},
@@ -132,6 +137,13 @@ std::string json_to_text(const std::string& spec) {
       if (l.contains("padding")) s += " p" + pair_of(l["padding"]);
       if (l.contains("stride")) s += " s" + pair_of(l["stride"]);
       if (l.contains("bias") && !l["bias"].get<bool>()) s += " nobias";
+      if (l.contains("p")) {
+        if (!l["p"].is_number()) throw std::invalid_argument("\"p\" must be a number, got " + l["p"].dump());
+        std::ostringstream p;
+        p.precision(9);
+        p << l["p"].get<double>();
+        s += " " + p.str();
+      }
       text += (i ? ", " : "") + s;
     } catch (const nlohmann::json::exception& e) {
       throw std::invalid_argument(where + ": " + e.what());
@@ -268,8 +280,30 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
     no_options();
     return std::make_unique<Flatten>();
   }
+  if (kind == "bn" || kind == "batchnorm" || kind == "batchnorm2d" || kind == "batchnorm1d") {
+    no_options();
+    if (in.size() != 4 && in.size() != 2)
+      throw std::invalid_argument(where + ": expects [N, C, H, W] or [N, C], got " + to_string(in));
+    spend(budget, 2 * in[1], where);
+    return std::make_unique<BatchNorm>(static_cast<int>(in[1]), in.size() == 4);
+  }
+  if (kind == "dropout") {
+    if (l.words.size() > 2) throw std::invalid_argument(where + ": dropout takes one probability, e.g. 'dropout 0.5'");
+    double p = 0.5;
+    if (l.words.size() == 2) {
+      size_t used = 0;
+      try {
+        p = std::stod(l.words[1], &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != l.words[1].size() || !(p >= 0 && p <= 1))
+        throw std::invalid_argument(where + ": '" + l.words[1] + "' is not a probability in [0, 1]");
+    }
+    return std::make_unique<Dropout>(static_cast<float>(p));
+  }
   throw std::invalid_argument(where + ": unknown layer '" + kind +
-                              "' (known: conv, maxpool, avgpool, linear, sigmoid, relu, tanh, flatten)");
+                              "' (known: conv, maxpool, avgpool, linear, sigmoid, relu, tanh, flatten, bn, dropout)");
 }
 
 }  // namespace
@@ -328,6 +362,8 @@ Sequential build_model(const std::string& arch, const Shape& input_chw, int clas
       const std::string what = e.what();
       throw std::invalid_argument(what.starts_with(where) ? what : where + ": " + what);
     }
+    // Distinct masks per Dropout even without an rng (init_xavier_uniform draws the seeds from it).
+    if (auto* dropout = dynamic_cast<Dropout*>(layer.get())) dropout->set_seed(i + 1);
     model.add(std::move(layer));
   }
   if (shape.size() != 2)

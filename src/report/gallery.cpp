@@ -192,6 +192,7 @@ int write_prediction_gallery(const fs::path& path, Sequential& model, const Data
   if (n <= 0) return 0;
   Tensor x({n, data.channels, data.height, data.width});
   pixels_to_floats(data.pixels.data(), n * data.sample_size(), norm, x.data());
+  const EvalScope eval_mode(model);
   const Tensor& logits = model.forward(x);
   const int k = static_cast<int>(logits.size(-1));
   if (k != data.num_classes())

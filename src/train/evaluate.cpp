@@ -28,6 +28,7 @@ Evaluation evaluate(Sequential& model, const Dataset& data, const Normalization&
   if (shapes.back() != Shape{1, k})
     throw std::invalid_argument("evaluate: the model produces " + to_string(shapes.back()) +
                                 " per image but the data has " + std::to_string(k) + " classes");
+  const EvalScope eval_mode(model);  // running statistics, no dropout; the caller's mode afterwards
   Evaluation ev;
   ev.classes = k;
   ev.count = data.count;

@@ -58,6 +58,7 @@ std::vector<Prediction> predict_images(Sequential& model, const ModelInfo& info,
                                   "x" + size_text(images[i].height, images[i].width) + " but the model takes " +
                                   to_string(info.input_shape));
 
+  const EvalScope eval_mode(model);
   std::vector<Prediction> out;
   out.reserve(images.size());
   Tensor x;

@@ -350,10 +350,20 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
                                   std::to_string(state.run.epoch - 1) +
                                   " epochs; ask for more epochs to train further");
     std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
+    const auto saved_buffers = saved.model.buffers();  // BatchNorm's running statistics
+    const auto buffers = model.buffers();
+    for (size_t b = 0; b < buffers.size() && b < saved_buffers.size(); ++b)
+      std::copy_n(saved_buffers[b]->value, buffers[b]->numel(), buffers[b]->value);
     load_optimizer_state(path, *optimizer);
     rng.set_state(state.rng);
     st = std::move(state.run);
   }
+
+  // A batch (the last one included) that BatchNorm cannot train on is refused before anything is written.
+  model.train();
+  model.check_training_batch(std::min<int64_t>(o.batch_size, data.train.count), data.train.input_shape());
+  if (data.train.count % o.batch_size)
+    model.check_training_batch(data.train.count % o.batch_size, data.train.input_shape());
 
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
@@ -402,6 +412,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
       st.loss_sum = st.seconds = 0;
     }
     loader.seek(st.position);  // a resumed epoch continues where it stopped
+    model.train();             // batch statistics and dropout (evaluate switches to evaluation mode and back)
     const double earlier_seconds = st.seconds;
     auto train_seconds = [&] {
       return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();

@@ -1,5 +1,6 @@
 // Plain nested loops, written to be read: the oracles for the fast kernels.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "lenet/kernels.h"
@@ -97,6 +98,68 @@ void linear_forward(int n, int in, int out, const float* x, const float* w, cons
       for (int i = 0; i < in; ++i) sum += x[static_cast<int64_t>(r) * in + i] * w[static_cast<int64_t>(o) * in + i];
       y[static_cast<int64_t>(r) * out + o] = static_cast<float>(sum);
     }
+}
+
+}  // namespace lenet::kernels::reference
+
+namespace lenet::kernels::reference {
+
+// PyTorch's BatchNorm in training, in double: per channel over N·P values,
+// mean μ, biased variance σ², y = w·(x − μ)/sqrt(σ² + eps) + b.
+void batchnorm_forward_train(int n, int c, int64_t plane, const float* x, const float* weight, const float* bias,
+                             double eps, float* y, double* mean, double* var) {
+  const double m = static_cast<double>(n) * static_cast<double>(plane);
+  for (int ch = 0; ch < c; ++ch) {
+    double mu = 0;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) mu += x[(static_cast<int64_t>(i) * c + ch) * plane + e];
+    mu /= m;
+    double s2 = 0;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) {
+        const double d = x[(static_cast<int64_t>(i) * c + ch) * plane + e] - mu;
+        s2 += d * d;
+      }
+    s2 /= m;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) {
+        const int64_t at = (static_cast<int64_t>(i) * c + ch) * plane + e;
+        y[at] = static_cast<float>(weight[ch] * (x[at] - mu) / std::sqrt(s2 + eps) + bias[ch]);
+      }
+    mean[ch] = mu;
+    var[ch] = s2;
+  }
+}
+
+// The textbook backward of the above: with x̂ = (x − μ)/σ̂, σ̂ = sqrt(σ² + eps),
+// dx = w/σ̂ · (dy − mean(dy) − x̂ · mean(dy · x̂)), dw = Σ dy · x̂, db = Σ dy.
+void batchnorm_backward_train(int n, int c, int64_t plane, const float* x, const float* weight, const float* dy,
+                              double eps, float* dx, float* dweight, float* dbias) {
+  const double m = static_cast<double>(n) * static_cast<double>(plane);
+  for (int ch = 0; ch < c; ++ch) {
+    auto at = [&](int i, int64_t e) { return (static_cast<int64_t>(i) * c + ch) * plane + e; };
+    double mu = 0, s2 = 0;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) mu += x[at(i, e)];
+    mu /= m;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) s2 += (x[at(i, e)] - mu) * (x[at(i, e)] - mu);
+    s2 /= m;
+    const double sigma = std::sqrt(s2 + eps);
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) {
+        sum_dy += dy[at(i, e)];
+        sum_dy_xhat += dy[at(i, e)] * (x[at(i, e)] - mu) / sigma;
+      }
+    for (int i = 0; i < n; ++i)
+      for (int64_t e = 0; e < plane; ++e) {
+        const double xhat = (x[at(i, e)] - mu) / sigma;
+        dx[at(i, e)] = static_cast<float>(weight[ch] / sigma * (dy[at(i, e)] - sum_dy / m - xhat * sum_dy_xhat / m));
+      }
+    dweight[ch] = static_cast<float>(sum_dy_xhat);
+    dbias[ch] = static_cast<float>(sum_dy);
+  }
 }
 
 }  // namespace lenet::kernels::reference
