@@ -402,6 +402,14 @@ TEST(CliFinetune, FromAPytorchOnnxFileToAnotherClassCount) {
                              " --freeze 3 --lr 0.01 --val-split 0.25 --optimizer adamw",
                          {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=3");
   ASSERT_EQ(s.code, 130) << s.err;
+  // An early-stopped run has nothing to continue.
+  ScratchDir dir3;
+  const auto p = run_cli(base_args(dir / "d", dir3 / "run") + " --epochs 5 --optimizer sgd --lr 1e-30 --patience 1");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("stopping early after epoch 2: 1 epochs without a lower test loss"), std::string::npos) << p.out;
+  EXPECT_EQ(read_metrics_csv(dir3 / "run" / "metrics.csv").size(), 2u);
+  test::expect_error_line(run_cli("train --resume " + quoted(dir3 / "run") + " --epochs 9"),
+                          {"stopped early after epoch 2 (--patience 1); there is nothing to continue"}, "resume");
   const auto c = run_cli("train --resume " + quoted(dir2 / "run"));
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.out.find("validation: 60 training images held out"), std::string::npos) << c.out;

@@ -415,6 +415,10 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   o.out_dir = dir;
   o.resume_from = last;
   const int done = static_cast<int>(state.history.size());
+  if (state.stopped_early)
+    throw UsageError("the run in " + given.resume + " stopped early after epoch " + std::to_string(done) +
+                     " (--patience " + std::to_string(state.options.patience) +
+                     "); there is nothing to continue, start a new run");
   if (cmd.count("--epochs")) {
     if (given.epochs < state.epoch)
       throw UsageError("--epochs " + std::to_string(given.epochs) + ": the run in " + given.resume +
