@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -22,6 +23,7 @@
 #include "lenet/image.h"
 #include "lenet/nn.h"
 #include "lenet/onnx.h"
+#include "lenet/optim.h"
 #include "lenet/parallel.h"
 #include "lenet/train.h"
 #include "progress.h"
@@ -50,6 +52,15 @@ struct TrainArgs {
   double val_split = 0.2;   // image folders without test/
   uint64_t split_seed = 0;  // kept apart from --seed so the held-out images stay the same across runs
   std::string resume;       // a run folder to continue
+  // Set when --val-split is given for a data set with its own test split: the
+  // fraction of the training set held out for validation.
+  bool hold_out = false;
+  std::string lr_schedule;
+  int warmup_epochs = 0;
+  double clip_grad_norm = 0;
+  std::string init;  // starting weights
+  int freeze = 0;
+  int patience = 0;  // 0: not given
 };
 
 // ---- stopping on a signal ----
@@ -199,8 +210,8 @@ void check_arguments(const TrainArgs& a) {
     throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(a.batch_size));
   if (a.lr && (!(*a.lr > 0) || !std::isfinite(*a.lr)))
     throw UsageError("--lr must be a positive number, got " + number(*a.lr));
-  if (a.optimizer != "sgd" && a.optimizer != "adam")
-    throw UsageError("--optimizer must be sgd or adam, got '" + a.optimizer + "'");
+  if (a.optimizer != "sgd" && a.optimizer != "adam" && a.optimizer != "adamw")
+    throw UsageError("--optimizer must be sgd, adam or adamw, got '" + a.optimizer + "'");
   if (!(a.momentum >= 0 && a.momentum < 1))
     throw UsageError("--momentum must lie in [0, 1), got " + number(a.momentum));
   if (a.momentum > 0 && a.optimizer != "sgd") throw UsageError("--momentum applies to --optimizer sgd only");
@@ -209,6 +220,44 @@ void check_arguments(const TrainArgs& a) {
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
   check_val_split(a.val_split);
+  try {
+    check_lr_schedule(parse_lr_schedule(a.lr_schedule, a.warmup_epochs), a.epochs);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (!(a.clip_grad_norm >= 0) || !std::isfinite(a.clip_grad_norm))
+    throw UsageError("--clip-grad-norm must be a positive number, got " + number(a.clip_grad_norm));
+  if (a.freeze < 0) throw UsageError("--freeze must be >= 0, got " + std::to_string(a.freeze));
+}
+
+// --patience P: a positive whole number (0 would stop before training).
+void check_patience(const CLI::App& cmd, int patience) {
+  if (cmd.count("--patience") && patience < 1)
+    throw UsageError("--patience must be a positive number of epochs, got " + std::to_string(patience));
+}
+
+// True when the data set brings its own test split (IDX, test/ or test.csv);
+// an image folder without one holds out --val-split of itself for testing.
+bool has_own_test_split(const fs::path& dir) {
+  std::error_code ec;
+  return is_idx_folder(dir) || fs::is_directory(dir / "test", ec) || fs::is_regular_file(dir / "test.csv", ec);
+}
+
+// The architecture of a model file given to --init without --arch, its last
+// linear sized by the data (so a new class count re-initialises only it).
+std::string architecture_of(const fs::path& init) {
+  std::string spec;
+  try {
+    spec = load_model(init).info.arch;
+  } catch (const std::exception&) {
+    return "";  // e.g. a bare PyTorch state_dict: --arch says what it is
+  }
+  const size_t at = spec.rfind("linear ");
+  if (at == std::string::npos) return spec;
+  size_t end = at + 7;
+  while (end < spec.size() && std::isdigit(static_cast<unsigned char>(spec[end]))) ++end;
+  if (end == at + 7) return spec;
+  return spec.substr(0, at + 6) + spec.substr(end);
 }
 
 // Builds the architecture once for the data's shape, so a bad --arch fails
@@ -278,6 +327,13 @@ DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
   DataSplit data = load_data(data_dir, data_options);
   if (a.limit_train > 0) data.train = data.train.head(a.limit_train);
   if (a.limit_test > 0) data.test = data.test.head(a.limit_test);
+  if (a.hold_out) {
+    try {
+      hold_out_validation(data, a.val_split, a.split_seed);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
   return data;
 }
 
@@ -298,7 +354,8 @@ std::map<std::string, std::string> run_metadata(const TrainArgs& a, const fs::pa
   meta.insert({{"data", absolute.string()},
                {"limit_train", std::to_string(a.limit_train)},
                {"limit_test", std::to_string(a.limit_test)},
-               {"size", a.size}});
+               {"size", a.size},
+               {"hold_out", a.hold_out ? "1" : "0"}});
   return meta;
 }
 
@@ -330,6 +387,8 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
   a.size = get("size");
   a.split_seed = stored_split_seed(get("split_seed"), checkpoint.string());
   a.val_split = stored_val_split(get("val_split"), checkpoint.string());
+  auto hold_out = meta.find("hold_out");  // absent from runs before validation splits
+  a.hold_out = hold_out != meta.end() && hold_out->second == "1";
   return a;
 }
 
@@ -345,7 +404,8 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
                      ": no last.safetensors there (the run stopped before it saved anything; "
                      "start it again)");
   for (const char* flag : {"--arch", "--batch-size", "--optimizer", "--momentum", "--weight-decay", "--seed", "--out",
-                           "--normalize", "--limit-train", "--limit-test", "--size", "--val-split", "--split-seed"})
+                           "--normalize", "--limit-train", "--limit-test", "--size", "--val-split", "--split-seed",
+                           "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init", "--freeze", "--patience"})
     if (cmd.count(flag))
       throw UsageError(std::string(flag) +
                        " cannot change when resuming: the run keeps its own settings (only --epochs, "
@@ -355,6 +415,10 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   o.out_dir = dir;
   o.resume_from = last;
   const int done = static_cast<int>(state.history.size());
+  if (state.stopped_early)
+    throw UsageError("the run in " + given.resume + " stopped early after epoch " + std::to_string(done) +
+                     " (--patience " + std::to_string(state.options.patience) +
+                     "); there is nothing to continue, start a new run");
   if (cmd.count("--epochs")) {
     if (given.epochs < state.epoch)
       throw UsageError("--epochs " + std::to_string(given.epochs) + ": the run in " + given.resume +
@@ -407,7 +471,18 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--epochs", a->epochs, "Passes over the training set")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Images per minibatch")->capture_default_str();
   cmd->add_option("--lr", a->lr, "Learning rate (default: 0.001 for adam, 0.9 for sgd, the chapter's values)");
-  cmd->add_option("--optimizer", a->optimizer, "sgd or adam")->capture_default_str();
+  cmd->add_option("--optimizer", a->optimizer, "sgd, adam or adamw (torch.optim's)")->capture_default_str();
+  cmd->add_option("--lr-schedule", a->lr_schedule,
+                  "step:S:G, multistep:E1,E2:G, cosine[:ETA_MIN] (per epoch) or onecycle:MAX (per batch), as "
+                  "torch.optim.lr_scheduler's");
+  cmd->add_option("--warmup-epochs", a->warmup_epochs, "Linear warm-up epochs before the schedule (not onecycle)");
+  cmd->add_option("--clip-grad-norm", a->clip_grad_norm,
+                  "Scale the gradient to this L2 norm when it is longer (torch.nn.utils.clip_grad_norm_)");
+  cmd->add_option("--init", a->init,
+                  "Start from the weights of this .safetensors (ours or a PyTorch state_dict) or .onnx; without "
+                  "--arch, its architecture");
+  cmd->add_option("--freeze", a->freeze, "With --init: keep the first K layers fixed");
+  cmd->add_option("--patience", a->patience, "Stop after P epochs without a better validation (or test) loss");
   cmd->add_option("--momentum", a->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--weight-decay", a->weight_decay, "L2 penalty added to the gradient")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the weights and the shuffle")->capture_default_str();
@@ -419,7 +494,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--limit-test", a->limit_test, "Use only the first N test images");
   cmd->add_option("--size", a->size, "Image folders: resize every image to HxW (bilinear), e.g. 28x28");
   cmd->add_option("--val-split", a->val_split,
-                  "Image folders without test/: fraction of each class held out for testing")
+                  "Fraction of each class of the training set held out for validation (picks the best epoch); "
+                  "image folders without test/: held out for testing (default 0.2)")
       ->capture_default_str();
   cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")
       ->capture_default_str();
@@ -431,10 +507,31 @@ void add_train_command(CLI::App& app) {
       resume_run(*a, *cmd);
       return;
     }
-    check_arguments(*a);
+    check_patience(*cmd, a->patience);
     const fs::path data_dir = a->data.empty() ? default_data_dir() : fs::path(a->data);
+    a->hold_out = cmd->count("--val-split") && has_own_test_split(data_dir);
+    if (!a->init.empty() && !cmd->count("--arch")) {
+      std::error_code ec;
+      if (!fs::exists(a->init, ec)) throw UsageError("--init " + a->init + ": no such file");
+      if (std::string arch = architecture_of(a->init); !arch.empty()) a->arch = arch;
+    }
+    check_arguments(*a);
     DataSplit data = load_training_data(*a, data_dir);
     check_architecture(a->arch, data.train);
+    if (!a->init.empty()) {  // refused before the run folder exists
+      Sequential probe = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr);
+      try {
+        init_weights_from(probe, a->init);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+    }
+    if (a->freeze > 0) {
+      const size_t layers = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr).size();
+      if (static_cast<size_t>(a->freeze) > layers)
+        throw UsageError("--freeze " + std::to_string(a->freeze) + " is beyond the " + std::to_string(layers) +
+                         " layers of " + a->arch);
+    }
 
     TrainOptions o;
     o.arch = a->arch;
@@ -443,7 +540,19 @@ void add_train_command(CLI::App& app) {
     o.optimizer = a->optimizer;
     o.lr = static_cast<float>(a->lr.value_or(a->optimizer == "sgd" ? 0.9 : 0.001));
     o.momentum = static_cast<float>(a->momentum);
-    o.weight_decay = static_cast<float>(a->weight_decay);
+    // torch.optim.AdamW's default decay, unless given.
+    o.weight_decay = static_cast<float>(a->optimizer == "adamw" && !cmd->count("--weight-decay") ? 0.01
+                                                                                                 : a->weight_decay);
+    o.lr_schedule = a->lr_schedule;
+    o.warmup_epochs = a->warmup_epochs;
+    o.clip_grad_norm = static_cast<float>(a->clip_grad_norm);
+    o.freeze = a->freeze;
+    o.patience = a->patience;
+    if (!a->init.empty()) {
+      std::error_code ec;
+      const fs::path absolute = fs::absolute(a->init, ec);
+      o.init_from = ec ? fs::path(a->init) : absolute;
+    }
     o.seed = a->seed;
     o.threads = a->threads;
     o.normalize = a->normalize;

@@ -41,7 +41,25 @@ void Progress::on_start(const TrainStart& start) {
                static_cast<long long>(data.train.count), static_cast<long long>(data.test.count),
                shape_text(start.info.input_shape).c_str(), data.train.num_classes());
   const Normalization& norm = start.info.preprocessing.normalization;
+  validating_ = data.val.count > 0;
+  if (validating_)
+    std::fprintf(out_,
+                 "validation: %lld training images held out (seeded, stratified); the best epoch is chosen on them\n",
+                 static_cast<long long>(data.val.count));
+  if (start.init) {
+    std::fprintf(out_, "weights from %s (%lld tensors)\n", start.init->source.string().c_str(),
+                 static_cast<long long>(start.init->copied));
+    if (!start.init->reinitialised.empty())
+      std::fprintf(out_, "re-initialised %s\n", start.init->reinitialised.c_str());
+  }
+  if (o.freeze > 0)
+    std::fprintf(out_, "frozen: the first %d layers (%lld of %lld parameters train)\n", o.freeze,
+                 static_cast<long long>(start.trainable), static_cast<long long>(start.parameters));
   std::string settings = o.optimizer + " lr " + short_number(o.lr);
+  if (!o.lr_schedule.empty()) settings += ", schedule " + o.lr_schedule;
+  if (o.warmup_epochs > 0) settings += ", warm-up " + std::to_string(o.warmup_epochs) + " epochs";
+  if (o.clip_grad_norm > 0) settings += ", gradient norm clipped to " + short_number(o.clip_grad_norm);
+  if (o.patience > 0) settings += ", patience " + std::to_string(o.patience);
   if (o.momentum > 0) settings += ", momentum " + short_number(o.momentum);
   if (o.weight_decay > 0) settings += ", weight decay " + short_number(o.weight_decay);
   settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) +
@@ -98,15 +116,29 @@ void Progress::on_epoch(const EpochMetrics& m, bool new_best) {
   if (live_) std::fprintf(out_, "\r\033[K");
   on_bar_line_ = false;
   const int digits = static_cast<int>(std::to_string(epochs_).size());
-  std::fprintf(out_, "epoch %*d/%d  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s  %.0f img/s%s\n", digits,
-               m.epoch, epochs_, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.seconds, m.images_per_s,
+  char val[64] = "", test[64] = "";
+  if (!std::isnan(m.val_loss)) std::snprintf(val, sizeof val, "  val loss %.4f acc %.4f", m.val_loss, m.val_acc);
+  // With a validation split the test set is scored only for a new best and at the end.
+  if (!std::isnan(m.test_loss)) std::snprintf(test, sizeof test, "  test loss %.4f acc %.4f", m.test_loss, m.test_acc);
+  std::fprintf(out_, "epoch %*d/%d  train loss %.4f acc %.4f%s%s  lr %s  %.1f s  %.0f img/s%s\n", digits, m.epoch,
+               epochs_, m.train_loss, m.train_acc, val, test, short_number(m.lr).c_str(), m.seconds, m.images_per_s,
                new_best ? "  *best" : "");
   std::fflush(out_);
 }
 
+void Progress::on_early_stop(int epoch, int waited) {
+  std::fprintf(out_, "stopping early after epoch %d: %d epochs without a lower %s loss (--patience %d)\n", epoch,
+               waited, validating_ ? "validation" : "test", waited);
+  std::fflush(out_);
+}
+
 void Progress::on_end(const EpochMetrics& best, const std::filesystem::path& best_checkpoint) {
-  std::fprintf(out_, "best: epoch %d, test loss %.4f, test accuracy %.4f -> %s\n", best.epoch, best.test_loss,
-               best.test_acc, best_checkpoint.string().c_str());
+  if (!std::isnan(best.val_loss))
+    std::fprintf(out_, "best: epoch %d, validation loss %.4f, test loss %.4f, test accuracy %.4f -> %s\n", best.epoch,
+                 best.val_loss, best.test_loss, best.test_acc, best_checkpoint.string().c_str());
+  else
+    std::fprintf(out_, "best: epoch %d, test loss %.4f, test accuracy %.4f -> %s\n", best.epoch, best.test_loss,
+                 best.test_acc, best_checkpoint.string().c_str());
   std::fflush(out_);
 }
 

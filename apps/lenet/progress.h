@@ -21,6 +21,7 @@ class Progress : public TrainObserver {
   // Before the test evaluation (it takes a moment without visible progress).
   void on_evaluating(int epoch) override;
   void on_epoch(const EpochMetrics& m, bool new_best) override;
+  void on_early_stop(int epoch, int waited) override;
   void on_end(const EpochMetrics& best, const std::filesystem::path& best_checkpoint) override;
   // A run that stopped with an error: leaves the bar's line so the message starts a fresh one.
   void abandon();
@@ -35,6 +36,7 @@ class Progress : public TrainObserver {
   int64_t batches_ = 0;
   Clock::time_point epoch_start_, last_draw_;
   double epoch_seconds_total_ = 0;  // finished epochs, for the run's ETA
+  bool validating_ = false;         // the run has a validation split
 };
 
 // "1:05", "12:04:33"

@@ -45,9 +45,17 @@ struct Preprocessing {
 
 struct DataSplit {
   Dataset train, test;
+  // Held out of the training set (hold_out_validation); empty when the run has no validation split.
+  Dataset val;
   std::string name;  // "fashion-mnist", "mnist", or the folder's name
   Preprocessing preprocessing;
 };
+
+// Moves round(fraction · n_c) of each class c of data.train into data.val,
+// picked by a shuffle seeded with `seed`; both keep the original order. Throws
+// std::invalid_argument naming the fraction and the class when a class would
+// be left empty in either part, or when fraction is not in (0, 1).
+void hold_out_validation(DataSplit& data, double fraction, uint64_t seed);
 
 // ---- IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed ----
 

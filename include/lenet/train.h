@@ -3,6 +3,7 @@
 // reports (plots, ONNX, gallery) follow each epoch.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -21,10 +22,16 @@ struct EpochMetrics {
   int epoch = 0;                                                      // 1-based
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;  // accuracies in [0, 1]
   double seconds = 0, images_per_s = 0;
+  double lr = 0;  // the learning rate of the epoch's first batch (0: not recorded)
+  // With a validation split: its loss and accuracy; the test columns are then
+  // NaN except for the epochs that set a new best and the last one.
+  double val_loss = NAN, val_acc = NAN;
 };
 
 // metrics.csv: header "epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s",
-// then one row per epoch. The reader throws std::runtime_error naming the file
+// then ",lr" when some epoch records its learning rate and ",val_loss,val_acc"
+// when some epoch has a validation loss (read back when present); one row per
+// epoch, NaN written "nan". The reader throws std::runtime_error naming the file
 // and line on a missing header, a short row or a non-number.
 void write_metrics_csv(const std::filesystem::path& path, const std::vector<EpochMetrics>& history);
 std::vector<EpochMetrics> read_metrics_csv(const std::filesystem::path& path);
@@ -44,7 +51,7 @@ struct TrainOptions {
   std::string arch = "lenet-max";
   int epochs = 10;
   int batch_size = 256;
-  std::string optimizer = "adam";  // "sgd" or "adam"
+  std::string optimizer = "adam";  // "sgd", "adam" or "adamw"
   float lr = 1e-3f;
   float momentum = 0.0f;
   float weight_decay = 0.0f;
@@ -52,6 +59,23 @@ struct TrainOptions {
   int threads = 0;         // 0: all cores
   bool normalize = false;  // mean/std from the training set, stored with the model
   std::filesystem::path out_dir;
+  // ---- schedules, clipping, fine-tuning, early stopping (all off by default) ----
+  std::string lr_schedule;  // parse_lr_schedule's text (lenet/optim.h); empty: constant lr
+  int warmup_epochs = 0;
+  // The epochs cosine and onecycle span; 0: `epochs`. A resumed run keeps the
+  // horizon of its first session, so more epochs do not reshape the schedule.
+  int schedule_epochs = 0;
+  float clip_grad_norm = 0;  // > 0: clip_grad_norm (lenet/optim.h) before every step
+  // The first `freeze` layers keep their weights: the optimizer holds neither
+  // their parameters nor state, and their gradients are zeroed before each step.
+  int freeze = 0;
+  // Starting weights (init_weights_from); ignored when resuming (the weights
+  // come from the checkpoint). Recorded as "init_from" in every checkpoint.
+  std::filesystem::path init_from;
+  // > 0: stop after this many epochs without a lower validation loss (or test
+  // loss without a validation split).
+  int patience = 0;
+
   // Told what the run does as it goes (train() itself prints nothing); not
   // owned, may be null.
   TrainObserver* observer = nullptr;
@@ -80,6 +104,23 @@ struct TrainOptions {
   std::map<std::string, std::string> checkpoint_metadata;
 };
 
+// What init_weights_from did, for the run's one line about it.
+struct InitReport {
+  std::filesystem::path source;
+  int64_t copied = 0;  // tensors copied
+  // Non-empty when the file's classifier had another class count: e.g.
+  // "11.weight [10, 84] and 11.bias [10] (10 classes; this model has 4): re-initialised".
+  std::string reinitialised;
+};
+// Copies every named tensor of `model` from a .safetensors file (ours, or a
+// PyTorch state_dict saved with safetensors under nn.Sequential names) or an
+// ONNX file (ours or PyTorch's). When only the last layer's output count
+// differs (another class count), that layer keeps its fresh weights and the
+// report says so. Any other difference throws std::invalid_argument naming
+// the file, the tensor and both shapes (or the missing tensor); `model` is then
+// unchanged. File problems throw FileError.
+InitReport init_weights_from(Sequential& model, const std::filesystem::path& path);
+
 // Thrown after a stop request once OUT/last.safetensors holds the resume state.
 struct TrainingInterrupted : std::runtime_error {
   TrainingInterrupted(const std::string& what, std::filesystem::path saved_to, int at_epoch, int64_t after_batches)
@@ -106,7 +147,8 @@ struct ResumeState {
   int epoch = 1;             // the epoch to continue (1-based); options.epochs + 1 when the run is complete
   int64_t batches_done = 0;  // batches of that epoch already trained
   std::vector<EpochMetrics> history;  // the finished epochs
-  bool complete() const { return epoch > options.epochs; }
+  bool stopped_early = false;         // patience ran out: more epochs would not run
+  bool complete() const { return stopped_early || epoch > options.epochs; }
 };
 // Throws std::runtime_error naming the file when it is not a checkpoint that
 // train() wrote with resume state (e.g. a best.safetensors, or an older file).
@@ -119,8 +161,12 @@ struct EpochEvent {
   bool new_best;                             // this epoch wrote best.safetensors
   Sequential& model;                         // weights after this epoch
   const ModelInfo& info;
-  const Evaluation& test;  // this epoch's test evaluation
+  // This epoch's test evaluation; with a validation split, the latest one (the
+  // test set is scored only for a new best and at the end).
+  const Evaluation& test;
   const DataSplit& data;
+  // Early stopping ends the run after this epoch (the hooks still run for it).
+  bool stopping_early = false;
 };
 using EpochHook = std::function<void(const EpochEvent&)>;
 
@@ -139,6 +185,8 @@ struct TrainStart {
   // Resuming (options.resume_from set): the epoch it continues and the batches of it already trained.
   int epoch = 1;
   int64_t batches_done = 0;
+  const InitReport* init = nullptr;  // what --init did (null without it, and when resuming)
+  int64_t trainable = 0;             // parameters the optimizer updates (all unless freeze)
 };
 class TrainObserver {
  public:
@@ -149,7 +197,10 @@ class TrainObserver {
   virtual void on_batch(int epoch, int64_t batches_done, double loss, double accuracy) {}
   virtual void on_evaluating(int epoch) {}
   virtual void on_epoch(const EpochMetrics& metrics, bool new_best) {}
-  // The epoch with the lowest test loss, saved as best_checkpoint.
+  // Patience ran out after `epoch`: `waited` epochs without a better loss.
+  virtual void on_early_stop(int epoch, int waited) {}
+  // The best epoch (lowest validation loss with a validation split, else the
+  // lowest test loss), saved as best_checkpoint.
   virtual void on_end(const EpochMetrics& best, const std::filesystem::path& best_checkpoint) {}
 };
 

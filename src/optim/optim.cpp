@@ -49,7 +49,7 @@ std::vector<std::pair<std::string, Tensor*>> Sgd::state() {
   return {};
 }
 
-// ---- Adam (Kingma & Ba), bias-corrected as torch.optim.Adam ----
+// ---- Adam (Kingma & Ba), bias-corrected as torch.optim.Adam; AdamW (Loshchilov & Hutter) as torch.optim.AdamW ----
 
 Adam::Adam(std::span<float> values, std::span<float> grads, const AdamOptions& o) : Optimizer(values, grads), opt_(o) {
   if (!(o.lr > 0)) throw std::invalid_argument("adam: learning rate must be positive, got " + std::to_string(o.lr));
@@ -67,12 +67,16 @@ void Adam::step() {
   const float* g = grads_.data();
   float* m = m_.data();
   float* v = v_.data();
-  const float b1 = opt_.beta1, b2 = opt_.beta2, wd = opt_.weight_decay;
+  const float b1 = opt_.beta1, b2 = opt_.beta2;
+  // AdamW decays the weight itself; Adam folds the decay into the gradient.
+  const float wd = opt_.decoupled_weight_decay ? 0.0f : opt_.weight_decay;
+  const float decay = opt_.decoupled_weight_decay ? 1.0f - opt_.lr * opt_.weight_decay : 1.0f;
   const double c1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(steps_));
   const double c2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(steps_));
   const float step_size = static_cast<float>(opt_.lr / c1);
   const float sqrt_c2 = static_cast<float>(std::sqrt(c2));
   for (size_t i = 0; i < n; ++i) {
+    w[i] *= decay;
     const float d = g[i] + wd * w[i];
     m[i] = b1 * m[i] + (1 - b1) * d;
     v[i] = b2 * v[i] + (1 - b2) * d * d;
@@ -81,5 +85,18 @@ void Adam::step() {
 }
 
 std::vector<std::pair<std::string, Tensor*>> Adam::state() { return {{"adam_m", &m_}, {"adam_v", &v_}}; }
+
+double clip_grad_norm(std::span<float> grads, double max_norm) {
+  if (!(max_norm > 0)) throw std::invalid_argument("clip_grad_norm: max_norm must be positive");
+  double sum = 0;
+  for (float g : grads) sum += static_cast<double>(g) * g;
+  const double norm = std::sqrt(sum);
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1) {
+    const auto c = static_cast<float>(coef);
+    for (float& g : grads) g *= c;
+  }
+  return norm;
+}
 
 }  // namespace lenet

@@ -75,6 +75,12 @@ std::string percent(double fraction, int digits = 2) {
   return std::isfinite(fraction) ? fixed(100.0 * fraction, digits) + "%" : fixed(fraction, digits);
 }
 
+std::string short_lr(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 std::string shape_text(const Shape& s) {
   std::string t;
   for (size_t i = 0; i < s.size(); ++i) t += (i ? " × " : "") + std::to_string(s[i]);
@@ -131,6 +137,12 @@ std::vector<std::pair<std::string, std::string>> describe_train_options(const Tr
   rows.push_back({"seed", std::to_string(o.seed)});
   rows.push_back({"threads", o.threads == 0 ? "all cores" : std::to_string(o.threads)});
   rows.push_back({"normalize inputs", o.normalize ? "yes (mean/std of the training set)" : "no"});
+  if (!o.lr_schedule.empty()) rows.push_back({"lr schedule", o.lr_schedule});
+  if (o.warmup_epochs > 0) rows.push_back({"warm-up epochs", std::to_string(o.warmup_epochs)});
+  if (o.clip_grad_norm > 0) rows.push_back({"clip gradient norm", short_lr(o.clip_grad_norm)});
+  if (!o.init_from.empty()) rows.push_back({"initial weights", o.init_from.string()});
+  if (o.freeze > 0) rows.push_back({"frozen layers", std::to_string(o.freeze)});
+  if (o.patience > 0) rows.push_back({"patience", std::to_string(o.patience)});
   return rows;
 }
 
@@ -213,16 +225,27 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
   if (history.empty()) {
     html << "<p class=\"muted\">No epochs recorded yet.</p>\n";
   } else {
+    const bool val = std::any_of(history.begin(), history.end(), [](auto& m) { return !std::isnan(m.val_loss); });
+    const bool lr = std::any_of(history.begin(), history.end(), [](auto& m) { return m.lr > 0; });
     html << "<table class=\"num\" id=\"epochs\">\n<tr><th>epoch</th><th>train loss</th><th>train acc</th>"
-         << "<th>test loss</th><th>test acc</th><th>seconds</th><th>images/s</th></tr>\n";
+         << (val ? "<th>val loss</th><th>val acc</th>" : "") << "<th>test loss</th><th>test acc</th>"
+         << (lr ? "<th>lr</th>" : "") << "<th>seconds</th><th>images/s</th></tr>\n";
+    // A test score a validation run did not take shows as a dash.
+    auto test_cell = [](double v, bool is_percent) {
+      return std::isnan(v) ? std::string("&ndash;") : is_percent ? percent(v) : fixed(v, 4);
+    };
     for (auto& m : history) {
       html << "<tr" << (m.epoch == info.epoch ? " class=\"best\" title=\"best checkpoint\"" : "") << "><td>" << m.epoch
-           << "</td><td>" << fixed(m.train_loss, 4) << "</td><td>" << percent(m.train_acc) << "</td><td>"
-           << fixed(m.test_loss, 4) << "</td><td>" << percent(m.test_acc) << "</td><td>" << fixed(m.seconds, 1)
-           << "</td><td>" << fixed(m.images_per_s, 0) << "</td></tr>\n";
+           << "</td><td>" << fixed(m.train_loss, 4) << "</td><td>" << percent(m.train_acc) << "</td><td>";
+      if (val) html << fixed(m.val_loss, 4) << "</td><td>" << percent(m.val_acc) << "</td><td>";
+      html << test_cell(m.test_loss, false) << "</td><td>" << test_cell(m.test_acc, true) << "</td><td>";
+      if (lr) html << short_lr(m.lr) << "</td><td>";
+      html << fixed(m.seconds, 1) << "</td><td>" << fixed(m.images_per_s, 0) << "</td></tr>\n";
     }
     html << "</table>\n";
-    if (best) html << "<p class=\"muted\">The highlighted row is the best checkpoint (lowest test loss).</p>\n";
+    if (best)
+      html << "<p class=\"muted\">The highlighted row is the best checkpoint (lowest " << (val ? "validation" : "test")
+           << " loss).</p>\n";
   }
 
   // ---- confusion matrix ----

@@ -34,11 +34,12 @@ struct Rgb {
 };
 
 // Colour map 0 slots used by every picture (PLplot draws with indices).
-enum Colour : PLINT { kBackground = 0, kInk = 1, kGrid = 2, kTrain = 3, kTest = 4, kMuted = 5, kWhite = 6 };
+enum Colour : PLINT { kBackground = 0, kInk = 1, kGrid = 2, kTrain = 3, kTest = 4, kMuted = 5, kWhite = 6, kVal = 7 };
 
 // matplotlib's default cycle (C0 blue, C1 orange), which d2l's plots use too.
 constexpr Rgb kTrainRgb{31, 119, 180};
 constexpr Rgb kTestRgb{255, 127, 14};
+constexpr Rgb kValRgb{44, 160, 44};
 
 // PLplot reads '#' as the start of an escape sequence; "##" is a literal '#'.
 std::string pl_text(const std::string& s) {
@@ -128,6 +129,7 @@ class PngStream {
     plscol0(kTest, kTestRgb.r, kTestRgb.g, kTestRgb.b);
     plscol0(kMuted, 90, 90, 90);
     plscol0(kWhite, 255, 255, 255);
+    plscol0(kVal, kValRgb.r, kValRgb.g, kValRgb.b);
     plinit();
     pladv(0);
   }
@@ -377,6 +379,17 @@ void draw_curves(const fs::path& tmp, const fs::path& destination, const CurvePl
   png.finish(destination);
 }
 
+// With a validation split the test set is scored only now and then: label its latest score.
+double last_finite(const std::vector<double>& y) {
+  for (auto it = y.rbegin(); it != y.rend(); ++it)
+    if (std::isfinite(*it)) return *it;
+  return y.empty() ? NAN : y.back();
+}
+
+bool has_validation(const std::vector<EpochMetrics>& history) {
+  return std::any_of(history.begin(), history.end(), [](const EpochMetrics& m) { return !std::isnan(m.val_loss); });
+}
+
 void check_history(const std::vector<EpochMetrics>& history, const fs::path& path) {
   if (history.empty()) throw std::invalid_argument("cannot plot " + path.string() + ": no epochs in the history");
 }
@@ -562,8 +575,14 @@ void plot_loss(const fs::path& path, const std::vector<EpochMetrics>& history, c
     test.y.push_back(m.test_loss);
   }
   train.last_label = format("%.3f", train.y.back());
-  test.last_label = format("%.3f", test.y.back());
+  test.last_label = format("%.3f", last_finite(test.y));
   plot.series = {train, test};
+  if (has_validation(history)) {
+    Series val{"validation loss", {}, kVal, 3, {}};
+    for (auto& m : history) val.y.push_back(m.val_loss);
+    val.last_label = format("%.3f", val.y.back());
+    plot.series.push_back(val);
+  }
   std::lock_guard lock(plplot_mutex);
   write_file_atomic(path, [&](const fs::path& tmp) {
     draw_curves(tmp, path, plot);
@@ -585,8 +604,14 @@ void plot_accuracy(const fs::path& path, const std::vector<EpochMetrics>& histor
     test.y.push_back(100.0 * m.test_acc);
   }
   train.last_label = format("%.1f%%", train.y.back());
-  test.last_label = format("%.1f%%", test.y.back());
+  test.last_label = format("%.1f%%", last_finite(test.y));
   plot.series = {train, test};
+  if (has_validation(history)) {
+    Series val{"validation accuracy", {}, kVal, 3, {}};
+    for (auto& m : history) val.y.push_back(100.0 * m.val_acc);
+    val.last_label = format("%.1f%%", val.y.back());
+    plot.series.push_back(val);
+  }
   std::lock_guard lock(plplot_mutex);
   write_file_atomic(path, [&](const fs::path& tmp) {
     draw_curves(tmp, path, plot);

@@ -1,4 +1,5 @@
 // metrics.csv: one row per epoch, numbers in their shortest round-trip form.
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -41,6 +42,14 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
+// Optional columns, written when some epoch has them and read when present.
+bool has_lr(const std::vector<EpochMetrics>& h) {
+  return std::any_of(h.begin(), h.end(), [](const EpochMetrics& m) { return m.lr > 0; });
+}
+bool has_val(const std::vector<EpochMetrics>& h) {
+  return std::any_of(h.begin(), h.end(), [](const EpochMetrics& m) { return !std::isnan(m.val_loss); });
+}
+
 }  // namespace
 
 void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
@@ -49,11 +58,16 @@ void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& hi
     if (i) out += ',';
     out += kColumns[i];
   }
+  const bool lr = has_lr(history), val = has_val(history);
+  if (lr) out += ",lr";
+  if (val) out += ",val_loss,val_acc";
   out += "\n";
   for (const EpochMetrics& m : history) {
     out += std::to_string(m.epoch) + "," + number(m.train_loss) + "," + number(m.train_acc) + "," +
-           number(m.test_loss) + "," + number(m.test_acc) + "," + number(m.seconds) + "," + number(m.images_per_s) +
-           "\n";
+           number(m.test_loss) + "," + number(m.test_acc) + "," + number(m.seconds) + "," + number(m.images_per_s);
+    if (lr) out += "," + number(m.lr);
+    if (val) out += "," + number(m.val_loss) + "," + number(m.val_acc);
+    out += "\n";
   }
   write_file_atomic(path, out);
 }
@@ -75,6 +89,13 @@ std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
       throw std::runtime_error(path.string() + ": line 1: the header lacks the column '" + kColumns[c] + "' (found '" +
                                trim(line) + "')");
   }
+  auto optional_column = [&](const char* name) {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (trim(header[i]) == name) return static_cast<int>(i);
+    return -1;
+  };
+  const int lr_at = optional_column("lr"), val_loss_at = optional_column("val_loss"),
+            val_acc_at = optional_column("val_acc");
   std::vector<EpochMetrics> history;
   int line_no = 1;
   while (std::getline(in, line)) {
@@ -94,10 +115,24 @@ std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
                                  "' is '" + f + "', not a number");
       v[c] = x;
     }
+    auto optional = [&](int at, const char* name, double absent) {
+      if (at < 0) return absent;
+      const std::string f = trim(fields[static_cast<size_t>(at)]);
+      double x = 0;
+      auto [end, ec] = std::from_chars(f.data(), f.data() + f.size(), x);
+      if (f.empty() || ec != std::errc() || end != f.data() + f.size())
+        throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": column '" + name + "' is '" +
+                                 f + "', not a number");
+      return x;
+    };
     if (v[0] != std::floor(v[0]) || v[0] < 0 || v[0] > 1e9)
       throw std::runtime_error(path.string() + ": line " + std::to_string(line_no) + ": epoch '" +
                                trim(fields[static_cast<size_t>(where[0])]) + "' is not a whole number");
-    history.push_back({static_cast<int>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]});
+    EpochMetrics m{static_cast<int>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]};
+    m.lr = optional(lr_at, "lr", 0);
+    m.val_loss = optional(val_loss_at, "val_loss", NAN);
+    m.val_acc = optional(val_acc_at, "val_acc", NAN);
+    history.push_back(m);
   }
   return history;
 }

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -50,10 +51,20 @@ void validate(const DataSplit& data, const TrainOptions& o) {
     throw std::invalid_argument("train: momentum must lie in [0, 1), got " + short_number(o.momentum));
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay))
     throw std::invalid_argument("train: weight decay must be >= 0, got " + short_number(o.weight_decay));
-  if (o.optimizer != "sgd" && o.optimizer != "adam")
-    throw std::invalid_argument("train: unknown optimizer '" + o.optimizer + "' (known: sgd, adam)");
-  if (o.optimizer == "adam" && o.momentum != 0)
-    throw std::invalid_argument("train: momentum applies to sgd; adam has its own moment estimates");
+  if (o.optimizer != "sgd" && o.optimizer != "adam" && o.optimizer != "adamw")
+    throw std::invalid_argument("train: unknown optimizer '" + o.optimizer + "' (known: sgd, adam, adamw)");
+  if (o.optimizer != "sgd" && o.momentum != 0)
+    throw std::invalid_argument("train: momentum applies to sgd; " + o.optimizer + " has its own moment estimates");
+  check_lr_schedule(parse_lr_schedule(o.lr_schedule, o.warmup_epochs), std::max(o.epochs, o.schedule_epochs));
+  if (o.schedule_epochs > 0 && o.epochs > o.schedule_epochs &&
+      parse_lr_schedule(o.lr_schedule, o.warmup_epochs).kind == LrSchedule::Kind::onecycle)
+    throw std::invalid_argument("train: the onecycle schedule spans " + std::to_string(o.schedule_epochs) +
+                                " epochs; it cannot run past them (start a new run for more)");
+  if (!(o.clip_grad_norm >= 0) || !std::isfinite(o.clip_grad_norm))
+    throw std::invalid_argument("train: the gradient norm to clip to must be positive, got " +
+                                short_number(o.clip_grad_norm));
+  if (o.freeze < 0) throw std::invalid_argument("train: --freeze must be >= 0, got " + std::to_string(o.freeze));
+  if (o.patience < 0) throw std::invalid_argument("train: --patience must be >= 1, got " + std::to_string(o.patience));
   if (o.out_dir.empty()) throw std::invalid_argument("train: no output folder given");
   if (data.train.count == 0) throw std::invalid_argument("train: the training set is empty");
   if (data.test.count == 0) throw std::invalid_argument("train: the test set is empty");
@@ -62,17 +73,35 @@ void validate(const DataSplit& data, const TrainOptions& o) {
                                 " but test images are " + to_string(data.test.input_shape()));
   if (data.train.class_names != data.test.class_names)
     throw std::invalid_argument("train: the training and test sets name different classes");
+  if (data.val.count > 0 &&
+      (data.val.input_shape() != data.train.input_shape() || data.val.class_names != data.train.class_names))
+    throw std::invalid_argument("train: the validation set does not match the training set's images and classes");
   if (data.train.num_classes() < 2)
     throw std::invalid_argument("train: at least two classes are needed, got " +
                                 std::to_string(data.train.num_classes()));
 }
 
-std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions& o) {
-  if (o.optimizer == "sgd") return std::make_unique<Sgd>(model, SgdOptions{o.lr, o.momentum, o.weight_decay});
+// The parameters of the first `freeze` layers lead the flat buffers; the
+// optimizer gets the rest.
+int64_t frozen_prefix(Sequential& model, int freeze) {
+  if (freeze > static_cast<int>(model.size()))
+    throw std::invalid_argument("train: --freeze " + std::to_string(freeze) + " is beyond the model's " +
+                                std::to_string(model.size()) + " layers");
+  int64_t n = 0;
+  for (int i = 0; i < freeze; ++i)
+    for (const Parameter& p : model[static_cast<size_t>(i)].parameters()) n += p.numel();
+  return n;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(Sequential& model, const TrainOptions& o, int64_t frozen) {
+  const auto values = model.flat_values().subspan(static_cast<size_t>(frozen));
+  const auto grads = model.flat_grads().subspan(static_cast<size_t>(frozen));
+  if (o.optimizer == "sgd") return std::make_unique<Sgd>(values, grads, SgdOptions{o.lr, o.momentum, o.weight_decay});
   AdamOptions a;
   a.lr = o.lr;
   a.weight_decay = o.weight_decay;
-  return std::make_unique<Adam>(model, a);
+  a.decoupled_weight_decay = o.optimizer == "adamw";
+  return std::make_unique<Adam>(values, grads, a);
 }
 
 std::string loss_text(double loss) {
@@ -99,7 +128,8 @@ std::string fingerprint(const DataSplit& data) {
       n -= chunk;
     }
   };
-  for (const Dataset* d : {&data.train, &data.test}) {
+  for (const Dataset* d : {&data.train, &data.test, &data.val}) {
+    if (d == &data.val && d->count == 0) break;  // without a validation split: the fingerprint of before
     const int64_t sizes[4] = {d->count, d->channels, d->height, d->width};
     add(sizes, sizeof sizes);
     add(d->pixels.data(), d->pixels.size());
@@ -118,9 +148,10 @@ struct RunState {
   int64_t batches = 0;   // batches of it done
   double loss_sum = 0;   // Σ over its batches of (mean batch loss · batch size)
   int64_t correct = 0, seen = 0;
-  double seconds = 0;  // training time of it so far (earlier sessions)
-  double best_loss = INFINITY;
+  double seconds = 0;           // training time of it so far (earlier sessions)
+  double best_loss = INFINITY;  // validation loss with a validation split, else test loss
   int best_epoch = 0;
+  bool stopped_early = false;  // patience ran out: the run is over
   std::vector<EpochMetrics> history;
 };
 
@@ -128,7 +159,8 @@ json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr
 
 json metrics_row(const EpochMetrics& m) {
   return json::array({m.epoch, number_or_null(m.train_loss), number_or_null(m.train_acc), number_or_null(m.test_loss),
-                      number_or_null(m.test_acc), number_or_null(m.seconds), number_or_null(m.images_per_s)});
+                      number_or_null(m.test_acc), number_or_null(m.seconds), number_or_null(m.images_per_s),
+                      number_or_null(m.lr), number_or_null(m.val_loss), number_or_null(m.val_acc)});
 }
 
 json options_json(const TrainOptions& o) {
@@ -141,13 +173,21 @@ json options_json(const TrainOptions& o) {
           {"weight_decay", static_cast<double>(o.weight_decay)},
           {"seed", o.seed},
           {"threads", o.threads},
-          {"normalize", o.normalize}};
+          {"normalize", o.normalize},
+          {"lr_schedule", o.lr_schedule},
+          {"warmup_epochs", o.warmup_epochs},
+          {"schedule_epochs", o.schedule_epochs},
+          {"clip_grad_norm", static_cast<double>(o.clip_grad_norm)},
+          {"freeze", o.freeze},
+          {"init_from", o.init_from.string()},
+          {"patience", o.patience}};
 }
 
-std::string train_state_text(const TrainOptions& o, int threads, const RunState& st, const Rng& rng,
-                             const std::string& data_fingerprint) {
+std::string train_state_text(const TrainOptions& o, int threads, int schedule_epochs, const RunState& st,
+                             const Rng& rng, const std::string& data_fingerprint) {
   TrainOptions stored = o;
   stored.threads = threads;  // the count it ran with, not "all cores"
+  stored.schedule_epochs = schedule_epochs;
   json history = json::array();
   for (const EpochMetrics& m : st.history) history.push_back(metrics_row(m));
   json run = json::object();
@@ -164,6 +204,7 @@ std::string train_state_text(const TrainOptions& o, int threads, const RunState&
                   {"seconds", st.seconds},
                   {"best_test_loss", number_or_null(st.best_loss)},
                   {"best_epoch", st.best_epoch},
+                  {"stopped_early", st.stopped_early},
                   {"history", history},
                   {"rng", rng.state()},
                   {"data_fingerprint", data_fingerprint}};
@@ -228,6 +269,15 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     t.seed = o.at("seed").get<uint64_t>();
     t.threads = static_cast<int>(whole(o, "threads", 0, 4096));
     t.normalize = o.at("normalize").get<bool>();
+    // Added later in version 1; absent from the files of earlier runs.
+    t.lr_schedule = o.value("lr_schedule", std::string());
+    t.warmup_epochs = o.contains("warmup_epochs") ? static_cast<int>(whole(o, "warmup_epochs", 0, kMaxInt)) : 0;
+    t.schedule_epochs = o.contains("schedule_epochs") ? static_cast<int>(whole(o, "schedule_epochs", 0, kMaxInt)) : 0;
+    t.clip_grad_norm = o.contains("clip_grad_norm") ? static_cast<float>(real(o, "clip_grad_norm", 0, 1e30)) : 0;
+    t.freeze = o.contains("freeze") ? static_cast<int>(whole(o, "freeze", 0, kMaxInt)) : 0;
+    t.init_from = o.value("init_from", std::string());
+    t.patience = o.contains("patience") ? static_cast<int>(whole(o, "patience", 0, kMaxInt)) : 0;
+    parse_lr_schedule(t.lr_schedule, t.warmup_epochs);  // throws on a garbled one
     for (auto r = j.at("run").begin(); r != j.at("run").end(); ++r)
       t.run_metadata[r.key()] = r.value().get<std::string>();
     RunState& st = s.run;
@@ -240,14 +290,15 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     st.seconds = real(j, "seconds", 0, 1e300);
     st.best_loss = j.at("best_test_loss").is_null() ? INFINITY : real(j, "best_test_loss", 0, 1e300);
     st.best_epoch = static_cast<int>(whole(j, "best_epoch", 0, kMaxInt));
+    st.stopped_early = j.value("stopped_early", false);
     auto number = [](const json& v) {
       if (v.is_null()) return static_cast<double>(NAN);
       if (!v.is_number()) throw std::runtime_error("a history entry is " + v.dump() + ", not a number");
       return v.get<double>();
     };
     for (const json& row : j.at("history")) {
-      if (!row.is_array() || row.size() != 7 || !row[0].is_number_integer())
-        throw std::runtime_error("a history row is not 7 numbers: " + row.dump().substr(0, 200));
+      if (!row.is_array() || (row.size() != 7 && row.size() != 10) || !row[0].is_number_integer())
+        throw std::runtime_error("a history row is not 7 or 10 numbers: " + row.dump().substr(0, 200));
       EpochMetrics m;
       m.epoch = static_cast<int>(std::clamp<int64_t>(row[0].get<int64_t>(), -1, kMaxInt));
       m.train_loss = number(row[1]);
@@ -256,6 +307,11 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
       m.test_acc = number(row[4]);
       m.seconds = number(row[5]);
       m.images_per_s = number(row[6]);
+      if (row.size() == 10) {
+        m.lr = std::isnan(number(row[7])) ? 0 : number(row[7]);
+        m.val_loss = number(row[8]);
+        m.val_acc = number(row[9]);
+      }
       st.history.push_back(m);
     }
     s.rng = j.at("rng").get<std::string>();
@@ -292,6 +348,13 @@ void check_same_run(const fs::path& path, const TrainOptions& saved, const Train
   if (saved.seed != now.seed) differ("seed", std::to_string(saved.seed), std::to_string(now.seed));
   if (saved.normalize != now.normalize)
     differ("normalisation setting", saved.normalize ? "--normalize" : "none", now.normalize ? "--normalize" : "none");
+  if (saved.lr_schedule != now.lr_schedule)
+    differ("lr schedule", "'" + saved.lr_schedule + "'", "'" + now.lr_schedule + "'");
+  if (saved.warmup_epochs != now.warmup_epochs)
+    differ("warm-up", std::to_string(saved.warmup_epochs), std::to_string(now.warmup_epochs));
+  if (saved.freeze != now.freeze) differ("--freeze", std::to_string(saved.freeze), std::to_string(now.freeze));
+  if (saved.clip_grad_norm != now.clip_grad_norm)
+    differ("--clip-grad-norm", short_number(saved.clip_grad_norm), short_number(now.clip_grad_norm));
 }
 
 }  // namespace
@@ -305,6 +368,7 @@ ResumeState read_resume_state(const fs::path& last_checkpoint) {
   r.epoch = saved.run.epoch;
   r.batches_done = saved.run.batches;
   r.history = std::move(saved.run.history);
+  r.stopped_early = saved.run.stopped_early;
   return r;
 }
 
@@ -316,7 +380,16 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   // Weights from the seed; the shuffle order from (seed, epoch) inside the loader.
   Rng rng(o.seed);
   Sequential model = build_model(o.arch, data.train.input_shape(), data.train.num_classes(), &rng);
-  auto optimizer = make_optimizer(model, o);
+  const int64_t frozen = frozen_prefix(model, o.freeze);
+  auto optimizer = make_optimizer(model, o, frozen);
+  const LrSchedule schedule = parse_lr_schedule(o.lr_schedule, o.warmup_epochs);
+  int horizon = o.schedule_epochs > 0 ? o.schedule_epochs : o.epochs;
+  const bool validating = data.val.count > 0;
+  std::optional<InitReport> init;
+  if (!o.init_from.empty() && o.resume_from.empty()) init = init_weights_from(model, o.init_from);
+  // Every checkpoint says where the run's first weights came from.
+  std::map<std::string, std::string> checkpoint_metadata = o.checkpoint_metadata;
+  if (!o.init_from.empty()) checkpoint_metadata["init_from"] = o.init_from.string();
 
   ModelInfo info;
   info.arch = model.spec();
@@ -345,10 +418,19 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
       throw std::invalid_argument("train: cannot resume " + path.string() + ": position " +
                                   std::to_string(state.run.position) + " lies past the " +
                                   std::to_string(data.train.count) + " training images");
+    if (state.run.stopped_early)
+      throw std::invalid_argument("train: the run in " + path.string() + " stopped early after epoch " +
+                                  std::to_string(state.run.epoch - 1) + " (--patience " +
+                                  std::to_string(state.options.patience) + "); there is nothing to continue");
     if (state.run.epoch > o.epochs)
       throw std::invalid_argument("train: the run in " + path.string() + " already finished its " +
                                   std::to_string(state.run.epoch - 1) +
                                   " epochs; ask for more epochs to train further");
+    // The schedule keeps the length the run started with.
+    if (state.options.schedule_epochs > 0) horizon = state.options.schedule_epochs;
+    if (schedule.kind == LrSchedule::Kind::onecycle && o.epochs > horizon)
+      throw std::invalid_argument("train: the onecycle schedule of " + path.string() + " spans " +
+                                  std::to_string(horizon) + " epochs; it cannot run past them");
     std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
     const auto saved_buffers = saved.model.buffers();  // BatchNorm's running statistics
     const auto buffers = model.buffers();
@@ -376,15 +458,18 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
   TrainObserver none;
   TrainObserver& observer = o.observer ? *o.observer : none;
-  observer.on_start(
-      {o, data, info, model.parameter_count(), num_threads(), loader.batches_per_epoch(), st.epoch, st.batches});
+  TrainStart start{o,        data,      info, model.parameter_count(), num_threads(), loader.batches_per_epoch(),
+                   st.epoch, st.batches};
+  start.init = init ? &*init : nullptr;
+  start.trainable = model.parameter_count() - frozen;
+  observer.on_start(start);
 
   const fs::path last_path = o.out_dir / "last.safetensors";
   const int threads_used = num_threads();
   // last.safetensors: the weights, the optimizer state and the run's position.
   auto save_last = [&] {
-    auto extra = o.checkpoint_metadata;
-    extra[kTrainStateKey] = train_state_text(o, threads_used, st, rng, data_fingerprint);
+    auto extra = checkpoint_metadata;
+    extra[kTrainStateKey] = train_state_text(o, threads_used, horizon, st, rng, data_fingerprint);
     save_checkpoint(last_path, model, info, optimizer.get(), extra);
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
@@ -401,6 +486,17 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   const int k = data.train.num_classes();
   Tensor images, dlogits;
   std::vector<int32_t> labels;
+  const std::span<float> frozen_grads = model.flat_grads().first(static_cast<size_t>(frozen));
+  const std::span<float> trainable_grads = model.flat_grads().subspan(static_cast<size_t>(frozen));
+  // With a validation split, the test set is scored only for a new best and at the end.
+  Evaluation test;
+  auto evaluate_test = [&](int epoch, EpochMetrics& m) {
+    test = evaluate(model, data.test, norm);
+    if (!std::isfinite(test.loss))
+      diverged("the test loss after epoch " + std::to_string(epoch) + " is " + loss_text(test.loss), epoch, 0);
+    m.test_loss = test.loss;
+    m.test_acc = test.accuracy;
+  };
 
   for (int epoch = st.epoch; epoch <= o.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
@@ -417,8 +513,11 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     auto train_seconds = [&] {
       return earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
     };
+    const double epoch_lr = schedule.lr(o.lr, epoch - 1, 0, horizon, loader.batches_per_epoch());
     while (loader.next(images, labels)) {
       const int n = static_cast<int>(labels.size());
+      const auto lr = static_cast<float>(schedule.lr(o.lr, epoch - 1, st.batches, horizon, loader.batches_per_epoch()));
+      optimizer->set_lr(lr);
       optimizer->zero_grad();
       const Tensor& logits = model.forward(images);
       dlogits.resize(logits.shape());
@@ -430,6 +529,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
                      std::to_string(st.batches + 1) + " of " + std::to_string(loader.batches_per_epoch()),
                  epoch, st.batches + 1);
       model.backward(dlogits);
+      std::fill(frozen_grads.begin(), frozen_grads.end(), 0.0f);  // frozen layers take no gradient
+      if (o.clip_grad_norm > 0) clip_grad_norm(trainable_grads, o.clip_grad_norm);
       optimizer->step();
       st.loss_sum += loss * n;
       st.correct += hits;
@@ -454,28 +555,45 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     const double seconds_training = train_seconds();
 
     observer.on_evaluating(epoch);
-    const Evaluation test = evaluate(model, data.test, norm);
-    if (!std::isfinite(test.loss))
-      diverged("the test loss after epoch " + std::to_string(epoch) + " is " + loss_text(test.loss), epoch, 0);
     EpochMetrics m;
     m.epoch = epoch;
     m.train_loss = st.loss_sum / static_cast<double>(st.seen);
     m.train_acc = static_cast<double>(st.correct) / static_cast<double>(st.seen);
-    m.test_loss = test.loss;
-    m.test_acc = test.accuracy;
+    m.test_loss = m.test_acc = NAN;
+    m.lr = epoch_lr;
+    if (validating) {
+      const Evaluation val = evaluate(model, data.val, norm);
+      if (!std::isfinite(val.loss))
+        diverged("the validation loss after epoch " + std::to_string(epoch) + " is " + loss_text(val.loss), epoch, 0);
+      m.val_loss = val.loss;
+      m.val_acc = val.accuracy;
+    } else {
+      evaluate_test(epoch, m);
+    }
+    const double loss = validating ? m.val_loss : m.test_loss;
+    const bool new_best = loss < st.best_loss;
+    const int waited = new_best ? 0 : static_cast<int>(st.history.size()) + 1 - st.best_epoch;
+    const bool stopping_early = o.patience > 0 && waited >= o.patience && epoch < o.epochs;
+    if (validating && (new_best || epoch == o.epochs || stopping_early)) evaluate_test(epoch, m);
     m.seconds = earlier_seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
     m.images_per_s = static_cast<double>(st.seen) / seconds_training;
     st.history.push_back(m);
 
     info.epoch = epoch;
-    info.metrics = {{"train_loss", m.train_loss}, {"train_acc", m.train_acc}, {"test_loss", m.test_loss},
-                    {"test_acc", m.test_acc},     {"seconds", m.seconds},     {"images_per_s", m.images_per_s}};
-    const bool new_best = m.test_loss < st.best_loss;
+    info.metrics = {{"train_loss", m.train_loss},
+                    {"train_acc", m.train_acc},
+                    {"test_loss", m.test_loss},
+                    {"test_acc", m.test_acc},
+                    {"seconds", m.seconds},
+                    {"images_per_s", m.images_per_s},
+                    {"lr", m.lr}};
+    if (validating) info.metrics.insert({{"val_loss", m.val_loss}, {"val_acc", m.val_acc}});
     if (new_best) {
-      st.best_loss = m.test_loss;
+      st.best_loss = loss;
       st.best_epoch = epoch;
-      save_checkpoint(o.out_dir / "best.safetensors", model, info, nullptr, o.checkpoint_metadata);
+      save_checkpoint(o.out_dir / "best.safetensors", model, info, nullptr, checkpoint_metadata);
     }
+    st.stopped_early = stopping_early;
     // The next epoch starts from here: last carries the optimizer state and the position.
     st.epoch = epoch + 1;
     st.position = st.batches = st.correct = st.seen = 0;
@@ -483,9 +601,12 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     save_last();
     write_metrics_csv(o.out_dir / "metrics.csv", st.history);
     observer.on_epoch(m, new_best);
+    if (stopping_early) observer.on_early_stop(epoch, waited);
 
-    const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data};
+    if (validating && test.count == 0) test = evaluate(model, data.test, norm);  // for the hooks of a resumed run
+    const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data, stopping_early};
     for (const EpochHook& hook : hooks) hook(event);
+    if (stopping_early) break;
     if (epoch < o.epochs && stop(epoch + 1, 0))
       throw TrainingInterrupted("training stopped after epoch " + std::to_string(epoch) + "; saved " +
                                     last_path.string(),
@@ -493,10 +614,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   }
 
   const std::vector<EpochMetrics>& history = st.history;
-  size_t best = 0;
-  for (size_t i = 1; i < history.size(); ++i)
-    if (history[i].test_loss < history[best].test_loss) best = i;
-  observer.on_end(history[best], o.out_dir / "best.safetensors");
+  observer.on_end(history[static_cast<size_t>(std::max(st.best_epoch, 1) - 1)], o.out_dir / "best.safetensors");
   return history;
 }
 
