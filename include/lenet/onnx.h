@@ -39,6 +39,9 @@ namespace lenet {
 
 inline constexpr int kOnnxDefaultOpset = 11;
 inline constexpr int kOnnxMinOpset = 9;
+// An int8 model (lenet/quant.h) is written in QDQ form: per-channel
+// DequantizeLinear (its axis attribute) needs opset 13; below that export refuses.
+inline constexpr int kOnnxInt8MinOpset = 13;
 // The newest opset the linked ONNX library knows (and so can check).
 int onnx_max_opset();
 
