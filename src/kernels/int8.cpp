@@ -134,22 +134,35 @@ void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t*
   }
 }
 
-void im2col(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* rows, int kp) {
-  const int oh = g.oh(), ow = g.ow();
+void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
+  const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  std::fill_n(padded, padded_bytes(g), zero_point);
+  for (int c = 0; c < g.c; ++c)
+    for (int r = 0; r < g.h; ++r)
+      std::memcpy(padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw,
+                  x + (static_cast<int64_t>(c) * g.h + r) * g.w, static_cast<size_t>(g.w));
+}
+
+void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp) {
+  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
   const int k = g.c * g.kh * g.kw;
   for (int i = 0; i < oh; ++i)
     for (int j = 0; j < ow; ++j) {
       uint8_t* row = rows + (static_cast<int64_t>(i) * ow + j) * kp;
+      uint8_t* out = row;
       for (int c = 0; c < g.c; ++c)
         for (int a = 0; a < g.kh; ++a) {
-          const int r = i * g.sh - g.ph + a;
-          const uint8_t* line = x + (static_cast<int64_t>(c) * g.h + r) * g.w;
-          for (int b = 0; b < g.kw; ++b) {
-            const int col = j * g.sw - g.pw + b;
-            *row++ = (r >= 0 && r < g.h && col >= 0 && col < g.w) ? line[col] : zero_point;
+          const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j * g.sw;
+          if (g.kw <= 8) {
+            // 8 bytes at once: the next segment (or the zeros below)
+            // overwrites what lies past this one's kw.
+            std::memcpy(out, src, 8);
+          } else {
+            std::memcpy(out, src, static_cast<size_t>(g.kw));
           }
+          out += g.kw;
         }
-      std::fill_n(row, kp - k, uint8_t{0});
+      std::memset(row + k, 0, static_cast<size_t>(kp - k));
     }
 }
 
@@ -160,10 +173,12 @@ void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, 
   const int k = g.c * g.kh * g.kw;
   pack(g.o, k, w, bias, x_zero_point, p);
   const int64_t pixels = static_cast<int64_t>(g.oh()) * g.ow();
-  std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(pixels * p.kp)]);
+  std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
+  std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(pixels * p.kp + kSlack)]);
   std::unique_ptr<int32_t[]> out(new int32_t[static_cast<size_t>(pixels * g.o)]);
   for (int n = 0; n < g.n; ++n) {
-    im2col(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), rows.get(), p.kp);
+    pad(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
+    im2col(g, padded.get(), rows.get(), p.kp);
     gemm(static_cast<int>(pixels), rows.get(), p.kp, p, out.get(), g.o);
     int32_t* yn = y + static_cast<int64_t>(n) * g.o * pixels;
     for (int64_t q = 0; q < pixels; ++q)

@@ -43,10 +43,17 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
 // stride lda and kp valid bytes (zeros beyond k); rows of c stride ldc.
 void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc);
 
-// The patch rows of one image x [C][H][W]: row i·OW + j holds the pixels under
-// output (i, j) in weight order (c, a, b), zero_point in the padding, zeros
-// from k to kp.
-void im2col(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* rows, int kp);
+// One image x [C][H][W] with its zero padding (zero_point) around it:
+// [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col may read past the end.
+inline constexpr int kSlack = 8;
+inline int64_t padded_bytes(const ConvGeometry& g) {
+  return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + kSlack;
+}
+void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded);
+// The patch rows of one padded image: row i·OW + j holds the pixels under
+// output (i, j) in weight order (c, a, b), zeros from k to kp. `rows` has
+// kSlack bytes past its last row.
+void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp);
 
 // The public kernels of lenet/quant.h for this ISA.
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,

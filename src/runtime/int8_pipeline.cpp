@@ -172,8 +172,15 @@ class Int8Engine final : public runtime::Pipeline {
     switch (op.kind) {
       case Op::Kind::Conv: {
         const ConvGeometry& g = op.conv;
-        quantize(op.in_values, x, op.input_scale, op.zero_point, s.q.get());
-        int8::im2col(g, s.q.get(), static_cast<uint8_t>(op.zero_point), s.rows.get(), op.w.kp);
+        // Quantized straight into the padded image, then its patch rows.
+        const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+        uint8_t* padded = s.q.get();
+        std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
+        for (int c = 0; c < g.c; ++c)
+          for (int r = 0; r < g.h; ++r)
+            quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
+                     padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
+        int8::im2col(g, padded, s.rows.get(), op.w.kp);
         const int pixels = g.oh() * g.ow();
         int32_t* acc = s.acc.get();
         int8::gemm(pixels, s.rows.get(), op.w.kp, op.w, acc, g.o);
@@ -236,14 +243,14 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
       const auto& o = conv->options();
       if (!take_quant(o.out, o.in * o.kh * o.kw)) return nullptr;
       const int64_t pixels = static_cast<int64_t>(op.conv.oh()) * op.conv.ow();
-      e->max_q = std::max(e->max_q, op.in_values);
-      e->max_rows = std::max(e->max_rows, pixels * op.w.kp);
+      e->max_q = std::max(e->max_q, int8::padded_bytes(op.conv));
+      e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
       e->max_acc = std::max(e->max_acc, pixels * o.out);
     } else if (auto* lin = dynamic_cast<Linear*>(l)) {
       if (image) return nullptr;
       op.kind = Op::Kind::Linear;
       if (!take_quant(lin->out_features(), lin->in_features())) return nullptr;
-      e->max_rows = std::max(e->max_rows, static_cast<int64_t>(kChunk) * op.w.kp);
+      e->max_rows = std::max(e->max_rows, static_cast<int64_t>(kChunk) * op.w.kp + int8::kSlack);
       e->max_acc = std::max(e->max_acc, static_cast<int64_t>(kChunk) * lin->out_features());
     } else if (auto* pool = dynamic_cast<Pool2d*>(l)) {
       if (!image) return nullptr;
