@@ -146,24 +146,26 @@ void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* p
 void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp) {
   const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
   const int k = g.c * g.kh * g.kw;
-  for (int i = 0; i < oh; ++i)
-    for (int j = 0; j < ow; ++j) {
-      uint8_t* row = rows + (static_cast<int64_t>(i) * ow + j) * kp;
-      uint8_t* out = row;
-      for (int c = 0; c < g.c; ++c)
-        for (int a = 0; a < g.kh; ++a) {
-          const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j * g.sw;
-          if (g.kw <= 8) {
-            // 8 bytes at once: the next segment (or the zeros below)
-            // overwrites what lies past this one's kw.
-            std::memcpy(out, src, 8);
-          } else {
-            std::memcpy(out, src, static_cast<size_t>(g.kw));
-          }
-          out += g.kw;
+  // Segment by segment (one kernel row of one channel) over a whole output
+  // row, so the innermost loop is one load and one store with fixed strides.
+  for (int i = 0; i < oh; ++i) {
+    uint8_t* first = rows + static_cast<int64_t>(i) * ow * kp;
+    int offset = 0;
+    for (int c = 0; c < g.c; ++c)
+      for (int a = 0; a < g.kh; ++a, offset += g.kw) {
+        const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp;
+        uint8_t* dst = first + offset;
+        if (g.kw <= 8 && offset + 8 <= kp) {
+          // 8 bytes at once: the next segment (or the zeros below) overwrites
+          // what lies past this one's kw; never past the row into the next.
+          for (int j = 0; j < ow; ++j) std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, 8);
+        } else {
+          for (int j = 0; j < ow; ++j)
+            std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, static_cast<size_t>(g.kw));
         }
-      std::memset(row + k, 0, static_cast<size_t>(kp - k));
-    }
+      }
+    for (int j = 0; j < ow; ++j) std::memset(first + static_cast<int64_t>(j) * kp + k, 0, static_cast<size_t>(kp - k));
+  }
 }
 
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
