@@ -111,7 +111,8 @@ std::string add_qdq(onnx::GraphProto& g, const LayerQuantization& q, const std::
   const auto zp = static_cast<uint8_t>(q.input_zero_point);
   add_raw(g, p + "input_scale", onnx::TensorProto::FLOAT, {}, &q.input_scale, 1);
   add_raw(g, p + "input_zero_point", onnx::TensorProto::UINT8, {}, &zp, 1);
-  const std::string quantized = "/" + index + "/input_quantized", dequantized = "/" + index + "/input_dequantized";
+  const std::string quantized = "/" + index + "/input_quantized";
+  std::string dequantized = "/" + index + "/input_dequantized";
   node("/" + index + "/QuantizeLinear", "QuantizeLinear", {input, p + "input_scale", p + "input_zero_point"},
        quantized);
   node("/" + index + "/DequantizeLinear", "DequantizeLinear", {quantized, p + "input_scale", p + "input_zero_point"},

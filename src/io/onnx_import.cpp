@@ -445,7 +445,7 @@ class Importer {
       const char* p = t->raw_data().data();
       for (size_t k = 0; k < v.size(); ++k) {
         if (type == onnx::TensorProto::INT8)
-          v[k] = static_cast<int8_t>(p[k]);
+          v[k] = static_cast<uint8_t>(p[k]) >= 128 ? static_cast<uint8_t>(p[k]) - 256 : static_cast<uint8_t>(p[k]);
         else if (type == onnx::TensorProto::UINT8)
           v[k] = static_cast<uint8_t>(p[k]);
         else

@@ -108,13 +108,17 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
     const int jb = o / kCols, col = o % kCols;
     int32_t sum = 0;
     for (int kk = 0; kk < k; ++kk) {
+      // The two's-complement value, by way of unsigned char (bugprone-signed-char-misuse).
+      const auto u = static_cast<uint8_t>(w[static_cast<int64_t>(o) * k + kk]);
+      const int32_t wide = u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
       const int8_t v = w[static_cast<int64_t>(o) * k + kk];
-      sum += v;
+      sum += wide;
       if constexpr (kVnni) {
         bytes[static_cast<int64_t>(jb) * p.kp * kCols * 2 + (static_cast<int64_t>(kk / 4) * kCols + col) * 4 + kk % 4] =
             v;
       } else {
-        p.data[((static_cast<int64_t>(jb) * (p.kp / 2) + kk / 2) * kCols + col) * 2 + kk % 2] = v;
+        p.data[((static_cast<int64_t>(jb) * (p.kp / 2) + kk / 2) * kCols + col) * 2 + kk % 2] = static_cast<int16_t>(
+            wide);
       }
     }
     p.add[o] = (bias ? bias[o] : 0) - zero_point * sum;
