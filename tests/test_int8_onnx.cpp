@@ -168,9 +168,15 @@ TEST(Int8Onnx, ExportIsQdqAroundEveryConvAndGemm) {
       EXPECT_EQ(t.data_type(), onnx::TensorProto::INT8);
       EXPECT_EQ(Shape(t.dims().begin(), t.dims().end()), (Shape{6, 1, 5, 5}));
     }
-    if (t.name() == "0.weight_scale") EXPECT_EQ(t.dims_size(), 1);
-    if (t.name() == "0.input_zero_point") EXPECT_EQ(t.data_type(), onnx::TensorProto::UINT8);
-    if (t.name() == "0.bias_quantized") EXPECT_EQ(t.data_type(), onnx::TensorProto::INT32);
+    if (t.name() == "0.weight_scale") {
+      EXPECT_EQ(t.dims_size(), 1);
+    }
+    if (t.name() == "0.input_zero_point") {
+      EXPECT_EQ(t.data_type(), onnx::TensorProto::UINT8);
+    }
+    if (t.name() == "0.bias_quantized") {
+      EXPECT_EQ(t.data_type(), onnx::TensorProto::INT32);
+    }
   }
   EXPECT_TRUE(saw_weight);
   // Smaller: int8 weights, a handful of scales.
