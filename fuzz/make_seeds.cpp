@@ -14,6 +14,7 @@
 #include "lenet/checkpoint.h"
 #include "lenet/image.h"
 #include "lenet/onnx.h"
+#include "lenet/quant.h"
 
 namespace fs = std::filesystem;
 using namespace lenet;
@@ -79,6 +80,16 @@ std::string exported(const std::string& arch, const Shape& input, int classes, i
   OnnxExportOptions options;
   options.opset = opset;
   return onnx_model_bytes(model, info_for(model, input, classes), options);
+}
+
+// An int8 model in QDQ form (lenet quantize's output), calibrated on random images.
+std::string quantized(const std::string& arch, const Shape& input, int classes) {
+  Rng rng(3);
+  Sequential model = build_model(arch, input, classes, &rng);
+  Tensor calibration({8, input[0], input[1], input[2]});
+  for (float& v : calibration.span()) v = rng.uniform(0.0f, 1.0f);
+  model.set_quantization(quantize_model(model, calibration));
+  return onnx_model_bytes(model, info_for(model, input, classes), {kOnnxInt8MinOpset});
 }
 
 // Pad -> Conv -> Relu -> AveragePool -> Identity -> Reshape(Constant) -> MatMul + Add -> Gemm(transB=0),
@@ -230,6 +241,8 @@ int main(int argc, char** argv) {
         exported("conv 1 k2x3 s2, relu, maxpool 1, flatten, linear nobias", {3, 6, 5}, 2, 13));
   write(dir / "onnx" / "foreign_opset10.onnx", foreign_style(10));
   write(dir / "onnx" / "foreign_opset13.onnx", foreign_style(13));
+  write(dir / "onnx" / "int8_qdq_opset13.onnx",
+        quantized("conv 2 k3 p1, relu, maxpool 2, flatten, linear 3, sigmoid, linear", {1, 6, 6}, 2));
 
   write(dir / "image" / "gray.png", encode_png(pattern(5, 7, 1)));
   write(dir / "image" / "rgba.png", encode_png(pattern(4, 3, 4)));

@@ -15,7 +15,7 @@ const bool checked = [] {
   if (!forced || !*forced) return true;
   const std::string want = forced;
   const auto have = lenet::supported_isas();
-  const bool known = want == "baseline" || want == "avx2" || want == "avx512";
+  const bool known = want == "baseline" || want == "avx2" || want == "avx512" || want == "avx512vnni";
   if (known && std::find(have.begin(), have.end(), want) == have.end()) {
     std::printf("skipped: LENET_ISA=%s, which this CPU cannot run\n", forced);
     std::exit(77);

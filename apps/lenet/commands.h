@@ -74,6 +74,7 @@ ReportSource make_report_source(const TrainOptions& options, const std::filesyst
 EpochHook make_report_hook(ReportSource source);
 void add_predict_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 
 }  // namespace lenet::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   lenet::cli::add_info_command(app);
   lenet::cli::add_train_command(app);
   lenet::cli::add_eval_command(app);
+  lenet::cli::add_quantize_command(app);
   lenet::cli::add_tutorial_command(app);
   lenet::cli::add_plot_command(app);
   lenet::cli::add_predict_command(app);

@@ -10,7 +10,10 @@
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
-const ort = require(path.join(__dirname, '..', 'onnxruntime', 'node_modules', 'onnxruntime-node'));
+// bench/onnxruntime's copy (bench/setup-peers.sh), else the tests' (scripts/setup.sh).
+const ortDir = [path.join(__dirname, '..', 'onnxruntime', 'node_modules', 'onnxruntime-node'),
+  path.join(__dirname, '..', '..', 'tests', 'onnxruntime', 'node_modules', 'onnxruntime-node')].find((d) => fs.existsSync(d));
+const ort = require(ortDir);
 
 function readImages(file) {
   const data = zlib.gunzipSync(fs.readFileSync(file));
@@ -30,7 +33,7 @@ async function main() {
     graphOptimizationLevel: 'all',
   });
   const test = readImages(path.join(dataDir, 't10k-images-idx3-ubyte.gz'));
-  const out = { peer: 'onnxruntime', mode, threads, version: require(path.join(__dirname, '..', 'onnxruntime', 'node_modules', 'onnxruntime-node', 'package.json')).version };
+  const out = { peer: 'onnxruntime', mode, threads, version: require(path.join(ortDir, 'package.json')).version };
   const run = (start, n) => {
     const input = new ort.Tensor('float32', test.pixels.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28]);
     return session.run({ input });

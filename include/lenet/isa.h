@@ -1,6 +1,6 @@
 // Which kernels run: the library holds a baseline x86-64 (SSE2), an AVX2+FMA
 // and an AVX-512 copy of its kernels and picks the widest the CPU supports
-// once per process. LENET_ISA=baseline|avx2|avx512 in the environment forces
+// once per process. LENET_ISA=baseline|avx2|avx512|avx512vnni in the environment forces
 // one (refused when the CPU lacks it).
 #pragma once
 

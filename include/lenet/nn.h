@@ -316,6 +316,7 @@ class Dropout : public Module {
 namespace runtime {
 class Pipeline;
 }
+struct Quantization;  // lenet/quant.h
 
 class Sequential {
  public:
@@ -369,6 +370,13 @@ class Sequential {
   // The canonical spec text of the whole stack: "conv 6 k5 p2, sigmoid, ..."
   std::string spec() const;
 
+  // int8 (lenet/quant.h): from here on forward runs the int8 plan, and the
+  // float weights hold the dequantized int8 ones (w_q · scale). Throws
+  // std::invalid_argument naming the layer when `q` does not fit the model.
+  // An int8 model cannot be trained (backward throws); add() drops it.
+  void set_quantization(const Quantization& q);
+  const Quantization* quantization() const { return quant_.get(); }
+
  private:
   void rebuild_storage();
   std::vector<std::unique_ptr<Module>> layers_;
@@ -377,6 +385,7 @@ class Sequential {
   const Tensor* input_ = nullptr;
   // The planned engine (src/runtime/pipeline.h) for the last input shape.
   std::unique_ptr<runtime::Pipeline> pipeline_;
+  std::unique_ptr<Quantization> quant_;
 };
 
 // Evaluation mode for a scope, the previous modes restored after it (as

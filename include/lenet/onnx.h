@@ -20,6 +20,13 @@
 // The model passes the ONNX checker and strict shape inference before it is
 // written, and it is written atomically.
 //
+// An int8 Sequential (lenet/quant.h) is written in QDQ form (opset 13 and up):
+// QuantizeLinear + DequantizeLinear on the input of every Conv/Gemm
+// ("<i>.input_scale", uint8 "<i>.input_zero_point"), DequantizeLinear axis 0 on
+// its int8 "<i>.weight_quantized" (scales "<i>.weight_scale") and int32
+// "<i>.bias_quantized"; import reads that pattern (also with int8 activations,
+// as other quantizers write it) back into a quantized Sequential.
+//
 // Import runs such files on our own kernels: our exports and PyTorch's
 // (torch.onnx.export of an nn.Sequential of these layers). It accepts a chain of
 // Conv, Gemm, MatMul(+Add), MaxPool, AveragePool, Pad (zero padding folded into
@@ -39,6 +46,9 @@ namespace lenet {
 
 inline constexpr int kOnnxDefaultOpset = 11;
 inline constexpr int kOnnxMinOpset = 9;
+// An int8 model (lenet/quant.h) is written in QDQ form: per-channel
+// DequantizeLinear (its axis attribute) needs opset 13; below that export refuses.
+inline constexpr int kOnnxInt8MinOpset = 13;
 // The newest opset the linked ONNX library knows (and so can check).
 int onnx_max_opset();
 

@@ -14,6 +14,7 @@
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
 #include "lenet/version.h"
+#include "lenet/quant.h"
 
 namespace lenet {
 
@@ -61,6 +62,65 @@ void add_initializer(onnx::GraphProto& g, const Parameter& p) {
   t->set_raw_data(reinterpret_cast<const char*>(p.value), static_cast<size_t>(p.numel()) * sizeof(float));
 }
 
+// An initializer of raw little-endian values (int8, uint8, int32 or float).
+template <class T>
+void add_raw(onnx::GraphProto& g, const std::string& name, onnx::TensorProto::DataType type, const Shape& dims,
+             const T* values, size_t count) {
+  auto* t = g.add_initializer();
+  t->set_name(name);
+  t->set_data_type(type);
+  for (int64_t d : dims) t->add_dims(d);
+  t->set_raw_data(reinterpret_cast<const char*>(values), count * sizeof(T));
+}
+
+// QuantizeLinear + DequantizeLinear of the layer's input, DequantizeLinear of
+// its int8 weights (and int32 bias) per output channel: the layer's inputs
+// then carry exactly the values our int8 plan computes with. Returns the name
+// of the dequantized input; the weights come out as "<i>.weight" / "<i>.bias",
+// the names the float Conv/Gemm takes.
+std::string add_qdq(onnx::GraphProto& g, const LayerQuantization& q, const std::string& index, const std::string& input,
+                    const Shape& weight_shape, bool has_bias) {
+  const auto out = static_cast<int64_t>(q.weight_scales.size());
+  auto node = [&](const std::string& name, const std::string& op, std::initializer_list<std::string> inputs,
+                  const std::string& output) -> onnx::NodeProto& {
+    auto* n = g.add_node();
+    n->set_name(name);
+    n->set_op_type(op);
+    for (const auto& i : inputs) n->add_input(i);
+    n->add_output(output);
+    return *n;
+  };
+  const std::string p = index + ".";
+  add_raw(g, p + "weight_quantized", onnx::TensorProto::INT8, weight_shape, q.weights.data(), q.weights.size());
+  add_raw(g, p + "weight_scale", onnx::TensorProto::FLOAT, {out}, q.weight_scales.data(), q.weight_scales.size());
+  const std::vector<int8_t> zero8(static_cast<size_t>(out), 0);
+  add_raw(g, p + "weight_zero_point", onnx::TensorProto::INT8, {out}, zero8.data(), zero8.size());
+  add_int(node("/" + index + "/weight/DequantizeLinear", "DequantizeLinear",
+               {p + "weight_quantized", p + "weight_scale", p + "weight_zero_point"}, p + "weight"),
+          "axis", 0);
+  if (has_bias) {
+    std::vector<float> bias_scale;
+    for (float s : q.weight_scales) bias_scale.push_back(q.input_scale * s);
+    const std::vector<int32_t> zero32(static_cast<size_t>(out), 0);
+    add_raw(g, p + "bias_quantized", onnx::TensorProto::INT32, {out}, q.bias.data(), q.bias.size());
+    add_raw(g, p + "bias_scale", onnx::TensorProto::FLOAT, {out}, bias_scale.data(), bias_scale.size());
+    add_raw(g, p + "bias_zero_point", onnx::TensorProto::INT32, {out}, zero32.data(), zero32.size());
+    add_int(node("/" + index + "/bias/DequantizeLinear", "DequantizeLinear",
+                 {p + "bias_quantized", p + "bias_scale", p + "bias_zero_point"}, p + "bias"),
+            "axis", 0);
+  }
+  const auto zp = static_cast<uint8_t>(q.input_zero_point);
+  add_raw(g, p + "input_scale", onnx::TensorProto::FLOAT, {}, &q.input_scale, 1);
+  add_raw(g, p + "input_zero_point", onnx::TensorProto::UINT8, {}, &zp, 1);
+  const std::string quantized = "/" + index + "/input_quantized";
+  std::string dequantized = "/" + index + "/input_dequantized";
+  node("/" + index + "/QuantizeLinear", "QuantizeLinear", {input, p + "input_scale", p + "input_zero_point"},
+       quantized);
+  node("/" + index + "/DequantizeLinear", "DequantizeLinear", {quantized, p + "input_scale", p + "input_zero_point"},
+       dequantized);
+  return dequantized;
+}
+
 void set_tensor_type(onnx::ValueInfoProto& v, const std::string& name, const std::vector<int64_t>& dims) {
   v.set_name(name);
   auto* tt = v.mutable_type()->mutable_tensor_type();
@@ -87,6 +147,11 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
     throw std::invalid_argument("ONNX export: the input shape must be [C, H, W] with positive sizes, got " +
                                 to_string(chw));
   if (model.size() == 0) throw std::invalid_argument("ONNX export: the model has no layers");
+  const Quantization* quant = model.quantization();
+  if (quant && opset < kOnnxInt8MinOpset)
+    throw std::invalid_argument("ONNX export: an int8 model needs opset " + std::to_string(kOnnxInt8MinOpset) +
+                                " or newer (DequantizeLinear with per-channel scales, axis=0), not " +
+                                std::to_string(opset));
   // Throws naming the layer when the input shape does not fit.
   const std::vector<Shape> shapes = model.layer_shapes({1, chw[0], chw[1], chw[2]});
   const Shape& out = shapes.back();
@@ -128,9 +193,26 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
   size_t last = model.size() - 1;
   while (last > 0 && dynamic_cast<const Dropout*>(&model[last])) --last;
   std::string current = "input";
+  size_t next_quantized = 0;
   for (size_t i = 0; i < model.size(); ++i) {
     const Module& layer = model[i];
     const std::string index = std::to_string(i);
+    const LayerQuantization* lq = nullptr;
+    if (quant && next_quantized < quant->layers.size() && quant->layers[next_quantized].layer == i)
+      lq = &quant->layers[next_quantized++];
+    // Weights: float initializers, or int8 ones behind DequantizeLinear.
+    auto add_weights = [&](onnx::NodeProto& n) {
+      const auto& params = layer.parameters();
+      if (!lq) {
+        for (const auto& p : params) {
+          n.add_input(p.name);
+          add_initializer(g, p);
+        }
+        return;
+      }
+      for (const auto& p : params) n.add_input(p.name);
+    };
+    if (lq) current = add_qdq(g, *lq, index, current, layer.parameters()[0].shape, layer.parameters().size() > 1);
     auto node_for = [&](const std::string& op_type) -> onnx::NodeProto& {
       auto* n = g.add_node();
       n->set_name("/" + index + "/" + op_type);
@@ -144,10 +226,7 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
     if (const auto* conv = dynamic_cast<const Conv2d*>(&layer)) {
       const auto& o = conv->options();
       onnx::NodeProto& n = node_for("Conv");
-      for (const auto& p : params) {
-        n.add_input(p.name);
-        add_initializer(g, p);
-      }
+      add_weights(n);
       add_ints(n, "kernel_shape", {o.kh, o.kw});
       add_ints(n, "pads", {o.ph, o.pw, o.ph, o.pw});
       add_ints(n, "strides", {o.sh, o.sw});
@@ -168,10 +247,7 @@ std::string onnx_model_bytes(const Sequential& model, const ModelInfo& info, con
         add_initializer(g, transposed);
       } else {
         onnx::NodeProto& n = node_for("Gemm");
-        for (const auto& p : params) {
-          n.add_input(p.name);
-          add_initializer(g, p);
-        }
+        add_weights(n);
         add_float(n, "alpha", 1.0f);
         add_float(n, "beta", 1.0f);
         add_int(n, "transB", 1);

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -20,6 +22,7 @@
 #include "lenet/error.h"
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
+#include "lenet/quant.h"
 
 namespace lenet {
 
@@ -90,6 +93,29 @@ class Importer {
         read_constant(n);
         continue;
       }
+      // QDQ (int8): DequantizeLinear of a stored weight stands for its float
+      // values; QuantizeLinear + DequantizeLinear of the chain's tensor
+      // quantizes the next Conv/Gemm's input.
+      if (op == "DequantizeLinear" && n.input_size() > 0 && tensor(n.input(0))) {
+        read_weight_dequantize(n);
+        continue;
+      }
+      if (pending_input_ && op != "Conv" && op != "Gemm")
+        fail_at(*pending_input_node_, pending_input_index_,
+                "QuantizeLinear/DequantizeLinear followed by " + op +
+                    " is not supported (lenet.cpp runs QDQ only on the input of a Conv or Gemm)");
+      if (op == "QuantizeLinear" && n.input_size() > 0 && n.input(0) == current) {
+        pending_input_ = read_input_quantize(g, i);
+        pending_input_node_ = &n;
+        pending_input_index_ = i;
+        ++i;  // its DequantizeLinear
+        current = single_output(g.node(i));
+        continue;
+      }
+      if (op == "QuantizeLinear" || op == "DequantizeLinear")
+        fail_node(
+            "is not part of a QDQ pattern lenet.cpp runs (QuantizeLinear + DequantizeLinear on the input of a "
+            "Conv or Gemm, DequantizeLinear on its stored int8 weights and int32 bias)");
       if (n.input_size() == 0 || n.input(0) != current)
         fail_node("takes '" + (n.input_size() ? n.input(0) : std::string()) +
                   "' as its input, but lenet.cpp runs a "
@@ -105,9 +131,11 @@ class Importer {
       std::string output = single_output(n);
       try {
         if (op == "Conv") {
+          check_qdq_weights(n);
           layer = conv(n, shape, pending_pad);
           pending_pad = {};
         } else if (op == "Gemm") {
+          check_qdq_weights(n);
           layer = gemm(n, shape);
         } else if (op == "MatMul") {
           const onnx::NodeProto* add = nullptr;
@@ -163,6 +191,11 @@ class Importer {
       } catch (const std::invalid_argument& e) {  // a layer constructor refusing the sizes
         fail_node(e.what());
       }
+      if (layer && pending_input_) {
+        quantization_.layers.push_back(layer_quantization(n, *layer, *pending_input_));
+        quantization_.layers.back().layer = layers.size();
+        pending_input_.reset();
+      }
       if (layer) {
         try {
           shape = layer->output_shape(shape);
@@ -188,6 +221,14 @@ class Importer {
 
     LoadedModel loaded;
     for (auto& l : layers) loaded.model.add(std::move(l));
+    if (!quantization_.layers.empty()) {
+      try {
+        loaded.model.set_quantization(quantization_);
+      } catch (const std::invalid_argument& e) {
+        fail(std::string("its int8 parameters do not fit: ") + e.what() +
+             " (lenet.cpp runs QDQ on every Conv and Gemm, or on none)");
+      }
+    }
     info.arch = loaded.model.spec();
     loaded.model.eval();  // an imported model predicts (BatchNorm's running estimates)
     if (info.class_names.empty())
@@ -286,8 +327,20 @@ class Importer {
 
   Shape dims_of(const onnx::TensorProto& t) const { return Shape(t.dims().begin(), t.dims().end()); }
 
-  // A weight: a float initializer (or Constant) named `name`.
+  // A weight: a float initializer (or Constant) named `name`, or the float
+  // values of a DequantizeLinear of a stored int8/int32 tensor.
   std::vector<float> floats(const std::string& name, Shape* shape) const {
+    if (auto it = dequantized_.find(name); it != dequantized_.end()) {
+      const Dequantized& d = it->second;
+      std::vector<float> v(d.values.size());
+      const int64_t inner = d.channels() > 1 ? static_cast<int64_t>(v.size()) / d.dims[0] : 1;
+      for (size_t k = 0; k < v.size(); ++k) {
+        const size_t c = d.channels() > 1 ? static_cast<size_t>(static_cast<int64_t>(k) / inner) : 0;
+        v[k] = static_cast<float>(d.values[k] - d.zero_points[c]) * d.scales[c];
+      }
+      *shape = d.dims;
+      return v;
+    }
     const onnx::TensorProto* t = tensor(name);
     if (!t) fail_node("input '" + name + "' is not a weight stored in the file (lenet.cpp needs it as an initializer)");
     auto bad = [&](const std::string& m) { fail_node("weight '" + name + "' " + m); };
@@ -351,6 +404,199 @@ class Importer {
       fail_node("only Constant nodes with a tensor 'value' and one output are supported");
     constants_[n.output(0)] = value->t();
   }
+
+  // ---- QDQ (int8) ----
+
+  // A DequantizeLinear of a stored tensor: its integers, scales and zero points.
+  struct Dequantized {
+    onnx::TensorProto::DataType type = onnx::TensorProto::UNDEFINED;
+    Shape dims;
+    std::vector<int32_t> values;
+    std::vector<float> scales;
+    std::vector<int32_t> zero_points;
+    const onnx::NodeProto* node = nullptr;
+    int index = 0;
+    size_t channels() const { return scales.size(); }
+  };
+  // The input quantization of the next Conv/Gemm (uint8 form).
+  struct InputQuantization {
+    float scale = 1;
+    int32_t zero_point = 0;
+  };
+
+  static std::string type_name(int type) {
+    return onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto::DataType>(type));
+  }
+
+  // The integers of an INT8, UINT8 or INT32 tensor, raw or in int32_data (where
+  // ONNX keeps 8-bit values too, so a value there can be out of its type's range).
+  std::vector<int32_t> integers(const std::string& name, Shape* dims) const {
+    const onnx::TensorProto* t = tensor(name);
+    if (!t) fail_node("input '" + name + "' must be stored in the file (an initializer or a Constant)");
+    auto bad = [&](const std::string& m) { fail_node("tensor '" + name + "' " + m); };
+    if (t->data_location() == onnx::TensorProto::EXTERNAL) bad("is stored in an external file, which is not supported");
+    const int type = t->data_type();
+    const int64_t n = checked_numel(*t, bad);
+    std::vector<int32_t> v(static_cast<size_t>(n));
+    int32_t lo = 0, hi = 0;
+    size_t width = 0;
+    if (type == onnx::TensorProto::INT8) {
+      lo = -128, hi = 127, width = 1;
+    } else if (type == onnx::TensorProto::UINT8) {
+      lo = 0, hi = 255, width = 1;
+    } else if (type == onnx::TensorProto::INT32) {
+      lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max(), width = 4;
+    } else {
+      bad("has type " + type_name(type) + ", expected INT8, UINT8 or INT32");
+    }
+    if (t->has_raw_data()) {
+      if (t->raw_data().size() != static_cast<size_t>(n) * width)
+        bad("holds " + std::to_string(t->raw_data().size()) + " bytes, its shape " + to_string(dims_of(*t)) +
+            " needs " + std::to_string(static_cast<size_t>(n) * width));
+      const char* p = t->raw_data().data();
+      for (size_t k = 0; k < v.size(); ++k) {
+        if (type == onnx::TensorProto::INT8)
+          v[k] = static_cast<uint8_t>(p[k]) >= 128 ? static_cast<uint8_t>(p[k]) - 256 : static_cast<uint8_t>(p[k]);
+        else if (type == onnx::TensorProto::UINT8)
+          v[k] = static_cast<uint8_t>(p[k]);
+        else
+          std::memcpy(&v[k], p + 4 * k, 4);
+      }
+    } else {
+      if (t->int32_data_size() != n)
+        bad("holds " + std::to_string(t->int32_data_size()) + " values, its shape " + to_string(dims_of(*t)) +
+            " needs " + std::to_string(n));
+      for (size_t k = 0; k < v.size(); ++k) {
+        v[k] = t->int32_data(static_cast<int>(k));
+        if (v[k] < lo || v[k] > hi) bad("holds " + std::to_string(v[k]) + ", out of range for " + type_name(type));
+      }
+    }
+    *dims = dims_of(*t);
+    return v;
+  }
+
+  // Scale and zero point inputs (1 and 2) of a Quantize/DequantizeLinear node:
+  // `count` values each (1: per tensor). Scales must be positive and finite.
+  void scales_and_zero_points(const onnx::NodeProto& n, size_t count, std::vector<float>& scales,
+                              std::vector<int32_t>& zero_points, int* zero_point_type) const {
+    if (n.input_size() < 2 || n.input(1).empty()) fail_node("has no scale input");
+    Shape s;
+    scales = floats(n.input(1), &s);
+    if (scales.size() != count && scales.size() != 1)
+      fail_node("scale '" + n.input(1) + "' has " + std::to_string(scales.size()) + " values, expected 1 or " +
+                std::to_string(count));
+    for (float v : scales)
+      if (!(std::isfinite(v) && v > 0))
+        fail_node("scale '" + n.input(1) + "' holds " + std::to_string(v) + ", not a positive finite number");
+    *zero_point_type = onnx::TensorProto::UINT8;
+    zero_points.assign(scales.size(), 0);
+    if (n.input_size() > 2 && !n.input(2).empty()) {
+      Shape zs;
+      zero_points = integers(n.input(2), &zs);
+      *zero_point_type = tensor(n.input(2))->data_type();
+      if (zero_points.size() != scales.size())
+        fail_node("zero point '" + n.input(2) + "' has " + std::to_string(zero_points.size()) + " values, its scale " +
+                  std::to_string(scales.size()));
+    }
+  }
+
+  void read_weight_dequantize(const onnx::NodeProto& n) {
+    check_attributes(n, {"axis"});
+    Dequantized d;
+    d.node = &n;
+    d.index = node_index_;
+    d.values = integers(n.input(0), &d.dims);
+    d.type = static_cast<onnx::TensorProto::DataType>(tensor(n.input(0))->data_type());
+    const int64_t axis = int_attr(n, "axis", 1);
+    const size_t channels = d.dims.empty() ? 1 : static_cast<size_t>(d.dims[0]);
+    int zp_type = 0;
+    scales_and_zero_points(n, channels, d.scales, d.zero_points, &zp_type);
+    if (d.scales.size() > 1 && axis != 0)
+      fail_node("per-channel scales along axis " + std::to_string(axis) +
+                " are not supported (lenet.cpp's are per output channel: axis 0)");
+    if (n.input_size() > 2 && !n.input(2).empty() && zp_type != d.type)
+      fail_node("zero point type " + type_name(zp_type) + " differs from the data's " + type_name(d.type));
+    dequantized_[single_output(n)] = std::move(d);
+  }
+
+  InputQuantization read_input_quantize(const onnx::GraphProto& g, int i) const {
+    const onnx::NodeProto& q = g.node(i);
+    check_attributes(q, {"axis", "saturate"});
+    std::vector<float> scales;
+    std::vector<int32_t> zps;
+    int type = 0;
+    scales_and_zero_points(q, 1, scales, zps, &type);
+    if (type != onnx::TensorProto::UINT8 && type != onnx::TensorProto::INT8)
+      fail_node("quantizes to " + type_name(type) + "; lenet.cpp runs 8-bit activations (UINT8 or INT8)");
+    const std::string out = single_output(q);
+    if (i + 1 >= g.node_size() || g.node(i + 1).op_type() != "DequantizeLinear" || g.node(i + 1).input_size() < 2 ||
+        g.node(i + 1).input(0) != out)
+      fail_node("its output '" + out + "' must go straight into a DequantizeLinear (the QDQ pattern)");
+    const onnx::NodeProto& dq = g.node(i + 1);
+    std::vector<float> dq_scales;
+    std::vector<int32_t> dq_zps;
+    int dq_type = 0;
+    scales_and_zero_points(dq, 1, dq_scales, dq_zps, &dq_type);
+    if (dq_scales != scales || dq_zps != zps || dq_type != type)
+      fail_at(dq, i + 1, "its scale and zero point differ from its QuantizeLinear's");
+    // An int8 tensor with zero point z is the uint8 one with z + 128 (the same
+    // rounding and saturation, shifted), so both run on the uint8 kernels.
+    return {scales[0], type == onnx::TensorProto::INT8 ? zps[0] + 128 : zps[0]};
+  }
+
+  // A Conv/Gemm's weight and bias are either both from DequantizeLinear (and
+  // its input quantized) or neither.
+  void check_qdq_weights(const onnx::NodeProto& n) const {
+    const bool w = n.input_size() > 1 && dequantized_.contains(n.input(1));
+    const bool b = n.input_size() > 2 && dequantized_.contains(n.input(2));
+    const bool has_bias = n.input_size() > 2 && !n.input(2).empty();
+    if (pending_input_ && !w)
+      fail_node("its input is quantized but its weight '" + (n.input_size() > 1 ? n.input(1) : std::string()) +
+                "' is not an int8 DequantizeLinear");
+    if (!pending_input_ && (w || b))
+      fail_node(
+          "its weights are dequantized int8 but its input is not quantized (no QuantizeLinear/"
+          "DequantizeLinear before it)");
+    if (w && has_bias && !b) fail_node("int8 weights with a float bias are not supported (expected an int32 bias)");
+  }
+
+  LayerQuantization layer_quantization(const onnx::NodeProto& n, const Module& layer,
+                                       const InputQuantization& in) const {
+    LayerQuantization q;
+    q.input_scale = in.scale;
+    q.input_zero_point = in.zero_point;
+    const Dequantized& w = dequantized_.at(n.input(1));
+    auto fail_w = [&](const std::string& m) { fail_at(*w.node, w.index, m); };
+    if (w.type != onnx::TensorProto::INT8) fail_w("weights of type " + type_name(w.type) + ", expected INT8");
+    for (int32_t z : w.zero_points)
+      if (z != 0) fail_w("weight zero point " + std::to_string(z) + ": lenet.cpp runs symmetric int8 weights (0)");
+    const int64_t out = layer.parameters()[0].shape[0];
+    if (op_is_gemm(n) &&
+        (int_attr(n, "transB", 0) != 1 || float_attr(n, "alpha", 1.0f) != 1.0f || float_attr(n, "beta", 1.0f) != 1.0f))
+      fail_node("int8 Gemm needs transB=1 and alpha = beta = 1 (weights [out, in], scales per output)");
+    q.weight_scales.assign(static_cast<size_t>(out), w.scales[0]);
+    if (w.scales.size() > 1) q.weight_scales = w.scales;
+    for (int32_t v : w.values) q.weights.push_back(static_cast<int8_t>(v));
+    if (n.input_size() > 2 && !n.input(2).empty()) {
+      const Dequantized& b = dequantized_.at(n.input(2));
+      auto fail_b = [&](const std::string& m) { fail_at(*b.node, b.index, m); };
+      if (b.type != onnx::TensorProto::INT32) fail_b("bias of type " + type_name(b.type) + ", expected INT32");
+      if (b.values.size() != static_cast<size_t>(out))
+        fail_b("bias has " + std::to_string(b.values.size()) + " values, the layer " + std::to_string(out) +
+               " outputs");
+      for (size_t o = 0; o < b.values.size(); ++o) {
+        const float want = in.scale * q.weight_scales[o], got = b.scales[b.scales.size() > 1 ? o : 0];
+        if (b.zero_points[b.scales.size() > 1 ? o : 0] != 0) fail_b("bias zero point must be 0");
+        if (std::fabs(got - want) > 1e-6f * want)
+          fail_b("bias scale " + std::to_string(got) + " of output " + std::to_string(o) +
+                 " is not input scale × weight scale (" + std::to_string(want) + "), which the int32 sums need");
+      }
+      q.bias = b.values;
+    }
+    return q;
+  }
+
+  static bool op_is_gemm(const onnx::NodeProto& n) { return n.op_type() == "Gemm"; }
 
   // ---- attributes ----
 
@@ -651,6 +897,11 @@ class Importer {
   int opset_ = 0;
   std::map<std::string, const onnx::TensorProto*> initializers_;
   std::map<std::string, onnx::TensorProto> constants_;
+  std::map<std::string, Dequantized> dequantized_;  // DequantizeLinear outputs of stored tensors
+  std::optional<InputQuantization> pending_input_;  // QDQ waiting for its Conv/Gemm
+  const onnx::NodeProto* pending_input_node_ = nullptr;
+  int pending_input_index_ = 0;
+  Quantization quantization_;
   const onnx::NodeProto* node_ = nullptr;
   int node_index_ = 0;
   int pad_index_ = 0;

@@ -35,6 +35,9 @@ void tanh_backward(int64_t n, const float* y, const float* dy, float* dx);
 std::unique_ptr<runtime::Pipeline> build_pipeline(const std::vector<std::unique_ptr<Module>>& layers,
                                                   const Shape& input);
 
+// The int8 plan of a quantized Sequential for this ISA (runtime/int8_pipeline.cpp).
+std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::unique_ptr<Module>>& layers,
+                                                       const Quantization& quantization, const Shape& input);
 // This ISA's entry points (runtime/isa_table.cpp).
 const runtime::KernelTable& table();
 

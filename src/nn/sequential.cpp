@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "lenet/nn.h"
+#include "lenet/quant.h"
 #include "runtime/isa.h"
 #include "runtime/pipeline.h"
 
@@ -45,6 +46,7 @@ void Sequential::rebuild_storage() {
   grads_ = std::move(grads);
   outputs_.resize(layers_.size());
   pipeline_.reset();
+  quant_.reset();
   input_ = nullptr;
 }
 
@@ -55,7 +57,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
   if (!pipeline_ || !pipeline_->fits(x.shape())) {
     pipeline_.reset();
     layer_shapes(x.shape());  // throws, naming the layer, for an input the stack cannot take
-    pipeline_ = runtime::active().build_pipeline(layers_, x.shape());
+    pipeline_ = quant_ ? runtime::active().build_int8_pipeline(layers_, *quant_, x.shape())
+                       : runtime::active().build_pipeline(layers_, x.shape());
     if (!pipeline_)
       throw std::invalid_argument("Sequential: the engine cannot run " + spec() + " on input " + to_string(x.shape()) +
                                   " (image layers take [N, C, H, W], Linear and activations after Flatten [N, F])");
@@ -66,6 +69,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
 }
 
 void Sequential::backward(const Tensor& dy) {
+  if (quant_)
+    throw std::logic_error("Sequential: an int8 model runs inference only (train the float model, then quantize it)");
   if (!input_) throw std::logic_error("Sequential: backward before forward");
   if (dy.shape() != outputs_.back().shape())
     throw std::invalid_argument("Sequential backward: gradient " + to_string(dy.shape()) + " does not match output " +
@@ -107,6 +112,24 @@ std::vector<const Parameter*> Sequential::buffers() const {
   for (auto& l : layers_)
     for (auto& b : l->buffers()) out.push_back(&b);
   return out;
+}
+
+void Sequential::set_quantization(const Quantization& q) {
+  validate_quantization(*this, q);
+  for (const LayerQuantization& lq : q.layers) {
+    auto& params = layers_[lq.layer]->parameters();
+    const int64_t per_channel = params[0].numel() / static_cast<int64_t>(lq.weight_scales.size());
+    for (int64_t i = 0; i < params[0].numel(); ++i)
+      params[0].value[i] = static_cast<float>(lq.weights[static_cast<size_t>(i)]) *
+                           lq.weight_scales[static_cast<size_t>(i / per_channel)];
+    if (params.size() > 1)
+      for (int64_t o = 0; o < params[1].numel(); ++o)
+        params[1].value[o] = static_cast<float>(lq.bias[static_cast<size_t>(o)]) *
+                             (lq.input_scale * lq.weight_scales[static_cast<size_t>(o)]);
+  }
+  quant_ = std::make_unique<Quantization>(q);
+  pipeline_.reset();
+  input_ = nullptr;
 }
 
 std::vector<Parameter*> Sequential::parameters() {

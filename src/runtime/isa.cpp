@@ -7,6 +7,7 @@
 #include <string>
 
 #include "lenet/isa.h"
+#include "lenet/quant.h"
 
 namespace lenet::kernels {
 // Each ISA's table (runtime/isa_table.cpp, compiled once per ISA).
@@ -23,6 +24,9 @@ namespace isa_avx2 {
 const runtime::KernelTable& table();
 }
 namespace isa_avx512 {
+const runtime::KernelTable& table();
+}
+namespace isa_avx512vnni {
 const runtime::KernelTable& table();
 }
 #endif
@@ -48,6 +52,10 @@ const std::vector<Path>& paths() {
       {"baseline", &kernels::isa_baseline::table, {}},
       {"avx2", &kernels::isa_avx2::table, {"avx2", "fma"}},
       {"avx512", &kernels::isa_avx512::table, {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}},
+      // The float kernels of avx512 again, and vpdpbusd for int8.
+      {"avx512vnni",
+       &kernels::isa_avx512vnni::table,
+       {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512vnni", "avx2", "fma"}},
   };
 #endif
   return p;
@@ -65,6 +73,7 @@ bool cpu_has(const std::string& f) {
   if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
   if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
   if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
+  if (f == "avx512vnni") return __builtin_cpu_supports("avx512vnni");
   return false;
 #endif
 }
@@ -160,5 +169,18 @@ void relu_forward(int64_t n, const float* x, float* y) { active().relu_forward(n
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) { active().relu_backward(n, y, dy, dx); }
 void tanh_forward(int64_t n, const float* x, float* y) { active().tanh_forward(n, x, y); }
 void tanh_backward(int64_t n, const float* y, const float* dy, float* dx) { active().tanh_backward(n, y, dy, dx); }
+
+}  // namespace lenet::kernels
+
+namespace lenet::kernels {
+
+void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y) {
+  active().conv2d_int8(g, x, x_zero_point, w, bias, y);
+}
+void linear_int8(int n, int in, int out, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y) {
+  active().linear_int8(n, in, out, x, x_zero_point, w, bias, y);
+}
 
 }  // namespace lenet::kernels

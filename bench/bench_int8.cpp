@@ -1,0 +1,89 @@
+// int8 against float in one process, side by side: Fashion-MNIST test-set
+// throughput at batch 256 (best of five passes after a warm-up) and the median
+// latency of one image (3 000 calls, the first 500 dropped), for a float model
+// file and its int8 QDQ file (lenet quantize). bench/int8.py runs it.
+//   lenet_bench_int8 THREADS DATA_DIR FLOAT_MODEL INT8_MODEL
+// prints one JSON object on stdout.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "fashion_mnist.h"
+#include "lenet/checkpoint.h"
+#include "lenet/parallel.h"
+#include "lenet/quant.h"
+
+namespace {
+
+using namespace lenet;
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Figures {
+  double images_per_s = 0, median_us = 0;
+};
+
+Figures measure(Sequential& model, const bench::Split& test) {
+  std::vector<Tensor> batches;
+  for (int64_t b = 0; b < test.count; b += 256) {
+    const int64_t n = std::min<int64_t>(256, test.count - b);
+    batches.emplace_back(Shape{n, 1, 28, 28},
+                         std::span<const float>(test.images.data() + b * 784, static_cast<size_t>(n * 784)));
+  }
+  Figures f;
+  double best = 1e30;
+  for (int pass = 0; pass < 6; ++pass) {  // pass 0 warms up
+    const auto t0 = Clock::now();
+    for (const Tensor& batch : batches) model.forward(batch);
+    if (pass) best = std::min(best, seconds_since(t0));
+  }
+  f.images_per_s = static_cast<double>(test.count) / best;
+  Tensor x({1, 1, 28, 28});
+  std::vector<double> us;
+  for (int i = 0; i < 3000; ++i) {
+    const float* image = test.images.data() + static_cast<int64_t>(i % test.count) * 784;
+    const auto t0 = Clock::now();
+    std::copy_n(image, 784, x.data());
+    const Tensor& z = model.forward(x);
+    volatile float sink = z[0];
+    (void)sink;
+    us.push_back(seconds_since(t0) * 1e6);
+  }
+  us.erase(us.begin(), us.begin() + 500);
+  std::nth_element(us.begin(), us.begin() + static_cast<ptrdiff_t>(us.size() / 2), us.end());
+  f.median_us = us[us.size() / 2];
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: lenet_bench_int8 THREADS DATA_DIR FLOAT_MODEL INT8_MODEL\n");
+    return 2;
+  }
+  set_num_threads(std::stoi(argv[1]));
+  const auto test = bench::load_split(argv[2], "t10k");
+  LoadedModel fp = load_model(argv[3]);
+  LoadedModel q = load_model(argv[4]);
+  if (!q.model.quantization()) {
+    std::fprintf(stderr, "lenet_bench_int8: %s is not an int8 model\n", argv[4]);
+    return 1;
+  }
+  // Interleaved rounds so that a change in the machine's load hits both alike.
+  Figures f{}, i{};
+  for (int round = 0; round < 2; ++round) {
+    const Figures a = measure(fp.model, test), b = measure(q.model, test);
+    f.images_per_s = std::max(f.images_per_s, a.images_per_s);
+    i.images_per_s = std::max(i.images_per_s, b.images_per_s);
+    f.median_us = round ? std::min(f.median_us, a.median_us) : a.median_us;
+    i.median_us = round ? std::min(i.median_us, b.median_us) : b.median_us;
+  }
+  std::printf(
+      "{\"threads\": %s, \"float_images_per_s\": %.1f, \"int8_images_per_s\": %.1f, \"float_latency_us\": %.2f, "
+      "\"int8_latency_us\": %.2f}\n",
+      argv[1], f.images_per_s, i.images_per_s, f.median_us, i.median_us);
+  return 0;
+}

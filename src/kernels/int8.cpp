@@ -1,0 +1,205 @@
+// The int8 kernels of one ISA; see kernels/int8.h.
+#include "kernels/int8.h"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/fast.h"
+#include "lenet/quant.h"
+
+namespace lenet::kernels::LENET_ISA_NAMESPACE::int8 {
+
+namespace {
+
+inline int32_t load_u32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+// 8 rows of 16 channels: per group of 4 k, one load of the weights, one
+// broadcast and one vpdpbusd per row.
+inline constexpr int kRows = 8;
+constexpr bool kVnni = true;
+
+template <int MR>
+void tile(const uint8_t* a, int64_t lda, const int16_t* packed, int groups, const int32_t* add, int32_t* c, int64_t ldc,
+          int cols) {
+  const auto* b = reinterpret_cast<const int8_t*>(packed);
+  __m512i acc[MR];
+  const __m512i init = _mm512_loadu_si512(add);
+  for (int r = 0; r < MR; ++r) acc[r] = init;
+  for (int g = 0; g < groups; ++g) {
+    const __m512i w = _mm512_loadu_si512(b + static_cast<int64_t>(g) * 64);
+    for (int r = 0; r < MR; ++r)
+      acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(load_u32(a + r * lda + 4 * g)), w);
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+  for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc, mask, acc[r]);
+}
+#else
+// uint8 widened to int16 pairs (a0, a1), (a2, a3) of each group of 4 k, times
+// int16 weight pairs: pmaddwd sums each pair into one int32, exactly.
+#if defined(__AVX2__)
+inline constexpr int kRows = 6;
+using vec = __m256i;
+inline vec vload(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline void vstore(void* p, vec v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+inline vec pairs(int32_t u) { return _mm256_unpacklo_epi8(_mm256_set1_epi32(u), _mm256_setzero_si256()); }
+inline vec madd(vec x, vec y) { return _mm256_madd_epi16(x, y); }
+inline vec add32(vec x, vec y) { return _mm256_add_epi32(x, y); }
+inline vec lo_pair(vec x) { return _mm256_shuffle_epi32(x, 0x00); }
+inline vec hi_pair(vec x) { return _mm256_shuffle_epi32(x, 0x55); }
+#else
+inline constexpr int kRows = 4;
+using vec = __m128i;
+inline vec vload(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+inline void vstore(void* p, vec v) { _mm_storeu_si128(static_cast<__m128i*>(p), v); }
+inline vec pairs(int32_t u) { return _mm_unpacklo_epi8(_mm_set1_epi32(u), _mm_setzero_si128()); }
+inline vec madd(vec x, vec y) { return _mm_madd_epi16(x, y); }
+inline vec add32(vec x, vec y) { return _mm_add_epi32(x, y); }
+inline vec lo_pair(vec x) { return _mm_shuffle_epi32(x, 0x00); }
+inline vec hi_pair(vec x) { return _mm_shuffle_epi32(x, 0x55); }
+#endif
+constexpr bool kVnni = false;
+
+template <int MR>
+void tile(const uint8_t* a, int64_t lda, const int16_t* b, int groups, const int32_t* add, int32_t* c, int64_t ldc,
+          int cols) {
+  vec acc[MR];
+  const vec init = vload(add);
+  for (int r = 0; r < MR; ++r) acc[r] = init;
+  for (int g = 0; g < groups; ++g) {
+    const vec w01 = vload(b + static_cast<int64_t>(g) * 4 * kCols);
+    const vec w23 = vload(b + static_cast<int64_t>(g) * 4 * kCols + 2 * kCols);
+    for (int r = 0; r < MR; ++r) {
+      const vec x = pairs(load_u32(a + r * lda + 4 * g));
+      acc[r] = add32(acc[r], add32(madd(lo_pair(x), w01), madd(hi_pair(x), w23)));
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (cols == kCols) {
+      vstore(c + r * ldc, acc[r]);
+    } else {
+      int32_t tmp[kCols];
+      vstore(tmp, acc[r]);
+      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * static_cast<size_t>(cols));
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point, PackedWeights& p) {
+  p.n = n;
+  p.k = k;
+  p.kp = padded_k(k);
+  p.np = padded_n(n);
+  p.data.reset(new int16_t[static_cast<size_t>(p.np) * p.kp]());
+  p.add.reset(new int32_t[static_cast<size_t>(p.np)]());
+  auto* bytes = reinterpret_cast<int8_t*>(p.data.get());
+  for (int o = 0; o < n; ++o) {
+    const int jb = o / kCols, col = o % kCols;
+    int32_t sum = 0;
+    for (int kk = 0; kk < k; ++kk) {
+      // The two's-complement value, by way of unsigned char (bugprone-signed-char-misuse).
+      const auto u = static_cast<uint8_t>(w[static_cast<int64_t>(o) * k + kk]);
+      const int32_t wide = u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
+      const int8_t v = w[static_cast<int64_t>(o) * k + kk];
+      sum += wide;
+      if constexpr (kVnni) {
+        bytes[static_cast<int64_t>(jb) * p.kp * kCols * 2 + (static_cast<int64_t>(kk / 4) * kCols + col) * 4 + kk % 4] =
+            v;
+      } else {
+        p.data[((static_cast<int64_t>(jb) * (p.kp / 2) + kk / 2) * kCols + col) * 2 + kk % 2] = static_cast<int16_t>(
+            wide);
+      }
+    }
+    p.add[o] = (bias ? bias[o] : 0) - zero_point * sum;
+  }
+}
+
+void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc) {
+  const int groups = w.kp / 4;
+  for (int jb = 0; jb * kCols < w.n; ++jb) {
+    const int cols = std::min(kCols, w.n - jb * kCols);
+    const int16_t* b = w.data.get() + static_cast<int64_t>(jb) * w.kp * kCols;
+    const int32_t* add = w.add.get() + jb * kCols;
+    int r = 0;
+    for (; r + kRows <= m; r += kRows)
+      tile<kRows>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    for (; r < m; ++r) tile<1>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+  }
+}
+
+void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
+  const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  std::fill_n(padded, padded_bytes(g), zero_point);
+  for (int c = 0; c < g.c; ++c)
+    for (int r = 0; r < g.h; ++r)
+      std::memcpy(padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw,
+                  x + (static_cast<int64_t>(c) * g.h + r) * g.w, static_cast<size_t>(g.w));
+}
+
+void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp) {
+  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  const int k = g.c * g.kh * g.kw;
+  // Segment by segment (one kernel row of one channel) over a whole output
+  // row, so the innermost loop is one load and one store with fixed strides.
+  for (int i = 0; i < oh; ++i) {
+    uint8_t* first = rows + static_cast<int64_t>(i) * ow * kp;
+    int offset = 0;
+    for (int c = 0; c < g.c; ++c)
+      for (int a = 0; a < g.kh; ++a, offset += g.kw) {
+        const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp;
+        uint8_t* dst = first + offset;
+        if (g.kw <= 8 && offset + 8 <= kp) {
+          // 8 bytes at once: the next segment (or the zeros below) overwrites
+          // what lies past this one's kw; never past the row into the next.
+          for (int j = 0; j < ow; ++j) std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, 8);
+        } else {
+          for (int j = 0; j < ow; ++j)
+            std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, static_cast<size_t>(g.kw));
+        }
+      }
+    for (int j = 0; j < ow; ++j) std::memset(first + static_cast<int64_t>(j) * kp + k, 0, static_cast<size_t>(kp - k));
+  }
+}
+
+void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y) {
+  g.validate("conv2d_int8");
+  PackedWeights p;
+  const int k = g.c * g.kh * g.kw;
+  pack(g.o, k, w, bias, x_zero_point, p);
+  const int64_t pixels = static_cast<int64_t>(g.oh()) * g.ow();
+  std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
+  std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(pixels * p.kp + kSlack)]);
+  std::unique_ptr<int32_t[]> out(new int32_t[static_cast<size_t>(pixels * g.o)]);
+  for (int n = 0; n < g.n; ++n) {
+    pad(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
+    im2col(g, padded.get(), rows.get(), p.kp);
+    gemm(static_cast<int>(pixels), rows.get(), p.kp, p, out.get(), g.o);
+    int32_t* yn = y + static_cast<int64_t>(n) * g.o * pixels;
+    for (int64_t q = 0; q < pixels; ++q)
+      for (int o = 0; o < g.o; ++o) yn[o * pixels + q] = out[static_cast<size_t>(q * g.o + o)];
+  }
+}
+
+void linear_int8(int n, int in, int out, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y) {
+  PackedWeights p;
+  pack(out, in, w, bias, x_zero_point, p);
+  std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(n) * p.kp]());
+  for (int r = 0; r < n; ++r)
+    std::memcpy(rows.get() + static_cast<int64_t>(r) * p.kp, x + static_cast<int64_t>(r) * in, static_cast<size_t>(in));
+  gemm(n, rows.get(), p.kp, p, y, out);
+}
+
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::int8

@@ -1,0 +1,64 @@
+// The int8 kernels of one ISA (compiled per ISA, kernels/isa_namespace.h): a
+// uint8 × int8 → int32 matrix product over weights packed once for this ISA's
+// dot-product instruction, and the patch rows (im2col) that turn a
+// convolution into one. The engine's int8 plan (runtime/int8_pipeline.cpp)
+// and the public conv2d_int8/linear_int8 (lenet/quant.h) are built from them.
+//
+//   AVX-512 VNNI: vpdpbusd, 16 output channels × 4 k per instruction (u8·s8 summed in int32);
+//   AVX2, SSE2:   vpmaddwd/pmaddwd on values widened to int16, 8 or 4 channels × 2 k.
+// Both are exact: no int16 saturation (unlike pmaddubsw), int32 sums.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/isa_namespace.h"
+#include "lenet/kernels.h"
+
+namespace lenet::kernels::LENET_ISA_NAMESPACE::int8 {
+
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+inline constexpr int kCols = 16;
+#elif defined(__AVX2__)
+inline constexpr int kCols = 8;
+#else
+inline constexpr int kCols = 4;
+#endif
+// k is padded to a multiple of 4 (one dword of uint8 per row and group).
+inline int padded_k(int k) { return (k + 3) / 4 * 4; }
+inline int padded_n(int n) { return (n + kCols - 1) / kCols * kCols; }
+// Sums stay exact in int32 up to this depth (255 · 127 · k < 2^31).
+inline constexpr int kMaxDepth = 65536;
+
+// Weights w[n][k] packed in blocks of kCols output channels, with the
+// per-channel constant the product adds: bias[o] − zero_point · Σ_k w[o][k].
+struct PackedWeights {
+  int n = 0, k = 0, kp = 0, np = 0;
+  std::unique_ptr<int16_t[]> data;  // np · kp int16 (the VNNI layout uses them as int8 pairs)
+  std::unique_ptr<int32_t[]> add;   // np values (0 in the padding)
+};
+void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point, PackedWeights& p);
+
+// c[r][o] = add[o] + Σ_k a[r][k] · w[o][k] for r < m, o < n. Rows of `a` have
+// stride lda and kp valid bytes (zeros beyond k); rows of c stride ldc.
+void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc);
+
+// One image x [C][H][W] with its zero padding (zero_point) around it:
+// [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col may read past the end.
+inline constexpr int kSlack = 8;
+inline int64_t padded_bytes(const ConvGeometry& g) {
+  return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + kSlack;
+}
+void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded);
+// The patch rows of one padded image: row i·OW + j holds the pixels under
+// output (i, j) in weight order (c, a, b), zeros from k to kp. `rows` has
+// kSlack bytes past its last row.
+void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp);
+
+// The public kernels of lenet/quant.h for this ISA.
+void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y);
+void linear_int8(int n, int in, int out, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
+                 int32_t* y);
+
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE::int8

@@ -1,0 +1,287 @@
+// The int8 plan of a quantized Sequential (lenet/quant.h), compiled once per
+// ISA: "int8 is another plan" of the same engine. Each Conv2d and Linear runs
+// on the integer kernels of kernels/int8.h (input quantized to uint8 with its
+// layer's scale, int8 weights packed once here, int32 sums, dequantized to
+// float with the per-channel scales); pooling and activations run on the float
+// kernels in between.
+//
+// Work is cut into chunks of at most kChunk images that threads take as they
+// come; a chunk goes through every layer while it is in the thread's cache:
+// image layers image by image (NCHW), then the layers after Flatten on the
+// chunk's rows. Every value is computed the same way whatever the chunking,
+// so results do not depend on the thread count.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "kernels/fast.h"
+#include "kernels/int8.h"
+#include "lenet/nn.h"
+#include "lenet/quant.h"
+#include "runtime/thread_pool.h"
+#include "runtime/threads.h"
+
+namespace lenet::kernels::LENET_ISA_NAMESPACE {
+
+namespace {
+
+constexpr int kChunk = 32;
+
+// q = saturate(round_half_even(x / scale) + zero_point) to 0..255, as ONNX's
+// QuantizeLinear. Written as plain arithmetic that the compiler vectorises for
+// each ISA: adding and subtracting 1.5·2^23 rounds a float of magnitude below
+// 2^22 to the nearest integer, ties to even (IEEE's default rounding), exactly
+// as std::nearbyint; the clamp to ±512 first keeps every value in that range.
+void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
+  constexpr float kRound = 12582912.0f;  // 1.5 · 2^23
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] / scale;
+    v = std::min(512.0f, std::max(-512.0f, v));  // in this order a NaN becomes -512
+    v = (v + kRound) - kRound;
+    const int32_t r = static_cast<int32_t>(v) + zero_point;
+    q[i] = static_cast<uint8_t>(std::min(std::max(r, 0), 255));
+  }
+}
+
+void activate(Activation::Kind kind, int64_t n, float* x) {
+  switch (kind) {
+    case Activation::Kind::Sigmoid: sigmoid_forward(n, x, x); break;
+    case Activation::Kind::ReLU: relu_forward(n, x, x); break;
+    case Activation::Kind::Tanh: tanh_forward(n, x, x); break;
+  }
+}
+
+struct Op {
+  enum class Kind { Conv, Linear, MaxPool, AvgPool, Act } kind = Kind::Act;
+  ConvGeometry conv;  // one image
+  PoolGeometry pool;  // one image
+  Activation::Kind act = Activation::Kind::ReLU;
+  float input_scale = 1.0f;
+  int32_t zero_point = 0;
+  int8::PackedWeights w;
+  std::unique_ptr<float[]> out_scale;     // input_scale · weight_scale[o]
+  int64_t in_values = 0, out_values = 0;  // per image
+};
+
+template <class T>
+std::unique_ptr<T[]> zeros(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]());
+}
+
+struct Scratch {
+  std::unique_ptr<float[]> img0, img1, row0, row1;
+  std::unique_ptr<uint8_t[]> q, rows;
+  std::unique_ptr<int32_t[]> acc, argmax;
+};
+
+class Int8Engine final : public runtime::Pipeline {
+ public:
+  Shape input;  // per image
+  std::vector<Op> spatial, rows;
+  int64_t features = 0, classes = 0;
+  int64_t max_image = 0, max_row = 0, max_q = 0, max_rows = 0, max_acc = 0;
+
+  bool fits(const Shape& s) const override {
+    return s.size() == input.size() + 1 && s[0] >= 1 && std::equal(input.begin(), input.end(), s.begin() + 1);
+  }
+
+  void forward(const Tensor& x, std::vector<Tensor>& outputs) override {
+    const int64_t n = x.shape()[0];
+    Tensor& y = outputs.back();
+    y.resize({n, classes});
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    const int team = static_cast<int>(std::min<int64_t>(chunks, std::max(1, num_threads())));
+    while (static_cast<int>(scratch_.size()) < team) scratch_.push_back(make_scratch());
+    std::atomic<int64_t> next{0};
+    parallel_run(team, [&](int t, int) {
+      Scratch& s = scratch_[static_cast<size_t>(t)];
+      for (int64_t c; (c = next.fetch_add(1)) < chunks;) {
+        const int64_t first = c * kChunk, count = std::min<int64_t>(kChunk, n - first);
+        run_chunk(x.data() + first * numel(input), static_cast<int>(count), s, y.data() + first * classes);
+      }
+    });
+  }
+
+  void backward(const Tensor&, const std::vector<Tensor>&) override {
+    throw std::logic_error("Sequential: an int8 model runs inference only (train the float model, then quantize it)");
+  }
+
+ private:
+  std::vector<Scratch> scratch_;
+
+  Scratch make_scratch() const {
+    Scratch s;
+    s.img0 = zeros<float>(max_image);
+    s.img1 = zeros<float>(max_image);
+    s.row0 = zeros<float>(kChunk * max_row);
+    s.row1 = zeros<float>(kChunk * max_row);
+    s.q = zeros<uint8_t>(max_q);
+    s.rows = zeros<uint8_t>(max_rows);
+    s.acc = zeros<int32_t>(max_acc);
+    s.argmax = zeros<int32_t>(max_image);
+    return s;
+  }
+
+  // Image layers image by image (ping-pong in img0/img1), the last one
+  // writing the image's row of features; then the row layers on the chunk.
+  void run_chunk(const float* x, int count, Scratch& s, float* logits) {
+    const int64_t image = numel(input);
+    float* cur = s.row0.get();
+    float* other = s.row1.get();
+    if (spatial.empty()) {
+      std::memcpy(cur, x, sizeof(float) * static_cast<size_t>(count * image));
+    } else {
+      for (int i = 0; i < count; ++i) {
+        const float* in = x + i * image;
+        for (size_t k = 0; k < spatial.size(); ++k) {
+          float* dst = k + 1 == spatial.size() ? cur + i * features
+                                               : (in == s.img0.get() ? s.img1.get() : s.img0.get());
+          run_spatial(spatial[k], in, dst, s);
+          in = dst;
+        }
+      }
+    }
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const Op& op = rows[k];
+      float* dst = k + 1 == rows.size() ? logits : other;
+      if (op.kind == Op::Kind::Linear) {
+        quantize_rows(op, count, cur, s);
+        int32_t* acc = s.acc.get();
+        int8::gemm(count, s.rows.get(), op.w.kp, op.w, acc, op.w.n);
+        for (int r = 0; r < count; ++r)
+          for (int o = 0; o < op.w.n; ++o)
+            dst[r * op.w.n + o] = static_cast<float>(acc[r * op.w.n + o]) * op.out_scale[o];
+      } else {
+        std::memcpy(dst, cur, sizeof(float) * static_cast<size_t>(count * op.in_values));
+        activate(op.act, count * op.in_values, dst);
+      }
+      std::swap(cur, other);
+    }
+    if (rows.empty()) std::memcpy(logits, cur, sizeof(float) * static_cast<size_t>(count * classes));
+  }
+
+  void quantize_rows(const Op& op, int count, const float* x, Scratch& s) const {
+    for (int r = 0; r < count; ++r)
+      quantize(op.w.k, x + r * op.w.k, op.input_scale, op.zero_point, s.rows.get() + static_cast<int64_t>(r) * op.w.kp);
+  }
+
+  void run_spatial(const Op& op, const float* x, float* y, Scratch& s) const {
+    switch (op.kind) {
+      case Op::Kind::Conv: {
+        const ConvGeometry& g = op.conv;
+        // Quantized straight into the padded image, then its patch rows.
+        const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+        uint8_t* padded = s.q.get();
+        std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
+        for (int c = 0; c < g.c; ++c)
+          for (int r = 0; r < g.h; ++r)
+            quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
+                     padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
+        int8::im2col(g, padded, s.rows.get(), op.w.kp);
+        const int pixels = g.oh() * g.ow();
+        int32_t* acc = s.acc.get();
+        int8::gemm(pixels, s.rows.get(), op.w.kp, op.w, acc, g.o);
+        for (int o = 0; o < g.o; ++o) {
+          const float scale = op.out_scale[o];
+          float* plane = y + static_cast<int64_t>(o) * pixels;
+          for (int p = 0; p < pixels; ++p) plane[p] = static_cast<float>(acc[p * g.o + o]) * scale;
+        }
+        break;
+      }
+      case Op::Kind::MaxPool: LENET_ISA_NAMESPACE::maxpool2d_forward(op.pool, x, y, s.argmax.get()); break;
+      case Op::Kind::AvgPool: LENET_ISA_NAMESPACE::avgpool2d_forward(op.pool, x, y); break;
+      case Op::Kind::Act:
+        std::memcpy(y, x, sizeof(float) * static_cast<size_t>(op.in_values));
+        activate(op.act, op.in_values, y);
+        break;
+      case Op::Kind::Linear: break;  // not an image layer
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::unique_ptr<Module>>& layers,
+                                                       const Quantization& quant, const Shape& input) {
+  if (layers.empty() || input.size() < 2) return nullptr;
+  auto e = std::make_unique<Int8Engine>();
+  e->input.assign(input.begin() + 1, input.end());
+  Shape s = {1};
+  s.insert(s.end(), e->input.begin(), e->input.end());
+  size_t next_q = 0;
+  bool image = s.size() == 4;
+  e->max_image = numel(s);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Module* l = layers[i].get();
+    Shape out;
+    try {
+      out = l->output_shape(s);
+    } catch (const std::exception&) {
+      return nullptr;
+    }
+    Op op;
+    op.in_values = numel(s);
+    op.out_values = numel(out);
+    auto take_quant = [&](int n, int k) -> bool {
+      if (next_q >= quant.layers.size() || quant.layers[next_q].layer != i) return false;
+      const LayerQuantization& q = quant.layers[next_q++];
+      if (k > int8::kMaxDepth) return false;
+      op.input_scale = q.input_scale;
+      op.zero_point = q.input_zero_point;
+      int8::pack(n, k, q.weights.data(), q.bias.empty() ? nullptr : q.bias.data(), q.input_zero_point, op.w);
+      op.out_scale = zeros<float>(n);
+      for (int o = 0; o < n; ++o) op.out_scale[o] = q.input_scale * q.weight_scales[static_cast<size_t>(o)];
+      return true;
+    };
+    if (auto* conv = dynamic_cast<Conv2d*>(l)) {
+      if (!image) return nullptr;
+      op.kind = Op::Kind::Conv;
+      op.conv = conv->geometry(s);
+      const auto& o = conv->options();
+      if (!take_quant(o.out, o.in * o.kh * o.kw)) return nullptr;
+      const int64_t pixels = static_cast<int64_t>(op.conv.oh()) * op.conv.ow();
+      e->max_q = std::max(e->max_q, int8::padded_bytes(op.conv));
+      e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
+      e->max_acc = std::max(e->max_acc, pixels * o.out);
+    } else if (auto* lin = dynamic_cast<Linear*>(l)) {
+      if (image) return nullptr;
+      op.kind = Op::Kind::Linear;
+      if (!take_quant(lin->out_features(), lin->in_features())) return nullptr;
+      e->max_rows = std::max(e->max_rows, static_cast<int64_t>(kChunk) * op.w.kp + int8::kSlack);
+      e->max_acc = std::max(e->max_acc, static_cast<int64_t>(kChunk) * lin->out_features());
+    } else if (auto* pool = dynamic_cast<Pool2d*>(l)) {
+      if (!image) return nullptr;
+      op.kind = pool->mode() == Pool2d::Mode::Max ? Op::Kind::MaxPool : Op::Kind::AvgPool;
+      op.pool = pool->geometry(s);
+    } else if (auto* act = dynamic_cast<Activation*>(l)) {
+      op.kind = Op::Kind::Act;
+      op.act = act->kind();
+    } else if (dynamic_cast<Flatten*>(l)) {
+      if (!image) return nullptr;
+      image = false;
+      e->features = numel(out);
+      e->max_row = std::max(e->max_row, e->features);
+      s = out;
+      continue;
+    } else {
+      return nullptr;  // a layer without an int8 plan
+    }
+    if (image) {
+      e->max_image = std::max(e->max_image, op.out_values);
+    } else {
+      e->max_row = std::max({e->max_row, op.in_values, op.out_values});
+    }
+    (image ? e->spatial : e->rows).push_back(std::move(op));
+    s = out;
+  }
+  if (image || next_q != quant.layers.size() || s.size() != 2) return nullptr;
+  if (e->spatial.empty()) e->features = numel(e->input);
+  e->classes = s[1];
+  e->max_row = std::max({e->max_row, e->features, e->classes});
+  return e;
+}
+
+}  // namespace lenet::kernels::LENET_ISA_NAMESPACE
