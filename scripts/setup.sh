@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev                      # fuzzing (libFuzzer, sanitizers' runtimes)
   clang-format clang-tidy                       # scripts/lint.sh
   chromium                                      # browser tests of lenet export --web (headless)
+  libopenmpi-dev openmpi-bin                    # data-parallel training over MPI (LENET_MPI; mpirun in the tests)
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a
