@@ -222,6 +222,29 @@ TEST_F(MpiTrain, InterruptedOnOneRankThenResumedWithOneAndTwo) {
   }
 }
 
+// SIGTERM to mpirun (what Ctrl-C on it does too): mpirun sends SIGTERM to every
+// rank and SIGKILL 1 s later (odls_base_sigkill_timeout); the step and the
+// save take far less, so the run is saved and can continue.
+TEST_F(MpiTrain, SigtermToMpirunSavesTheRun) {
+  const fs::path out = *dir_ / "terminated";
+  const fs::path log = *dir_ / "terminated.out";
+  const std::string args = "train --data " + quoted(test::fashion_mnist_dir()) +
+                           " --arch lenet-max --epochs 3 --batch-size 64 --limit-train 10000 --limit-test 100 "
+                           "--threads 1 --out " +
+                           quoted(out);
+  // Signalled once rank 0 has said where it writes (its handler is in place by then).
+  const auto r = run_shell("{ env " + kMpiEnv + " '" + LENET_MPIEXEC + "' -q -np 2 " + lenet_cli() + " " + args + " >" +
+                           quoted(log) + " & p=$!; for i in $(seq 600); do grep -q -- '->' " + quoted(log) +
+                           " 2>/dev/null && break; sleep 0.1; done; kill -TERM $p; wait $p; }");
+  EXPECT_NE(r.code, 0);
+  const auto lines = lenet_lines(r.err);
+  ASSERT_EQ(lines.size(), 2u) << r.err;  // "stopping after this batch ...", then where it stopped
+  EXPECT_NE(lines[1].find("interrupted by SIGTERM: training stopped"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("continue with: lenet train --resume"), std::string::npos) << lines[1];
+  const ResumeState state = read_resume_state(out / "last.safetensors");
+  EXPECT_FALSE(state.complete());
+}
+
 TEST_F(MpiTrain, ResumesASingleProcessRunOnTwo) {
   const fs::path out = *dir_ / "single-stopped";
   const auto r = test::run_cli(args(out), {}, "LENET_TEST_INTERRUPT_AFTER_BATCHES=6");
