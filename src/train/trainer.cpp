@@ -306,8 +306,8 @@ void check_same_run(const fs::path& path, const TrainOptions& saved, const Train
 // --threads is per process; 0 shares this host's cores among its processes
 // (unless the launcher already bound each to fewer, e.g. mpirun's --bind-to core).
 int threads_per_rank(int asked) {
-  set_num_threads(asked);
-  if (asked > 0 || distributed::local_size() <= 1) return num_threads();
+  if (asked > 0 || distributed::local_size() <= 1) return asked;
+  set_num_threads(0);
   const int usable = num_threads(), host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return usable < host ? usable : std::max(1, host / distributed::local_size());
 }
