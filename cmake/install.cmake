@@ -34,6 +34,9 @@ if(LENET_CORE_ONLY)
   set(LENET_PC_LIBS_PRIVATE "-pthread")
 else()
   set(LENET_PC_REQUIRES_PRIVATE "zlib, plplot, protobuf")
+  if(LENET_MPI)
+    string(APPEND LENET_PC_REQUIRES_PRIVATE ", ompi-c")
+  endif()
   set(LENET_PC_LIBS_PRIVATE "-lonnx -lonnx_proto -pthread")
 endif()
 # The prefix relative to the .pc file's folder: the same file serves
@@ -66,5 +69,8 @@ set(CPACK_COMPONENT_DEV_DEPENDS runtime)
 # package, = this version, comes from CPACK_COMPONENT_DEV_DEPENDS).
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "libonnx-dev, libprotobuf-dev, zlib1g-dev, libplplot-dev, pkg-config")
+if(LENET_MPI)
+  string(APPEND CPACK_DEBIAN_DEV_PACKAGE_DEPENDS ", libopenmpi-dev")
+endif()
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)
 include(CPack)

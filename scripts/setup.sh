@@ -19,6 +19,7 @@ packages=(
   chromium                                      # browser tests of lenet export --web (headless)
   dpkg-dev                                      # cpack -G DEB: dpkg-shlibdeps finds the .deb's dependencies
   g++-aarch64-linux-gnu                         # the ARM64 build of the core (cmake/aarch64-linux-gnu.cmake)
+  libopenmpi-dev openmpi-bin                    # data-parallel training over MPI (LENET_MPI; mpirun in the tests)
 )
 
 # Node.js and npm drive ONNX Runtime in the tests; a machine that already has a

@@ -103,6 +103,44 @@ TEST(DataLoader, BatchLargerThanTheDataSetAndSeek) {
   EXPECT_FALSE(small.next(images, labels));
 }
 
+// Data-parallel parts: concatenated in rank order they are the whole batch,
+// sizes differ by at most one, and a part of a short last batch may be empty.
+TEST(DataLoader, ShardsCutEveryBatchIntoContiguousParts) {
+  const Dataset d = indexed(631);
+  for (int parts : {2, 3}) {
+    DataLoader whole(d, 63, true, 7);
+    std::vector<int64_t> sizes;
+    const std::vector<int64_t> expected = one_epoch(whole, 2, &sizes);
+    std::vector<DataLoader> shards;
+    for (int p = 0; p < parts; ++p) {
+      shards.emplace_back(d, 63, true, 7);
+      shards.back().shard(p, parts);
+      shards.back().start_epoch(2);
+    }
+    std::vector<int64_t> served;
+    Tensor images;
+    std::vector<int32_t> labels;
+    for (size_t b = 0; b < sizes.size(); ++b) {
+      int64_t total = 0;
+      for (int p = 0; p < parts; ++p) {
+        ASSERT_TRUE(shards[static_cast<size_t>(p)].next(images, labels));
+        const int64_t n = images.numel() / 2;
+        EXPECT_EQ(n, sizes[b] / parts + (p < sizes[b] % parts ? 1 : 0)) << "batch " << b << " part " << p;
+        EXPECT_EQ(shards[static_cast<size_t>(p)].batch_size(), sizes[b]);
+        for (int64_t i = 0; i < n; ++i) served.push_back(index_of(images, i));
+        total += n;
+      }
+      EXPECT_EQ(total, sizes[b]);
+    }
+    for (auto& s : shards) EXPECT_FALSE(s.next(images, labels));
+    EXPECT_EQ(served, expected) << parts << " parts";
+    EXPECT_EQ(sizes.back(), 1) << "the last batch has one image: the other parts are empty";
+  }
+  DataLoader loader(d, 8, false, 0);
+  EXPECT_THROW(loader.shard(2, 2), std::invalid_argument);
+  EXPECT_THROW(loader.shard(0, 0), std::invalid_argument);
+}
+
 TEST(DataLoader, ReusesBatchStorage) {
   const Dataset d = indexed(100);
   DataLoader loader(d, 32, true, 1);

@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "lenet/data.h"
+#include "lenet/distributed.h"
 #include "lenet/gallery.h"
 #include "lenet/image.h"
 #include "lenet/nn.h"
@@ -89,7 +90,8 @@ class StopOnSignals {
         "lenet: stopping after this batch to save the run (Ctrl-C again quits at once)\n";
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
     g_stop_message = tty ? tty_message : plain_message;
-    g_stop_message_size = (tty ? sizeof tty_message : sizeof plain_message) - 1;
+    // Under mpirun every rank hears the signal; rank 0 speaks for them.
+    g_stop_message_size = distributed::rank() != 0 ? 0 : (tty ? sizeof tty_message : sizeof plain_message) - 1;
     g_stop_signal = 0;
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
@@ -152,7 +154,8 @@ std::string number(double v);
 // (SIGINT) or 143 (SIGTERM) and says how to continue.
 void run_training(const DataSplit& data, TrainOptions o, const std::vector<EpochHook>& hooks) {
   StopOnSignals signals;
-  Progress progress(stdout, ::isatty(::fileno(stdout)) == 1);
+  // Under mpirun stdout may be a pty that mpirun drains to a file: plain lines.
+  Progress progress(stdout, ::isatty(::fileno(stdout)) == 1 && distributed::size() == 1);
   o.observer = &progress;
   const std::optional<SelfInterrupt> self = self_interrupt_from_env();
   auto batches_seen = std::make_shared<int64_t>(0);
@@ -170,13 +173,13 @@ void run_training(const DataSplit& data, TrainOptions o, const std::vector<Epoch
                      128 + (sig ? sig : SIGINT));
   } catch (const TrainingDiverged& e) {
     progress.abandon();
-    std::error_code ec;
+    std::error_code ec;  // every rank saw the same (summed) loss: rank 0 speaks for them (GroupError)
     const std::string smaller = number(o.lr / 10);
     std::string hint = ", e.g. --lr " + smaller + " in a new run";
     if (fs::exists(o.out_dir / "last.safetensors", ec))
       hint += ", or " + resume_hint + " --lr " + smaller + " to continue from " +
               (e.last_good_epoch > 0 ? "the end of epoch " + std::to_string(e.last_good_epoch) : "where it was saved");
-    throw std::runtime_error(e.what() + hint);
+    throw distributed::GroupError(e.what() + hint);
   }
 }
 
@@ -219,6 +222,9 @@ void check_arguments(const TrainArgs& a) {
     throw UsageError("--weight-decay must be >= 0, got " + number(a.weight_decay));
   if (a.limit_train < 0) throw UsageError("--limit-train must be positive, got " + std::to_string(a.limit_train));
   if (a.limit_test < 0) throw UsageError("--limit-test must be positive, got " + std::to_string(a.limit_test));
+  if (a.batch_size < distributed::size())
+    throw UsageError("--batch-size " + std::to_string(a.batch_size) + " is smaller than the " +
+                     std::to_string(distributed::size()) + " processes: each needs at least one image of every batch");
   check_val_split(a.val_split);
   try {
     check_lr_schedule(parse_lr_schedule(a.lr_schedule, a.warmup_epochs), a.epochs);
@@ -394,7 +400,9 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
 
 // `lenet train --resume RUN`: the run's own settings from RUN/last.safetensors,
 // except --epochs (to train further), --lr, --threads and --data (moved data).
-void resume_run(const TrainArgs& given, const CLI::App& cmd) {
+// Every rank reads RUN itself (the same path on every host).
+void prepare_resume(const TrainArgs& given, const CLI::App& cmd, DataSplit& data_out, TrainOptions& o_out,
+                    std::vector<EpochHook>& hooks_out) {
   const fs::path dir = given.resume;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError("--resume " + given.resume + ": no such run folder");
@@ -444,7 +452,7 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   o.checkpoint_metadata = split_metadata(data_args);
   if (o.threads != state.options.threads) {
     set_num_threads(o.threads);
-    if (num_threads() != state.options.threads)
+    if (num_threads() != state.options.threads && distributed::rank() == 0)
       std::fprintf(stderr,
                    "lenet: warning: resuming with %d threads where the run used %d: the results may differ in the last "
                    "bits from a run that was never stopped (--threads %d keeps them identical)\n",
@@ -452,6 +460,17 @@ void resume_run(const TrainArgs& given, const CLI::App& cmd) {
   }
   std::vector<EpochHook> hooks = make_epoch_hooks(data_args);
   hooks.push_back(make_report_hook(make_report_source(o, data_dir, data_args.limit_test)));
+  data_out = std::move(data);
+  o_out = o;
+  hooks_out = std::move(hooks);
+}
+
+void resume_run(const TrainArgs& given, const CLI::App& cmd) {
+  DataSplit data;
+  TrainOptions o;
+  std::vector<EpochHook> hooks;
+  // A rank that cannot read the run or its data stops them all, named.
+  distributed::on_all_ranks([&] { prepare_resume(given, cmd, data, o, hooks); });
   run_training(data, o, hooks);
 }
 
@@ -515,25 +534,30 @@ void add_train_command(CLI::App& app) {
       if (!fs::exists(a->init, ec)) throw UsageError("--init " + a->init + ": no such file");
       if (std::string arch = architecture_of(a->init); !arch.empty()) a->arch = arch;
     }
-    check_arguments(*a);
-    DataSplit data = load_training_data(*a, data_dir);
-    check_architecture(a->arch, data.train);
-    if (!a->init.empty()) {  // refused before the run folder exists
-      Sequential probe = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr);
-      try {
-        init_weights_from(probe, a->init);
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-      }
-    }
-    if (a->freeze > 0) {
-      const size_t layers = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr).size();
-      if (static_cast<size_t>(a->freeze) > layers)
-        throw UsageError("--freeze " + std::to_string(a->freeze) + " is beyond the " + std::to_string(layers) +
-                         " layers of " + a->arch);
-    }
-
+    DataSplit data;
     TrainOptions o;
+    // Every rank reads the data itself; one that fails stops them all, named.
+    distributed::on_all_ranks([&] {
+      check_arguments(*a);
+      data = load_training_data(*a, data_dir);
+      check_architecture(a->arch, data.train);
+      if (!a->init.empty()) {  // refused before the run folder exists
+        Sequential probe = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr);
+        try {
+          init_weights_from(probe, a->init);
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(e.what());
+        }
+      }
+      if (a->freeze > 0) {
+        const size_t layers = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr).size();
+        if (static_cast<size_t>(a->freeze) > layers)
+          throw UsageError("--freeze " + std::to_string(a->freeze) + " is beyond the " + std::to_string(layers) +
+                           " layers of " + a->arch);
+      }
+      if (distributed::rank() == 0) o.out_dir = prepare_output(a->out);  // rank 0 owns the files
+    });
+    o.out_dir = distributed::from_rank0(o.out_dir.string());
     o.arch = a->arch;
     o.epochs = a->epochs;
     o.batch_size = a->batch_size;
@@ -558,7 +582,6 @@ void add_train_command(CLI::App& app) {
     o.normalize = a->normalize;
     o.run_metadata = run_metadata(*a, data_dir);
     o.checkpoint_metadata = split_metadata(*a);
-    o.out_dir = prepare_output(a->out);
     std::vector<EpochHook> hooks = make_epoch_hooks(*a);
     // Last, so the report embeds the pictures the other hooks wrote.
     hooks.push_back(make_report_hook(make_report_source(o, data_dir, a->limit_test)));

@@ -65,6 +65,7 @@ void Progress::on_start(const TrainStart& start) {
   settings += ", batch " + std::to_string(o.batch_size) + ", " + std::to_string(o.epochs) +
               (o.epochs == 1 ? " epoch" : " epochs") + ", seed " + std::to_string(o.seed) + ", " +
               std::to_string(start.threads) + (start.threads == 1 ? " thread" : " threads");
+  if (start.processes > 1) settings += " in each of " + std::to_string(start.processes) + " processes";
   if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
   std::fprintf(out_, "%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
   if (!o.resume_from.empty())

@@ -104,6 +104,12 @@ class DataLoader {
   int64_t position() const { return cursor_; }  // samples served this epoch
   // Skip ahead to a sample position within the current epoch (resuming a run).
   void seek(int64_t position) { cursor_ = position; }
+  // Data-parallel training: next() then fills only part `part` of `parts` of
+  // every batch (contiguous, in order; the first `n % parts` parts one image
+  // larger, so a part of a small last batch may be empty), while position()
+  // still counts whole batches and batch_size() tells the whole one's size.
+  void shard(int part, int parts);
+  int64_t batch_size() const { return last_batch_; }  // images of the last whole batch next() cut
 
  private:
   const Dataset* data_;
@@ -113,6 +119,8 @@ class DataLoader {
   Normalization norm_;
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;
+  int part_ = 0, parts_ = 1;
+  int64_t last_batch_ = 0;
 };
 
 // Scales one sample's pixels into `out` (sample_size floats) with normalisation.

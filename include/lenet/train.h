@@ -174,7 +174,8 @@ using EpochHook = std::function<void(const EpochEvent&)>;
 // epoch on_epoch_start, on_batch after every batch, on_evaluating before the
 // test pass and on_epoch once the epoch's files are written (before the
 // hooks); on_end after the last epoch. Not called after an exception. Each
-// member does nothing unless overridden.
+// member does nothing unless overridden. With several processes only rank 0's
+// observer is told, and only rank 0 runs the hooks and writes files.
 struct TrainStart {
   const TrainOptions& options;
   const DataSplit& data;
@@ -187,6 +188,7 @@ struct TrainStart {
   int64_t batches_done = 0;
   const InitReport* init = nullptr;  // what --init did (null without it, and when resuming)
   int64_t trainable = 0;             // parameters the optimizer updates (all unless freeze)
+  int processes = 1;  // ranks training together (mpirun -np N); `threads` is per process
 };
 class TrainObserver {
  public:

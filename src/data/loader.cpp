@@ -55,17 +55,30 @@ void DataLoader::start_epoch(int epoch) {
 bool DataLoader::next(Tensor& images, std::vector<int32_t>& labels) {
   const int64_t total = data_->count;
   if (cursor_ >= total) return false;
-  const int64_t n = std::min<int64_t>(batch_, total - cursor_);
+  const int64_t whole = std::min<int64_t>(batch_, total - cursor_);
+  // This part's slice of the whole batch (all of it unless sharded).
+  const int64_t base = whole / parts_, extra = whole % parts_;
+  const int64_t first = cursor_ + part_ * base + std::min<int64_t>(part_, extra);
+  const int64_t n = base + (part_ < extra ? 1 : 0);
   const int64_t sample = data_->sample_size();
   images.resize({n, data_->channels, data_->height, data_->width});
   labels.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t index = order_[static_cast<size_t>(cursor_ + i)];
+    const int64_t index = order_[static_cast<size_t>(first + i)];
     pixels_to_floats(data_->pixels.data() + index * sample, sample, norm_, images.data() + i * sample);
     labels[static_cast<size_t>(i)] = data_->labels[static_cast<size_t>(index)];
   }
-  cursor_ += n;
+  cursor_ += whole;
+  last_batch_ = whole;
   return true;
+}
+
+void DataLoader::shard(int part, int parts) {
+  if (parts < 1 || part < 0 || part >= parts)
+    throw std::invalid_argument("DataLoader: part " + std::to_string(part) + " of " + std::to_string(parts) +
+                                " does not exist");
+  part_ = part;
+  parts_ = parts;
 }
 
 int64_t DataLoader::batches_per_epoch() const { return (data_->count + batch_ - 1) / batch_; }

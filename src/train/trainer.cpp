@@ -9,6 +9,11 @@
 // It is rewritten at the end of every epoch and when a stop is requested
 // mid-epoch, so a run continues exactly where it stopped (after a signal) or
 // from the last finished epoch (after a crash or kill -9).
+//
+// Data-parallel over N processes (mpirun; train/distributed.h): every rank
+// takes its part of each global batch of the same seeded order, the gradient
+// buffer is summed once per step, evaluation is sharded, and rank 0 alone
+// writes files and tells the observer. The resume state is global.
 #include <zlib.h>
 
 #include <algorithm>
@@ -21,10 +26,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "lenet/kernels.h"
 #include "lenet/parallel.h"
 #include "lenet/train.h"
+#include "train/distributed.h"
 
 namespace lenet {
 
@@ -357,6 +364,69 @@ void check_same_run(const fs::path& path, const TrainOptions& saved, const Train
     differ("--clip-grad-norm", short_number(saved.clip_grad_norm), short_number(now.clip_grad_norm));
 }
 
+// ---- several processes (train/distributed.h) ----
+
+// --threads is per process; 0 shares this host's cores among its processes
+// (unless the launcher already bound each to fewer, e.g. mpirun's --bind-to core).
+int threads_per_rank(int asked) {
+  if (asked > 0 || distributed::local_size() <= 1) return asked;
+  set_num_threads(0);
+  const int usable = num_threads(), host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return usable < host ? usable : std::max(1, host / distributed::local_size());
+}
+
+// A checksum of the weights (FNV-1a over their bytes): every rank must start from the same ones.
+std::string weights_checksum(Sequential& model) {
+  uint64_t h = 1469598103934665603ull;
+  const auto values = model.flat_values();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
+  for (size_t i = 0; i < values.size_bytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Refuses to start unless every rank has rank 0's data and weights.
+void check_same_start(const std::string& data_fingerprint, Sequential& model) {
+  const std::string weights = weights_checksum(model);
+  const std::string root = distributed::from_rank0(data_fingerprint + " " + weights);
+  distributed::on_all_ranks([&] {
+    const std::string root_data = root.substr(0, root.find(' ')), root_weights = root.substr(root.find(' ') + 1);
+    if (root_data != data_fingerprint)
+      throw std::invalid_argument("train: its data differ from rank 0's (fingerprint " + data_fingerprint +
+                                  ", rank 0's " + root_data + "): every process must read the same data set");
+    if (root_weights != weights)
+      throw std::invalid_argument("train: its starting weights differ from rank 0's (checksum " + weights +
+                                  ", rank 0's " + root_weights + ")");
+  });
+}
+
+// What the ranks add up after each step's backward, in one all-reduce: the
+// gradient buffer, then the batch's loss sum, its correct count and the stop votes.
+struct StepSums {
+  double loss_sum = 0;
+  int64_t correct = 0;
+  bool stop = false;
+};
+StepSums sum_step(std::span<float> grads, std::vector<float>& wire, double loss_sum, int64_t correct, bool stop) {
+  const size_t p = grads.size();
+  wire.resize(p + 3);
+  std::copy(grads.begin(), grads.end(), wire.begin());
+  wire[p] = static_cast<float>(loss_sum);
+  wire[p + 1] = static_cast<float>(correct);  // exact below 2^24 images a batch
+  wire[p + 2] = stop ? 1.0f : 0.0f;
+  distributed::sum(std::span<float>(wire), "gradient all-reduce");
+  std::copy(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(p), grads.begin());
+  return {wire[p], static_cast<int64_t>(wire[p + 1]), wire[p + 2] > 0};
+}
+
+// One vote: true on every rank when any rank asks to stop.
+bool any_rank(bool vote) {
+  int64_t votes[1] = {vote ? 1 : 0};
+  distributed::sum(std::span<int64_t>(votes), "stop vote");
+  return votes[0] > 0;
+}
+
 }  // namespace
 
 ResumeState read_resume_state(const fs::path& last_checkpoint) {
@@ -374,105 +444,123 @@ ResumeState read_resume_state(const fs::path& last_checkpoint) {
 
 std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, const std::vector<EpochHook>& hooks) {
   using Clock = std::chrono::steady_clock;
-  validate(data, o);
-  set_num_threads(o.threads);
-
-  // Weights from the seed; the shuffle order from (seed, epoch) inside the loader.
+  const int ranks = distributed::size();
+  const bool root = distributed::rank() == 0;
   Rng rng(o.seed);
-  Sequential model = build_model(o.arch, data.train.input_shape(), data.train.num_classes(), &rng);
-  const int64_t frozen = frozen_prefix(model, o.freeze);
-  auto optimizer = make_optimizer(model, o, frozen);
+  Sequential model;
+  std::unique_ptr<Optimizer> optimizer;
+  int64_t frozen = 0;
   const LrSchedule schedule = parse_lr_schedule(o.lr_schedule, o.warmup_epochs);
   int horizon = o.schedule_epochs > 0 ? o.schedule_epochs : o.epochs;
   const bool validating = data.val.count > 0;
   std::optional<InitReport> init;
-  if (!o.init_from.empty() && o.resume_from.empty()) init = init_weights_from(model, o.init_from);
   // Every checkpoint says where the run's first weights came from.
   std::map<std::string, std::string> checkpoint_metadata = o.checkpoint_metadata;
   if (!o.init_from.empty()) checkpoint_metadata["init_from"] = o.init_from.string();
-
   ModelInfo info;
-  info.arch = model.spec();
-  info.input_shape = data.train.input_shape();
-  info.class_names = data.train.class_names;
-  info.preprocessing = data.preprocessing;
-  if (o.normalize) info.preprocessing.normalization = compute_normalization(data.train);
-  info.dataset = data.name;
-  const Normalization norm = info.preprocessing.normalization;
-  const std::string data_fingerprint = fingerprint(data);
-
+  Normalization norm;
+  std::string data_fingerprint;
   RunState st;
-  if (!o.resume_from.empty()) {
-    const fs::path& path = o.resume_from;
-    LoadedModel saved = load_checkpoint(path);
-    SavedState state = parse_train_state(path, saved.metadata);
-    check_same_run(path, state.options, o);
-    if (state.data_fingerprint != data_fingerprint)
-      throw std::invalid_argument("train: cannot resume " + path.string() + ": the data differ from the data the run " +
-                                  "started with (fingerprint " + data_fingerprint + ", the run's " +
-                                  state.data_fingerprint + ")");
-    if (saved.model.spec() != model.spec() || saved.model.parameter_count() != model.parameter_count())
-      throw std::invalid_argument("train: cannot resume " + path.string() + ": its model '" + saved.model.spec() +
-                                  "' is not '" + model.spec() + "'");
-    if (state.run.position > data.train.count)
-      throw std::invalid_argument("train: cannot resume " + path.string() + ": position " +
-                                  std::to_string(state.run.position) + " lies past the " +
-                                  std::to_string(data.train.count) + " training images");
-    if (state.run.stopped_early)
-      throw std::invalid_argument("train: the run in " + path.string() + " stopped early after epoch " +
-                                  std::to_string(state.run.epoch - 1) + " (--patience " +
-                                  std::to_string(state.options.patience) + "); there is nothing to continue");
-    if (state.run.epoch > o.epochs)
-      throw std::invalid_argument("train: the run in " + path.string() + " already finished its " +
-                                  std::to_string(state.run.epoch - 1) +
-                                  " epochs; ask for more epochs to train further");
-    // The schedule keeps the length the run started with.
-    if (state.options.schedule_epochs > 0) horizon = state.options.schedule_epochs;
-    if (schedule.kind == LrSchedule::Kind::onecycle && o.epochs > horizon)
-      throw std::invalid_argument("train: the onecycle schedule of " + path.string() + " spans " +
-                                  std::to_string(horizon) + " epochs; it cannot run past them");
-    std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
-    const auto saved_buffers = saved.model.buffers();  // BatchNorm's running statistics
-    const auto buffers = model.buffers();
-    for (size_t b = 0; b < buffers.size() && b < saved_buffers.size(); ++b)
-      std::copy_n(saved_buffers[b]->value, buffers[b]->numel(), buffers[b]->value);
-    load_optimizer_state(path, *optimizer);
-    rng.set_state(state.rng);
-    st = std::move(state.run);
-  }
+  // Whatever can fail before the first step fails on every rank together (naming the rank).
+  distributed::on_all_ranks([&] {
+    validate(data, o);
+    if (o.batch_size < ranks)
+      throw std::invalid_argument("train: the batch size " + std::to_string(o.batch_size) + " is smaller than the " +
+                                  std::to_string(ranks) + " processes: each needs at least one image of every batch");
+    set_num_threads(threads_per_rank(o.threads));
 
-  // A batch (the last one included) that BatchNorm cannot train on is refused before anything is written.
-  model.train();
-  model.check_training_batch(std::min<int64_t>(o.batch_size, data.train.count), data.train.input_shape());
-  if (data.train.count % o.batch_size)
-    model.check_training_batch(data.train.count % o.batch_size, data.train.input_shape());
+    // Weights from the seed (or --init); the shuffle order from (seed, epoch) inside the loader.
+    model = build_model(o.arch, data.train.input_shape(), data.train.num_classes(), &rng);
+    frozen = frozen_prefix(model, o.freeze);
+    optimizer = make_optimizer(model, o, frozen);
+    if (!o.init_from.empty() && o.resume_from.empty()) init = init_weights_from(model, o.init_from);
 
-  std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  if (ec) throw std::runtime_error("cannot create the output folder " + o.out_dir.string() + ": " + ec.message());
+    info.arch = model.spec();
+    info.input_shape = data.train.input_shape();
+    info.class_names = data.train.class_names;
+    info.preprocessing = data.preprocessing;
+    if (o.normalize) info.preprocessing.normalization = compute_normalization(data.train);
+    info.dataset = data.name;
+    norm = info.preprocessing.normalization;
+    data_fingerprint = fingerprint(data);
 
-  // A kill between last.safetensors and metrics.csv at an epoch's end leaves the
-  // csv one row short; the resume state has every row.
-  if (!o.resume_from.empty() && !st.history.empty()) write_metrics_csv(o.out_dir / "metrics.csv", st.history);
+    if (!o.resume_from.empty()) {
+      const fs::path& path = o.resume_from;
+      LoadedModel saved = load_checkpoint(path);
+      SavedState state = parse_train_state(path, saved.metadata);
+      check_same_run(path, state.options, o);
+      if (state.data_fingerprint != data_fingerprint)
+        throw std::invalid_argument("train: cannot resume " + path.string() +
+                                    ": the data differ from the data the run started with (fingerprint " +
+                                    data_fingerprint + ", the run's " + state.data_fingerprint + ")");
+      if (saved.model.spec() != model.spec() || saved.model.parameter_count() != model.parameter_count())
+        throw std::invalid_argument("train: cannot resume " + path.string() + ": its model '" + saved.model.spec() +
+                                    "' is not '" + model.spec() + "'");
+      if (state.run.position > data.train.count)
+        throw std::invalid_argument("train: cannot resume " + path.string() + ": position " +
+                                    std::to_string(state.run.position) + " lies past the " +
+                                    std::to_string(data.train.count) + " training images");
+      if (state.run.stopped_early)
+        throw std::invalid_argument("train: the run in " + path.string() + " stopped early after epoch " +
+                                    std::to_string(state.run.epoch - 1) + " (--patience " +
+                                    std::to_string(state.options.patience) + "); there is nothing to continue");
+      if (state.run.epoch > o.epochs)
+        throw std::invalid_argument("train: the run in " + path.string() + " already finished its " +
+                                    std::to_string(state.run.epoch - 1) +
+                                    " epochs; ask for more epochs to train further");
+      // The schedule keeps the length the run started with.
+      if (state.options.schedule_epochs > 0) horizon = state.options.schedule_epochs;
+      if (schedule.kind == LrSchedule::Kind::onecycle && o.epochs > horizon)
+        throw std::invalid_argument("train: the onecycle schedule of " + path.string() + " spans " +
+                                    std::to_string(horizon) + " epochs; it cannot run past them");
+      std::copy(saved.model.flat_values().begin(), saved.model.flat_values().end(), model.flat_values().begin());
+      const auto saved_buffers = saved.model.buffers();  // BatchNorm's running statistics
+      const auto buffers = model.buffers();
+      for (size_t b = 0; b < buffers.size() && b < saved_buffers.size(); ++b)
+        std::copy_n(saved_buffers[b]->value, buffers[b]->numel(), buffers[b]->value);
+      load_optimizer_state(path, *optimizer);
+      rng.set_state(state.rng);
+      st = std::move(state.run);
+    }
+
+    // A batch (the last one included) that BatchNorm cannot train on is refused before anything is written.
+    model.train();
+    model.check_training_batch(std::min<int64_t>(o.batch_size, data.train.count), data.train.input_shape());
+    if (data.train.count % o.batch_size)
+      model.check_training_batch(data.train.count % o.batch_size, data.train.input_shape());
+
+    std::error_code ec;
+    if (root) fs::create_directories(o.out_dir, ec);
+    if (ec) throw std::runtime_error("cannot create the output folder " + o.out_dir.string() + ": " + ec.message());
+
+    // A kill between last.safetensors and metrics.csv at an epoch's end leaves the
+    // csv one row short; the resume state has every row.
+    if (root && !o.resume_from.empty() && !st.history.empty()) write_metrics_csv(o.out_dir / "metrics.csv", st.history);
+  });
+  check_same_start(data_fingerprint, model);
 
   DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
+  loader.shard(distributed::rank(), ranks);
   TrainObserver none;
-  TrainObserver& observer = o.observer ? *o.observer : none;
+  TrainObserver& observer = o.observer && root ? *o.observer : none;
   TrainStart start{o,        data,      info, model.parameter_count(), num_threads(), loader.batches_per_epoch(),
                    st.epoch, st.batches};
   start.init = init ? &*init : nullptr;
   start.trainable = model.parameter_count() - frozen;
+  start.processes = ranks;
   observer.on_start(start);
 
   const fs::path last_path = o.out_dir / "last.safetensors";
   const int threads_used = num_threads();
   // last.safetensors: the weights, the optimizer state and the run's position.
   auto save_last = [&] {
+    if (!root) return;
     auto extra = checkpoint_metadata;
     extra[kTrainStateKey] = train_state_text(o, threads_used, horizon, st, rng, data_fingerprint);
     save_checkpoint(last_path, model, info, optimizer.get(), extra);
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
+  std::vector<float> wire;  // the step's all-reduce buffer (several processes)
   auto diverged = [&](const std::string& what, int epoch, int64_t batch) {
     std::string kept = st.best_epoch > 0 ? "best.safetensors (epoch " + std::to_string(st.best_epoch) +
                                                ") and last.safetensors (end of epoch " +
@@ -491,7 +579,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   // With a validation split, the test set is scored only for a new best and at the end.
   Evaluation test;
   auto evaluate_test = [&](int epoch, EpochMetrics& m) {
-    test = evaluate(model, data.test, norm);
+    test = evaluate_on_all_ranks(model, data.test, norm);
     if (!std::isfinite(test.loss))
       diverged("the test loss after epoch " + std::to_string(epoch) + " is " + loss_text(test.loss), epoch, 0);
     m.test_loss = test.loss;
@@ -515,31 +603,58 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     };
     const double epoch_lr = schedule.lr(o.lr, epoch - 1, 0, horizon, loader.batches_per_epoch());
     while (loader.next(images, labels)) {
-      const int n = static_cast<int>(labels.size());
+      const int n = static_cast<int>(labels.size());  // this rank's part of the batch
+      const int64_t whole = loader.batch_size();
       const auto lr = static_cast<float>(schedule.lr(o.lr, epoch - 1, st.batches, horizon, loader.batches_per_epoch()));
       optimizer->set_lr(lr);
       optimizer->zero_grad();
-      const Tensor& logits = model.forward(images);
-      dlogits.resize(logits.shape());
+      double loss = 0;  // mean over the whole batch
       int64_t hits = 0;
-      const double loss = kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), dlogits.data(),
-                                                         kernels::Reduction::Mean, &hits);
-      if (!std::isfinite(loss))
-        diverged("the training loss is " + loss_text(loss) + " at epoch " + std::to_string(epoch) + ", batch " +
-                     std::to_string(st.batches + 1) + " of " + std::to_string(loader.batches_per_epoch()),
-                 epoch, st.batches + 1);
-      model.backward(dlogits);
+      bool stopping = stop(epoch, st.batches + 1);
+      auto check_loss = [&] {
+        if (!std::isfinite(loss))
+          diverged("the training loss is " + loss_text(loss) + " at epoch " + std::to_string(epoch) + ", batch " +
+                       std::to_string(st.batches + 1) + " of " + std::to_string(loader.batches_per_epoch()),
+                   epoch, st.batches + 1);
+      };
+      if (ranks == 1) {
+        const Tensor& logits = model.forward(images);
+        dlogits.resize(logits.shape());
+        loss = kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), dlogits.data(),
+                                              kernels::Reduction::Mean, &hits);
+        check_loss();
+        model.backward(dlogits);
+      } else {
+        // Each part's gradient is its sum over images / the whole batch's size,
+        // so the parts add up to the single process's mean (a part of a short
+        // last batch may be empty and adds zeros).
+        double part_sum = 0;
+        if (n > 0) {
+          const Tensor& logits = model.forward(images);
+          dlogits.resize(logits.shape());
+          part_sum = kernels::softmax_cross_entropy(n, k, logits.data(), labels.data(), dlogits.data(),
+                                                    kernels::Reduction::Sum, &hits);
+          const float scale = static_cast<float>(1.0 / static_cast<double>(whole));
+          for (int64_t i = 0; i < dlogits.numel(); ++i) dlogits.data()[i] *= scale;
+          model.backward(dlogits);
+        }
+        const StepSums sums = sum_step(model.flat_grads(), wire, part_sum, hits, stopping);
+        loss = sums.loss_sum / static_cast<double>(whole);
+        hits = sums.correct;
+        stopping = sums.stop;
+        check_loss();
+      }
       std::fill(frozen_grads.begin(), frozen_grads.end(), 0.0f);  // frozen layers take no gradient
-      if (o.clip_grad_norm > 0) clip_grad_norm(trainable_grads, o.clip_grad_norm);
+      if (o.clip_grad_norm > 0) clip_grad_norm(trainable_grads, o.clip_grad_norm);  // of the summed gradient
       optimizer->step();
-      st.loss_sum += loss * n;
+      st.loss_sum += loss * static_cast<double>(whole);
       st.correct += hits;
-      st.seen += n;
+      st.seen += whole;
       st.position = loader.position();
       ++st.batches;
       observer.on_batch(epoch, st.batches, st.loss_sum / static_cast<double>(st.seen),
                         static_cast<double>(st.correct) / static_cast<double>(st.seen));
-      if (stop(epoch, st.batches)) {
+      if (stopping) {
         st.seconds = train_seconds();
         // The weights now come from partway through `epoch`: the last finished
         // epoch's number, no metrics (they would describe other weights).
@@ -562,7 +677,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     m.test_loss = m.test_acc = NAN;
     m.lr = epoch_lr;
     if (validating) {
-      const Evaluation val = evaluate(model, data.val, norm);
+      const Evaluation val = evaluate_on_all_ranks(model, data.val, norm);
       if (!std::isfinite(val.loss))
         diverged("the validation loss after epoch " + std::to_string(epoch) + " is " + loss_text(val.loss), epoch, 0);
       m.val_loss = val.loss;
@@ -591,7 +706,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     if (new_best) {
       st.best_loss = loss;
       st.best_epoch = epoch;
-      save_checkpoint(o.out_dir / "best.safetensors", model, info, nullptr, checkpoint_metadata);
+      if (root) save_checkpoint(o.out_dir / "best.safetensors", model, info, nullptr, checkpoint_metadata);
     }
     st.stopped_early = stopping_early;
     // The next epoch starts from here: last carries the optimizer state and the position.
@@ -599,15 +714,17 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     st.position = st.batches = st.correct = st.seen = 0;
     st.loss_sum = st.seconds = 0;
     save_last();
-    write_metrics_csv(o.out_dir / "metrics.csv", st.history);
+    if (root) write_metrics_csv(o.out_dir / "metrics.csv", st.history);
     observer.on_epoch(m, new_best);
     if (stopping_early) observer.on_early_stop(epoch, waited);
 
-    if (validating && test.count == 0) test = evaluate(model, data.test, norm);  // for the hooks of a resumed run
+    // Every rank evaluates its share (a collective), before rank 0 alone runs the hooks.
+    if (validating && test.count == 0) test = evaluate_on_all_ranks(model, data.test, norm);  // for a resumed run's hooks
     const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data, stopping_early};
-    for (const EpochHook& hook : hooks) hook(event);
+    if (root)
+      for (const EpochHook& hook : hooks) hook(event);
     if (stopping_early) break;
-    if (epoch < o.epochs && stop(epoch + 1, 0))
+    if (epoch < o.epochs && (ranks == 1 ? stop(epoch + 1, 0) : any_rank(stop(epoch + 1, 0))))
       throw TrainingInterrupted("training stopped after epoch " + std::to_string(epoch) + "; saved " +
                                     last_path.string(),
                                 last_path, epoch + 1, 0);
