@@ -188,7 +188,7 @@ struct TrainStart {
   int64_t batches_done = 0;
   const InitReport* init = nullptr;  // what --init did (null without it, and when resuming)
   int64_t trainable = 0;             // parameters the optimizer updates (all unless freeze)
-  int processes = 1;  // ranks training together (mpirun -np N); `threads` is per process
+  int processes = 1;                 // ranks training together (mpirun -np N); `threads` is per process
 };
 class TrainObserver {
  public:

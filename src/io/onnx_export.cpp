@@ -13,8 +13,8 @@
 #include "io/onnx_metadata.h"
 #include "lenet/fileio.h"
 #include "lenet/onnx.h"
-#include "lenet/version.h"
 #include "lenet/quant.h"
+#include "lenet/version.h"
 
 namespace lenet {
 

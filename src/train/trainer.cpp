@@ -644,7 +644,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
         stopping = sums.stop;
         check_loss();
       }
-      std::fill(frozen_grads.begin(), frozen_grads.end(), 0.0f);  // frozen layers take no gradient
+      std::fill(frozen_grads.begin(), frozen_grads.end(), 0.0f);                    // frozen layers take no gradient
       if (o.clip_grad_norm > 0) clip_grad_norm(trainable_grads, o.clip_grad_norm);  // of the summed gradient
       optimizer->step();
       st.loss_sum += loss * static_cast<double>(whole);
@@ -719,7 +719,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
     if (stopping_early) observer.on_early_stop(epoch, waited);
 
     // Every rank evaluates its share (a collective), before rank 0 alone runs the hooks.
-    if (validating && test.count == 0) test = evaluate_on_all_ranks(model, data.test, norm);  // for a resumed run's hooks
+    if (validating && test.count == 0)
+      test = evaluate_on_all_ranks(model, data.test, norm);  // for a resumed run's hooks
     const EpochEvent event{o.out_dir, st.history, new_best, model, info, test, data, stopping_early};
     if (root)
       for (const EpochHook& hook : hooks) hook(event);
