@@ -233,11 +233,8 @@ TEST_F(MpiTrain, SigtermToMpirunSavesTheRun) {
                            "--threads 1 --out " +
                            quoted(out);
   // Signalled once rank 0 has said where it writes (its handler is in place by then).
-  // odls_base_sigkill_timeout: mpirun's SIGKILL comes 1 s after its SIGTERM by default, too soon for a
-  // rank to finish its step and save on a loaded machine (CI); users raise it the same way (README).
-  const auto r = run_shell("{ env " + kMpiEnv + " OMPI_MCA_odls_base_sigkill_timeout=30 '" + LENET_MPIEXEC +
-                           "' -q -np 2 " + lenet_cli() + " " + args + " >" + quoted(log) +
-                           " & p=$!; for i in $(seq 600); do grep -q -- '->' " + quoted(log) +
+  const auto r = run_shell("{ env " + kMpiEnv + " '" + LENET_MPIEXEC + "' -q -np 2 " + lenet_cli() + " " + args + " >" +
+                           quoted(log) + " & p=$!; for i in $(seq 600); do grep -q -- '->' " + quoted(log) +
                            " 2>/dev/null && break; sleep 0.1; done; kill -TERM $p; wait $p; }");
   EXPECT_NE(r.code, 0);
   const auto lines = lenet_lines(r.err);
