@@ -55,7 +55,7 @@ inline vec madd(vec x, vec y) { return _mm256_madd_epi16(x, y); }
 inline vec add32(vec x, vec y) { return _mm256_add_epi32(x, y); }
 inline vec lo_pair(vec x) { return _mm256_shuffle_epi32(x, 0x00); }
 inline vec hi_pair(vec x) { return _mm256_shuffle_epi32(x, 0x55); }
-#else
+#elif defined(__SSE2__)
 inline constexpr int kRows = 4;
 using vec = __m128i;
 inline vec vload(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
@@ -65,6 +65,50 @@ inline vec madd(vec x, vec y) { return _mm_madd_epi16(x, y); }
 inline vec add32(vec x, vec y) { return _mm_add_epi32(x, y); }
 inline vec lo_pair(vec x) { return _mm_shuffle_epi32(x, 0x00); }
 inline vec hi_pair(vec x) { return _mm_shuffle_epi32(x, 0x55); }
+#else
+// Other CPUs (the aarch64 "generic" path): the same arithmetic lane by lane;
+// a vec holds kCols int32, or 2·kCols int16 for the widened pairs.
+inline constexpr int kRows = 4;
+struct vec {
+  int32_t v[kCols];
+};
+inline vec vload(const void* p) {
+  vec r;
+  std::memcpy(r.v, p, sizeof r.v);
+  return r;
+}
+inline void vstore(void* p, vec x) { std::memcpy(p, x.v, sizeof x.v); }
+inline int16_t half(const vec& x, int i) {
+  int16_t h[2 * kCols];
+  std::memcpy(h, x.v, sizeof h);
+  return h[i];
+}
+inline vec pairs(int32_t u) {  // bytes a0..a3 widened to int16 (a0, a1, a2, a3) in every 4 halves
+  vec r;
+  int16_t h[2 * kCols];
+  for (int i = 0; i < 2 * kCols; ++i) h[i] = static_cast<int16_t>((static_cast<uint32_t>(u) >> (8 * (i % 4))) & 0xffu);
+  std::memcpy(r.v, h, sizeof h);
+  return r;
+}
+inline vec madd(vec x, vec y) {
+  vec r;
+  for (int c = 0; c < kCols; ++c)
+    r.v[c] = int32_t{half(x, 2 * c)} * half(y, 2 * c) + int32_t{half(x, 2 * c + 1)} * half(y, 2 * c + 1);
+  return r;
+}
+inline vec add32(vec x, vec y) {
+  for (int c = 0; c < kCols; ++c) x.v[c] += y.v[c];
+  return x;
+}
+inline vec lo_pair(vec x) {
+  for (int c = 0; c < kCols; ++c) x.v[c] = x.v[0];
+  return x;
+}
+inline vec hi_pair(vec x) {
+  const int32_t one = x.v[1];
+  for (int c = 0; c < kCols; ++c) x.v[c] = one;
+  return x;
+}
 #endif
 constexpr bool kVnni = false;
 
