@@ -101,7 +101,8 @@ TEST(AdamW, DecayIsDecoupledFromTheGradient) {
 }
 
 TEST(ClipGradNorm, MatchesTorchClipGradNorm) {
-  for (const json& c : fixture("optim.json").at("clip_grad_norm")) {
+  const json optim = fixture("optim.json");  // kept alive: a range-for over .at() of a temporary dangles
+  for (const json& c : optim.at("clip_grad_norm")) {
     std::vector<float> g = c.at("grads");
     const std::vector<float> want = c.at("clipped");
     const double norm = clip_grad_norm(std::span<float>(g), c.at("max_norm").get<double>());
