@@ -30,7 +30,7 @@ for target in arm x86; do
   "$cc" -std=c99 -Wall -Werror -I"$root/include" -I"$lib/include" "$root/examples/embed/classify.c" \
     -L"$lib" -llenet -Wl,-rpath,"$lib" -o "$work/classify-$target"
 done
-file "$work/classify-arm" | grep -q aarch64 || { echo "check_arm64: classify-arm is not an aarch64 binary" >&2; exit 1; }
+grep -q aarch64 <<<"$(file "$work/classify-arm")" || { echo "check_arm64: classify-arm is not an aarch64 binary" >&2; exit 1; }
 "$x86/lenet" train --arch lenet-relu --epochs 1 --limit-train 2000 --limit-test 200 --seed 1 --threads 2 \
   --out "$work/run" >"$work/train.log"
 bash "$root/scripts/fashion_pgm.sh" "$work/images" 12

@@ -18,7 +18,7 @@ for deb in "$runtime" "$dev"; do
 done
 # Correct dependencies: the runtime package names the shared libraries it links.
 for lib in libonnx1 libprotobuf32 libplplot17 libc6 libstdc++6; do
-  dpkg-deb -f "$runtime" Depends | grep -q "$lib" || { echo "check_deb: $runtime does not depend on $lib" >&2; exit 1; }
+  grep -q "$lib" <<<"$(dpkg-deb -f "$runtime" Depends)" || { echo "check_deb: $runtime does not depend on $lib" >&2; exit 1; }
 done
 contents=$(dpkg-deb -c "$runtime")
 grep -q '/usr/bin/lenet$' <<<"$contents" || { echo "check_deb: no /usr/bin/lenet in $runtime" >&2; exit 1; }

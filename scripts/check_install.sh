@@ -43,7 +43,7 @@ for f in "$includedir/lenet/c_api.h" "$includedir/lenet/lenet.h" "$includedir/le
 done
 version=$(pkg-config --modversion lenet)
 grep -q "LENET_VERSION_STRING \"$version\"" "$includedir/lenet/version.h" || fail "version.h does not say $version"
-"$prefix/bin/lenet" --version | grep -qx "lenet.cpp $version" || fail "lenet --version does not say $version"
+grep -qx "lenet.cpp $version" <<<"$("$prefix/bin/lenet" --version)" || fail "lenet --version does not say $version"
 soname=$(readelf -d "$libdir/liblenet.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $soname == "liblenet.so.${version%%.*}" ]] || fail "SONAME is '$soname', not liblenet.so.${version%%.*}"
 [[ -e "$libdir/$soname" ]] || fail "$libdir/$soname missing"
@@ -51,7 +51,7 @@ soname=$(readelf -d "$libdir/liblenet.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/
 others=$(nm -D --defined-only -C "$libdir/liblenet.so" | awk '{ $1 = ""; $2 = ""; sub(/^  /, ""); print }' |
   grep -Ev '^(lenet_[a-z0-9_]+|lenet::.*|(typeinfo|typeinfo name|vtable|VTT) for lenet::.*)$' || true)
 [[ -z $others ]] || fail "liblenet.so exports symbols outside lenet_* and lenet::: $(echo "$others" | head -5)"
-nm -D --defined-only "$libdir/liblenet.so" | grep -q ' T lenet_predict_u8$' || fail "lenet_predict_u8 not exported"
+grep -q ' T lenet_predict_u8$' <<<"$(nm -D --defined-only "$libdir/liblenet.so")" || fail "lenet_predict_u8 not exported"
 
 # ---- a model trained by the installed CLI, and 12 Fashion-MNIST test images as PGM files ----
 data=${LENET_DATA_DIR:-/usr/share/datasets/fashion-mnist}
@@ -68,8 +68,8 @@ cmake -S "$src/examples/embed" -B "$work/embed" -DCMAKE_BUILD_TYPE=Release >"$wo
 cmake --build "$work/embed" >>"$work/embed.log"
 # shellcheck disable=SC2046  # pkg-config's output is meant to be split
 cc -std=c99 -Wall -Werror "$src/examples/embed/classify.c" $(pkg-config --cflags --libs lenet) -o "$work/classify_pc"
-ldd "$work/classify_pc" | grep -q "liblenet.so.${version%%.*}" || fail "classify_pc is not linked to liblenet.so"
-ldd "$work/embed/classify_static" | grep -q liblenet && fail "classify_static is linked to liblenet.so"
+grep -q "liblenet.so.${version%%.*}" <<<"$(ldd "$work/classify_pc")" || fail "classify_pc is not linked to liblenet.so"
+grep -q liblenet <<<"$(ldd "$work/embed/classify_static")" && fail "classify_static is linked to liblenet.so"
 
 # `lenet predict` one file per run (one image per forward pass, as the consumers call it).
 : >"$work/expected.jsonl"
