@@ -171,6 +171,8 @@ TEST(Colour, HueAloneIsLearntInColourAndNotInGray) {
 
   const auto rgb = train(colour, hue_options(dir / "rgb"));
   const auto mono = train(gray, hue_options(dir / "gray"));
+  RecordProperty("rgb_test_acc", std::to_string(rgb.back().test_acc));
+  RecordProperty("gray_test_acc", std::to_string(mono.back().test_acc));
   EXPECT_GE(rgb.back().test_acc, 0.95) << "3 channels see the hue";
   // Chance is 0.25; 160 test images give it a standard deviation of 0.034.
   EXPECT_LE(mono.back().test_acc, 0.42) << "1 channel sees only the luma, which is the same for every class";
