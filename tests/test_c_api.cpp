@@ -45,7 +45,7 @@ ModelInfo save_model(const fs::path& path, const std::string& arch, int channels
   info.input_shape = {channels, 28, 20};
   for (int c = 0; c < kClasses; ++c) info.class_names.push_back("class " + std::to_string(c));
   info.preprocessing.grayscale = channels == 1;
-  info.preprocessing.normalization = {0.3f, 0.4f};
+  info.preprocessing.normalization = Normalization{{0.3f}, {0.4f}};
   save_checkpoint(path, model, info);
   return info;
 }
@@ -169,7 +169,7 @@ TEST_F(CApi, PredictFloatAppliesNoPreprocessing) {
   constexpr int n = 7;
   const std::vector<uint8_t> pixels = random_pixels(n * 560, 7);
   std::vector<float> x(pixels.size());
-  pixels_to_floats(pixels.data(), static_cast<int64_t>(pixels.size()), {0.3f, 0.4f}, x.data());
+  pixels_to_floats(pixels.data(), static_cast<int64_t>(pixels.size()), Normalization{{0.3f}, {0.4f}}, x.data());
   ModelHandle h(gray());
   std::vector<float> from_u8(n * kClasses), from_float(n * kClasses);
   ASSERT_EQ(lenet_predict_u8(h.m, pixels.data(), n, from_u8.data(), nullptr, 0), LENET_OK);

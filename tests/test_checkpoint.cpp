@@ -23,7 +23,7 @@ ModelInfo sample_info(const Sequential& model) {
   info.class_names = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
   info.preprocessing.resize_height = 28;
   info.preprocessing.resize_width = 20;
-  info.preprocessing.normalization = {0.2860f, 0.3530f};
+  info.preprocessing.normalization = Normalization{{0.2860f}, {0.3530f}};
   info.dataset = "letters \"quoted\", with commas";
   info.epoch = 7;
   info.metrics = {{"test_acc", 0.875}, {"test_loss", 0.3141592653589793}};
@@ -92,8 +92,8 @@ TEST(Checkpoint, SavedAndReloadedModelGivesIdenticalOutputs) {
   EXPECT_EQ(back.preprocessing.grayscale, true);
   EXPECT_EQ(back.preprocessing.resize_height, 28);
   EXPECT_EQ(back.preprocessing.resize_width, 20);
-  EXPECT_EQ(back.preprocessing.normalization.mean, 0.2860f);
-  EXPECT_EQ(back.preprocessing.normalization.std, 0.3530f);
+  EXPECT_EQ(back.preprocessing.normalization.mean, std::vector<float>{0.2860f});
+  EXPECT_EQ(back.preprocessing.normalization.std, std::vector<float>{0.3530f});
   EXPECT_EQ(back.dataset, info.dataset);
   EXPECT_EQ(back.epoch, 7);
   EXPECT_EQ(back.metrics.at("test_loss"), 0.3141592653589793);

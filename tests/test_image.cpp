@@ -238,7 +238,7 @@ TEST(ModelInput, SamePathAsTrainingWithResizeAndNormalisation) {
   imgtest::save_image(dir / "x.png", gray_from(2, 2, {40, 80, 120, 160}));
   Preprocessing pre;
   pre.resize_height = 4, pre.resize_width = 4;
-  pre.normalization = {0.5f, 0.25f};
+  pre.normalization = Normalization{{0.5f}, {0.25f}};
   const Tensor x = image_file_to_input(dir / "x.png", pre, {1, 4, 4});
   ASSERT_EQ(x.shape(), (Shape{1, 1, 4, 4}));
   const uint8_t expected[16] = {40, 50, 70, 80, 60, 70, 90, 100, 100, 110, 130, 140, 120, 130, 150, 160};

@@ -159,7 +159,7 @@ TEST(DataLoader, ScalesAndNormalisesPixels) {
   EXPECT_EQ(out[0], 0.0f);
   EXPECT_FLOAT_EQ(out[1], 0.2f);
   EXPECT_EQ(out[2], 1.0f);
-  pixels_to_floats(px, 3, {0.5f, 0.25f}, out);
+  pixels_to_floats(px, 3, Normalization{{0.5f}, {0.25f}}, out);
   EXPECT_FLOAT_EQ(out[0], -2.0f);
   EXPECT_FLOAT_EQ(out[1], (0.2f - 0.5f) / 0.25f);
   EXPECT_FLOAT_EQ(out[2], 2.0f);
@@ -168,15 +168,15 @@ TEST(DataLoader, ScalesAndNormalisesPixels) {
   d.pixels = {0, 255, 255, 0, 0, 0};
   const Normalization n = compute_normalization(d);
   // Pixels {0, 1, 1, 0, 0, 0}: mean 1/3, variance 1/3 − 1/9 = 2/9.
-  EXPECT_FLOAT_EQ(n.mean, 1.0f / 3);
-  EXPECT_FLOAT_EQ(n.std, std::sqrt(2.0f / 9));
+  EXPECT_FLOAT_EQ(n.mean.at(0), 1.0f / 3);
+  EXPECT_FLOAT_EQ(n.std.at(0), std::sqrt(2.0f / 9));
   DataLoader loader(d, 8, false, 0, n);
   Tensor images;
   std::vector<int32_t> labels;
   loader.start_epoch(0);
   ASSERT_TRUE(loader.next(images, labels));
-  EXPECT_FLOAT_EQ(images[1], (1.0f - n.mean) / n.std);
-  EXPECT_FLOAT_EQ(images[0], (0.0f - n.mean) / n.std);
+  EXPECT_FLOAT_EQ(images[1], (1.0f - n.mean[0]) / n.std[0]);
+  EXPECT_FLOAT_EQ(images[0], (0.0f - n.mean[0]) / n.std[0]);
   // Normalised batch: mean 0, variance 1 over the whole set.
   double sum = 0, sq = 0;
   for (float v : images.span()) sum += v, sq += static_cast<double>(v) * v;
@@ -187,7 +187,7 @@ TEST(DataLoader, ScalesAndNormalisesPixels) {
 TEST(DataLoader, RejectsBadSettings) {
   const Dataset d = indexed(4);
   EXPECT_THROW(DataLoader(d, 0, true, 0), std::invalid_argument);
-  EXPECT_THROW(DataLoader(d, 4, true, 0, {0.0f, 0.0f}), std::invalid_argument);
+  EXPECT_THROW(DataLoader(d, 4, true, 0, Normalization{{0.0f}, {0.0f}}), std::invalid_argument);
   Dataset flat = indexed(4);
   flat.pixels.pop_back();
   EXPECT_THROW(DataLoader(flat, 4, true, 0), std::invalid_argument);

@@ -65,7 +65,7 @@ ModelInfo make_info(const Sequential& model, const Shape& chw, int classes) {
   for (int k = 0; k < classes; ++k) info.class_names.push_back("class " + std::to_string(k));
   info.preprocessing.resize_height = static_cast<int>(chw[1]);
   info.preprocessing.resize_width = static_cast<int>(chw[2]);
-  info.preprocessing.normalization = {0.286f, 0.353f};
+  info.preprocessing.normalization = Normalization{{0.286f}, {0.353f}};
   info.dataset = "fashion-mnist";
   info.epoch = 7;
   info.metrics = {{"test_acc", 0.875}, {"test_loss", 0.3125}};

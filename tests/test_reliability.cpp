@@ -178,6 +178,42 @@ TEST_P(Resume, StoppedAtARandomBatchContinuesBitIdentically) {
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, Resume, ::testing::Values("adam", "sgd"));
 
+// Augmented images come from (seed, epoch, image index) alone: a resumed run
+// draws what the uninterrupted one drew, and the thread count changes nothing.
+TEST(ResumeLibrary, AugmentedRunStoppedAtARandomBatchContinuesBitIdentically) {
+  ScratchDir dir;
+  const DataSplit data = band_split();
+  TrainOptions ref = quick_options(dir / "ref");
+  ref.augment = "crop:2,flip,rotate:10,brightness:0.2";
+  train(data, ref);
+  const int64_t stop_at = random_batch(1, 3 * kBatchesPerEpoch - 1);
+  SCOPED_TRACE("stopped after batch " + std::to_string(stop_at) + " of 30");
+  TrainOptions o = quick_options(dir / "run");
+  o.augment = ref.augment;
+  o.stop_requested = stop_after_batches(stop_at);
+  EXPECT_THROW(train(data, o), TrainingInterrupted);
+  EXPECT_EQ(read_resume_state(dir / "run" / "last.safetensors").options.augment, ref.augment);
+  o.stop_requested = nullptr;
+  o.resume_from = dir / "run" / "last.safetensors";
+  train(data, o);
+  expect_same_run(dir / "ref", dir / "run");
+  EXPECT_EQ(load_checkpoint(dir / "run" / "best.safetensors").metadata.at("augment"),
+            "crop:2,flip:0.5,rotate:10,brightness:0.2");
+  // One thread instead of two: the same bits.
+  TrainOptions one = quick_options(dir / "one");
+  one.augment = ref.augment;
+  one.threads = 1;
+  train(data, one);
+  expect_same_run(dir / "ref", dir / "one");
+  // Without augmentation the run is another one.
+  train(data, quick_options(dir / "plain"));
+  const SafetensorsFile plain = read_safetensors(dir / "plain" / "last.safetensors");
+  const SafetensorsFile augmented = read_safetensors(dir / "ref" / "last.safetensors");
+  const Tensor *a = plain.find("0.weight"), *b = augmented.find("0.weight");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(std::memcmp(a->data(), b->data(), sizeof(float) * static_cast<size_t>(a->numel())), 0);
+}
+
 TEST(ResumeLibrary, StoppedTwiceAndBetweenEpochsStillBitIdentical) {
   ScratchDir dir;
   const DataSplit data = band_split();
@@ -258,6 +294,8 @@ TEST(ResumeLibrary, RefusesOtherDataOrSettings) {
       data, [](TrainOptions& r) { r.seed = 12; }, "seed");
   expect_refused(
       data, [](TrainOptions& r) { r.optimizer = "sgd"; }, "optimizer");
+  expect_refused(
+      data, [](TrainOptions& r) { r.augment = "flip"; }, "--augment");
 
   // A checkpoint without resume state (best.safetensors, or one saved by hand) says so.
   TrainOptions done = quick_options(dir / "done");

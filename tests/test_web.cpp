@@ -138,7 +138,7 @@ TEST_F(WebPage, ExportWritesOneSelfContainedFolder) {
   EXPECT_EQ(config.at("class_names").get<std::vector<std::string>>(), best.info.class_names);
   EXPECT_EQ(config.at("input_shape").get<Shape>(), best.info.input_shape);
   EXPECT_EQ(config.at("preprocessing").at("normalization").at("std").get<float>(),
-            best.info.preprocessing.normalization.std);
+            best.info.preprocessing.normalization.std.at(0));
   EXPECT_EQ(config.at("background"), "dark");  // MNIST-like: white on black
   ASSERT_EQ(config.at("examples").size(), std::min<size_t>(10, best.info.class_names.size()));
   for (size_t k = 0; k < config.at("examples").size(); ++k) {

@@ -88,6 +88,7 @@ void add_eval_command(CLI::App& app) {
     DataOptions options;
     options.resize_height = info.preprocessing.resize_height;
     options.resize_width = info.preprocessing.resize_width;
+    options.channels = data_channels_for(info);
     options.threads = *threads;
     held_out_split(loaded, *model_path, cmd->count("--val-split") ? val_split.get() : nullptr,
                    cmd->count("--split-seed") ? split_seed.get() : nullptr, options);

@@ -67,6 +67,7 @@ std::vector<WebExample> web_examples(const WebArgs& w, const std::string& model_
     DataOptions options;
     options.resize_height = loaded.info.preprocessing.resize_height;
     options.resize_width = loaded.info.preprocessing.resize_width;
+    options.channels = data_channels_for(loaded.info);
     // An image folder without test/: the split the training run held out.
     if (auto it = loaded.metadata.find("val_split"); it != loaded.metadata.end())
       options.val_split = std::stod(it->second);

@@ -80,6 +80,7 @@ TestData load_test_split(const fs::path& dir, const LoadedModel& best, const fs:
     DataOptions options;
     options.resize_height = info.preprocessing.resize_height;
     options.resize_width = info.preprocessing.resize_width;
+    options.channels = data_channels_for(info);
     options.threads = threads;
     // An image folder without test/: the split the run held out, as `lenet eval` takes it.
     stored_held_out_split(best.metadata, best_path.string(), options);

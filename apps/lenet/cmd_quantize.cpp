@@ -62,6 +62,7 @@ void add_quantize_command(CLI::App& app) {
     DataOptions options;
     options.resize_height = info.preprocessing.resize_height;
     options.resize_width = info.preprocessing.resize_width;
+    options.channels = data_channels_for(info);
     options.threads = *threads;
     stored_held_out_split(loaded.metadata, *model_path, options);
     DataSplit split = load_data(data_dir, options);

@@ -50,6 +50,8 @@ struct TrainArgs {
   bool normalize = false;
   int64_t limit_train = 0, limit_test = 0;
   std::string size;         // image folders: --size HxW
+  int channels = 1;         // image folders: 1 grayscale, 3 RGB
+  std::string augment;      // --augment, lenet/augment.h
   double val_split = 0.2;   // image folders without test/
   uint64_t split_seed = 0;  // kept apart from --seed so the held-out images stay the same across runs
   std::string resume;       // a run folder to continue
@@ -234,6 +236,13 @@ void check_arguments(const TrainArgs& a) {
   if (!(a.clip_grad_norm >= 0) || !std::isfinite(a.clip_grad_norm))
     throw UsageError("--clip-grad-norm must be a positive number, got " + number(a.clip_grad_norm));
   if (a.freeze < 0) throw UsageError("--freeze must be >= 0, got " + std::to_string(a.freeze));
+  if (a.channels != 1 && a.channels != 3)
+    throw UsageError("--channels must be 1 (grayscale) or 3 (RGB), got " + std::to_string(a.channels));
+  try {
+    parse_augmentation(a.augment);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // --patience P: a positive whole number (0 would stop before training).
@@ -323,6 +332,7 @@ DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
   data_options.seed = a.split_seed;
   data_options.val_split = a.val_split;
   data_options.threads = a.threads;
+  data_options.channels = a.channels;
   if (!a.size.empty()) {
     try {
       std::tie(data_options.resize_height, data_options.resize_width) = parse_size(a.size);
@@ -361,6 +371,7 @@ std::map<std::string, std::string> run_metadata(const TrainArgs& a, const fs::pa
                {"limit_train", std::to_string(a.limit_train)},
                {"limit_test", std::to_string(a.limit_test)},
                {"size", a.size},
+               {"channels", std::to_string(a.channels)},
                {"hold_out", a.hold_out ? "1" : "0"}});
   return meta;
 }
@@ -393,6 +404,11 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
   a.size = get("size");
   a.split_seed = stored_split_seed(get("split_seed"), checkpoint.string());
   a.val_split = stored_val_split(get("val_split"), checkpoint.string());
+  auto channels = meta.find("channels");  // absent from runs before colour: grayscale
+  a.channels = channels == meta.end() ? 1 : static_cast<int>(integer("channels"));
+  if (a.channels != 1 && a.channels != 3)
+    throw UsageError(checkpoint.string() + ": the run's 'channels' is " + std::to_string(a.channels) +
+                     ", not 1 or 3; cannot resume it");
   auto hold_out = meta.find("hold_out");  // absent from runs before validation splits
   a.hold_out = hold_out != meta.end() && hold_out->second == "1";
   return a;
@@ -411,9 +427,11 @@ void prepare_resume(const TrainArgs& given, const CLI::App& cmd, DataSplit& data
     throw UsageError("--resume " + given.resume +
                      ": no last.safetensors there (the run stopped before it saved anything; "
                      "start it again)");
-  for (const char* flag : {"--arch", "--batch-size", "--optimizer", "--momentum", "--weight-decay", "--seed", "--out",
-                           "--normalize", "--limit-train", "--limit-test", "--size", "--val-split", "--split-seed",
-                           "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init", "--freeze", "--patience"})
+  for (const char* flag :
+       {"--arch",       "--batch-size",  "--optimizer",     "--momentum",       "--weight-decay", "--seed",
+        "--out",        "--normalize",   "--limit-train",   "--limit-test",     "--size",         "--val-split",
+        "--split-seed", "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init",         "--freeze",
+        "--patience",   "--channels",    "--augment"})
     if (cmd.count(flag))
       throw UsageError(std::string(flag) +
                        " cannot change when resuming: the run keeps its own settings (only --epochs, "
@@ -512,6 +530,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--limit-train", a->limit_train, "Use only the first N training images (quick runs)");
   cmd->add_option("--limit-test", a->limit_test, "Use only the first N test images");
   cmd->add_option("--size", a->size, "Image folders: resize every image to HxW (bilinear), e.g. 28x28");
+  cmd->add_option("--channels", a->channels,
+                  "Image folders: 1 (grayscale, luma) or 3 (RGB: gray images replicated, alpha dropped)")
+      ->capture_default_str();
+  cmd->add_option("--augment", a->augment,
+                  "Augment the training images, per image and epoch (torchvision's meanings): e.g. "
+                  "'crop:2,flip,rotate:10,brightness:0.2'");
   cmd->add_option("--val-split", a->val_split,
                   "Fraction of each class of the training set held out for validation (picks the best epoch); "
                   "image folders without test/: held out for testing (default 0.2)")
@@ -580,6 +604,7 @@ void add_train_command(CLI::App& app) {
     o.seed = a->seed;
     o.threads = a->threads;
     o.normalize = a->normalize;
+    o.augment = a->augment;
     o.run_metadata = run_metadata(*a, data_dir);
     o.checkpoint_metadata = split_metadata(*a);
     std::vector<EpochHook> hooks = make_epoch_hooks(*a);

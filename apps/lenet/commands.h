@@ -47,6 +47,10 @@ uint64_t stored_split_seed(const std::string& text, const std::string& source);
 void stored_held_out_split(const std::map<std::string, std::string>& metadata, const std::string& source,
                            DataOptions& options);
 
+// The channels to read an image folder with for `info`'s model: 3 for an RGB
+// model, else 1 (the data's shape check then names any other mismatch).
+int data_channels_for(const ModelInfo& info);
+
 // load_dataset, with each file an image folder skipped as one warning line on
 // stderr and a count at the end.
 DataSplit load_data(const std::filesystem::path& dir, const DataOptions& options);
@@ -76,5 +80,6 @@ void add_predict_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_augment_preview_command(CLI::App& app);
 
 }  // namespace lenet::cli

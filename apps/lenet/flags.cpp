@@ -61,6 +61,10 @@ void stored_held_out_split(const std::map<std::string, std::string>& metadata, c
   if (auto it = metadata.find("split_seed"); it != metadata.end()) options.seed = stored_split_seed(it->second, source);
 }
 
+int data_channels_for(const ModelInfo& info) {
+  return info.input_shape.size() == 3 && info.input_shape[0] == 3 ? 3 : 1;
+}
+
 DataSplit load_data(const std::filesystem::path& dir, const DataOptions& options) {
   ImageLoadReport report;
   DataSplit split = load_dataset(dir, options, &report);

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   lenet::cli::add_predict_command(app);
   lenet::cli::add_export_command(app);
   lenet::cli::add_serve_command(app);
+  lenet::cli::add_augment_preview_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

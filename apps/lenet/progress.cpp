@@ -66,7 +66,13 @@ void Progress::on_start(const TrainStart& start) {
               (o.epochs == 1 ? " epoch" : " epochs") + ", seed " + std::to_string(o.seed) + ", " +
               std::to_string(start.threads) + (start.threads == 1 ? " thread" : " threads");
   if (start.processes > 1) settings += " in each of " + std::to_string(start.processes) + " processes";
-  if (norm.enabled()) settings += ", normalised by mean " + short_number(norm.mean) + " std " + short_number(norm.std);
+  auto values = [](const std::vector<float>& v) {
+    std::string out;
+    for (size_t c = 0; c < v.size(); ++c) out += (c ? "," : "") + short_number(v[c]);
+    return out;
+  };
+  if (norm.enabled()) settings += ", normalised by mean " + values(norm.mean) + " std " + values(norm.std);
+  if (!o.augment.empty()) settings += ", augmented " + parse_augmentation(o.augment).text();
   std::fprintf(out_, "%s -> %s\n", settings.c_str(), o.out_dir.string().c_str());
   if (!o.resume_from.empty())
     std::fprintf(out_, "resuming from %s: epoch %d, after batch %lld of %lld\n", o.resume_from.string().c_str(),

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "lenet/augment.h"
 #include "lenet/random.h"
 #include "lenet/tensor.h"
 
@@ -27,12 +28,19 @@ struct Dataset {
   Dataset head(int64_t n) const;
 };
 
-// Per-pixel preprocessing after scaling to [0, 1]: x' = (x − mean) / std.
-// Stored in the checkpoint so that prediction repeats it.
+// Per-pixel preprocessing after scaling to [0, 1]: x' = (x − mean_c) / std_c
+// (torchvision's Normalize). One value for every channel, or one per channel
+// (--normalize on RGB data). Stored in the checkpoint so that prediction repeats it.
 struct Normalization {
-  float mean = 0.0f;
-  float std = 1.0f;
-  bool enabled() const { return mean != 0.0f || std != 1.0f; }
+  std::vector<float> mean{0.0f}, std{1.0f};  // equal lengths: 1, or the channel count
+  float mean_of(int channel) const { return mean.size() == 1 ? mean[0] : mean[static_cast<size_t>(channel)]; }
+  float std_of(int channel) const { return std.size() == 1 ? std[0] : std[static_cast<size_t>(channel)]; }
+  bool per_channel() const { return mean.size() > 1; }
+  bool enabled() const;
+  // Throws std::invalid_argument (prefixed by `what`) unless the lengths agree,
+  // fit `channels` (1 or the channel count; 0: any) and every std is positive
+  // and every value finite.
+  void check(const std::string& what, int channels = 0) const;
 };
 
 // How an image file becomes a model input; stored in the checkpoint.
@@ -76,7 +84,10 @@ const std::vector<std::string>& fashion_mnist_classes();
 
 struct DataOptions {
   int resize_height = 0, resize_width = 0;  // --size HxW, 0 = keep
-  double val_split = 0.2;                   // image folders without test/
+  // Image folders: 1 grayscale (luma), 3 RGB (gray replicated, alpha dropped).
+  // IDX sets are grayscale: 3 is refused for them.
+  int channels = 1;
+  double val_split = 0.2;  // image folders without test/
   uint64_t seed = 0;
   int threads = 0;  // decoding; 0 = all
 };
@@ -85,17 +96,23 @@ struct ImageLoadReport;
 DataSplit load_dataset(const std::filesystem::path& dir, const DataOptions& options = {},
                        ImageLoadReport* report = nullptr);
 
-// Mean and standard deviation of every pixel of `data` scaled to [0, 1] (one
-// value each: the images are grayscale), for --normalize.
+// Mean and standard deviation of the pixels of `data` scaled to [0, 1], for
+// --normalize: one value each for grayscale data, one per channel for colour
+// (as the usual per-channel ImageNet-style statistics).
 Normalization compute_normalization(const Dataset& data);
 
 // ---- batching ----
 
 // Yields batches of float images [B, C, H, W] scaled to [0, 1] and normalised,
-// with a seeded shuffle every epoch and a partial last batch.
+// with a seeded shuffle every epoch and a partial last batch. With an
+// augmentation (training only), each image is augmented after scaling and
+// before normalising, from its own generator seeded by (seed, epoch, its
+// index in the data set): the same images whatever the thread count, batch
+// size or a resume.
 class DataLoader {
  public:
-  DataLoader(const Dataset& data, int batch_size, bool shuffle, uint64_t seed, Normalization norm = {});
+  DataLoader(const Dataset& data, int batch_size, bool shuffle, uint64_t seed, Normalization norm = {},
+             Augmentation augment = {});
   // Starts epoch `epoch` (0-based); the order depends only on (seed, epoch).
   void start_epoch(int epoch);
   // Fills the next batch; false when the epoch is done. Reuses the tensors' storage.
@@ -117,13 +134,22 @@ class DataLoader {
   bool shuffle_;
   uint64_t seed_;
   Normalization norm_;
+  Augmentation augment_;
+  int epoch_ = 0;
+  std::vector<float> scratch_;  // augmentation
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;
   int part_ = 0, parts_ = 1;
   int64_t last_batch_ = 0;
 };
 
-// Scales one sample's pixels into `out` (sample_size floats) with normalisation.
+// Scales `count` samples of planar [channels, plane] pixels into `out` and
+// normalises channel c by norm's mean_of(c), std_of(c).
+void pixels_to_floats(const uint8_t* pixels, int64_t count, int channels, int64_t plane, const Normalization& norm,
+                      float* out);
+// The same for `n` values of one channel (a single-value normalisation).
 void pixels_to_floats(const uint8_t* pixels, int64_t n, const Normalization& norm, float* out);
+// Normalises `count` samples of [channels, plane] floats in [0, 1] in place.
+void normalize_floats(float* values, int64_t count, int channels, int64_t plane, const Normalization& norm);
 
 }  // namespace lenet

@@ -21,9 +21,10 @@ struct GalleryItem {
 };
 
 struct GalleryOptions {
-  int columns = 0;    // 0: min(count, 10)
-  int scale = 0;      // upscaling factor; 0: the largest that keeps images <= 112 px high (at least 1)
-  std::string title;  // first line; a legend is added below it
+  int columns = 0;     // 0: min(count, 10)
+  int scale = 0;       // upscaling factor; 0: the largest that keeps images <= 112 px high (at least 1)
+  std::string title;   // first line; a legend is added below it
+  std::string legend;  // the line below the title; empty: what the captions mean for predictions
 };
 
 // Pixel geometry of a gallery, so callers and tests can predict it.
@@ -59,5 +60,14 @@ Image dataset_image(const Dataset& data, int64_t index);
 // images drawn.
 int write_prediction_gallery(const std::filesystem::path& path, Sequential& model, const Dataset& data,
                              const Normalization& norm, int count = 10, const std::string& title = "");
+
+// What training sees of the first `images` training images of `data` under
+// `augmentation` (`lenet augment-preview`): per image the original, captioned
+// with its class, then `copies` augmented versions captioned "epoch N", the
+// very pixels epochs 1..copies of a run seeded `seed` train on (the
+// DataLoader's per-image draws), rounded to 8 bits. Throws
+// std::invalid_argument for an empty data set or counts below 1.
+std::vector<GalleryItem> augment_preview_items(const Dataset& data, const Augmentation& augmentation, uint64_t seed,
+                                               int images, int copies);
 
 }  // namespace lenet

@@ -16,7 +16,8 @@
 //   lenet.preprocessing   {"grayscale": true, "resize": [0, 0], "mean": 0.0, "std": 1.0}
 //   lenet.dataset, lenet.epoch, lenet.metrics ({"test_acc": 0.81, ...})
 //   class_names, input_shape, normalization_mean, normalization_std: the same
-//     facts under plain names, for consumers that know nothing of lenet.cpp.
+//     facts under plain names, for consumers that know nothing of lenet.cpp
+//     (a per-channel normalisation writes lists: "[0.49,0.48,0.45]").
 // The model passes the ONNX checker and strict shape inference before it is
 // written, and it is written atomically.
 //

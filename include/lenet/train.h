@@ -58,6 +58,9 @@ struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;         // 0: all cores
   bool normalize = false;  // mean/std from the training set, stored with the model
+  // Training images only, per image and epoch (lenet/augment.h's text, e.g.
+  // "crop:2,flip"); empty: none. Recorded as "augment" in every checkpoint.
+  std::string augment;
   std::filesystem::path out_dir;
   // ---- schedules, clipping, fine-tuning, early stopping (all off by default) ----
   std::string lr_schedule;  // parse_lr_schedule's text (lenet/optim.h); empty: constant lr

@@ -69,7 +69,8 @@ int bad_argument(char* error, size_t error_size, const char* function, const std
 
 // The model's input as 8-bit planes → its floats, as the DataLoader scales them.
 void to_floats(const lenet_model& m, const uint8_t* pixels, int64_t count, float* out) {
-  lenet::pixels_to_floats(pixels, count * m.sample, m.loaded.info.preprocessing.normalization, out);
+  lenet::pixels_to_floats(pixels, count, m.channels, static_cast<int64_t>(m.height) * m.width,
+                          m.loaded.info.preprocessing.normalization, out);
 }
 
 // One prepared image (interleaved, the model's size) → probabilities.

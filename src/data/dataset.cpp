@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "lenet/data.h"
 #include "lenet/image.h"
@@ -21,6 +22,11 @@ DataSplit load_dataset(const fs::path& dir, const DataOptions& options, ImageLoa
   if (is_idx_folder(dir)) {
     if (options.resize_height || options.resize_width)
       throw std::invalid_argument(dir.string() + ": resizing is not supported for IDX data sets");
+    if (options.channels != 1)
+      throw std::invalid_argument(dir.string() + ": IDX images are grayscale (1 channel) but " +
+                                  std::to_string(options.channels) +
+                                  " channels were asked for (--channels, or a colour model); colour needs an image "
+                                  "folder");
     return load_idx_folder(dir);
   }
   if (is_image_folder(dir)) return load_image_folder(dir, options, report);
@@ -38,19 +44,30 @@ DataSplit load_dataset(const fs::path& dir, const DataOptions& options, ImageLoa
 Normalization compute_normalization(const Dataset& data) {
   if (data.count == 0) throw std::invalid_argument("compute_normalization: the data set is empty");
   // Exact integer sums over the 8-bit pixels: no rounding, no order dependence.
-  uint64_t sum = 0, sum_sq = 0;
-  for (uint8_t p : data.pixels) {
-    sum += p;
-    sum_sq += static_cast<uint64_t>(p) * p;
-  }
-  const double n = static_cast<double>(data.pixels.size());
-  const double mean = static_cast<double>(sum) / n / 255.0;
-  const double var = std::max(0.0, static_cast<double>(sum_sq) / n / (255.0 * 255.0) - mean * mean);
+  const int channels = std::max(1, data.channels);
+  const int64_t plane = static_cast<int64_t>(data.height) * data.width;
+  std::vector<uint64_t> sum(static_cast<size_t>(channels), 0), sum_sq(static_cast<size_t>(channels), 0);
+  for (int64_t s = 0; s < data.count; ++s)
+    for (int c = 0; c < channels; ++c) {
+      const uint8_t* p = data.pixels.data() + (s * channels + c) * plane;
+      uint64_t a = 0, b = 0;
+      for (int64_t i = 0; i < plane; ++i) a += p[i], b += static_cast<uint64_t>(p[i]) * p[i];
+      sum[static_cast<size_t>(c)] += a, sum_sq[static_cast<size_t>(c)] += b;
+    }
+  const double n = static_cast<double>(data.count) * static_cast<double>(plane);
   Normalization norm;
-  norm.mean = static_cast<float>(mean);
-  norm.std = static_cast<float>(std::sqrt(var));
-  if (!(norm.std > 0))
-    throw std::invalid_argument("compute_normalization: every pixel has the same value; cannot normalise");
+  norm.mean.clear(), norm.std.clear();
+  for (int c = 0; c < channels; ++c) {
+    const double mean = static_cast<double>(sum[static_cast<size_t>(c)]) / n / 255.0;
+    const double var = std::max(0.0, static_cast<double>(sum_sq[static_cast<size_t>(c)]) / n / (255.0 * 255.0) -
+                                         mean * mean);
+    norm.mean.push_back(static_cast<float>(mean));
+    norm.std.push_back(static_cast<float>(std::sqrt(var)));
+    if (!(norm.std.back() > 0))
+      throw std::invalid_argument("compute_normalization: every pixel" +
+                                  (channels > 1 ? " of channel " + std::to_string(c) : std::string()) +
+                                  " has the same value; cannot normalise");
+  }
   return norm;
 }
 

@@ -1,6 +1,6 @@
 // Image-folder data sets: DIR/train/<class>/* (+ DIR/test/<class>/*) or CSV
 // lists of "path,label", decoded once, in parallel, into a Dataset of 8-bit
-// grayscale pixels.
+// planar pixels: grayscale (1 channel) or RGB (3).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -193,14 +193,14 @@ struct Decoded {
   std::vector<std::string> errors;  // "" when the file decoded
 };
 
-Decoded decode_all(const std::vector<Sample>& samples, const Preprocessing& pre, int threads) {
+Decoded decode_all(const std::vector<Sample>& samples, const Preprocessing& pre, int channels, int threads) {
   Decoded d;
   const int64_t n = static_cast<int64_t>(samples.size());
   d.images.resize(n);
   d.errors.resize(n);
   decode_in_parallel(n, threads, [&](int64_t i) {
     try {
-      d.images[i] = prepare_image(read_image(samples[i].file), pre, 1);
+      d.images[i] = prepare_image(read_image(samples[i].file), pre, channels);
     } catch (const std::exception& e) {
       d.errors[i] = e.what();
     }
@@ -226,18 +226,24 @@ void stratified_split(const std::vector<int32_t>& labels, int classes, double va
 }
 
 Dataset pack(const std::vector<Sample>& samples, const std::vector<int64_t>& keep, std::vector<Image>& images,
-             const std::vector<std::string>& class_names, int height, int width) {
+             const std::vector<std::string>& class_names, int channels, int height, int width) {
   Dataset d;
   d.class_names = class_names;
-  d.channels = 1, d.height = height, d.width = width;
+  d.channels = channels, d.height = height, d.width = width;
   d.count = static_cast<int64_t>(keep.size());
-  const size_t size = static_cast<size_t>(height) * width;
+  const size_t plane = static_cast<size_t>(height) * width, size = plane * channels;
   d.pixels.resize(size * keep.size());
   d.labels.reserve(keep.size());
   d.files.reserve(keep.size());
   for (size_t j = 0; j < keep.size(); ++j) {
     Image& img = images[keep[j]];
-    std::copy(img.pixels.begin(), img.pixels.end(), d.pixels.begin() + static_cast<std::ptrdiff_t>(j * size));
+    uint8_t* out = d.pixels.data() + j * size;
+    if (channels == 1) {
+      std::copy(img.pixels.begin(), img.pixels.end(), out);
+    } else {  // interleaved [H, W, C] -> planar [C, H, W]
+      for (size_t i = 0; i < plane; ++i)
+        for (int c = 0; c < channels; ++c) out[c * plane + i] = img.pixels[i * channels + c];
+    }
     img = Image{};  // release as we go: peak memory stays near one copy
     d.labels.push_back(samples[keep[j]].label);
     d.files.push_back(samples[keep[j]].file.string());
@@ -269,6 +275,9 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
   if (!is_image_folder(path))
     throw std::runtime_error(path.string() +
                              ": not an image folder (expected train/<class>/ folders, train.csv, or a .csv list)");
+  if (options.channels != 1 && options.channels != 3)
+    throw std::invalid_argument("channels " + std::to_string(options.channels) +
+                                ": image folders are read as 1 (grayscale) or 3 (RGB) channels");
   if ((options.resize_height > 0) != (options.resize_width > 0) || options.resize_height < 0 ||
       options.resize_width < 0)
     throw std::invalid_argument("image size " + size_text(options.resize_height, options.resize_width) +
@@ -299,13 +308,13 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
 
   // 2. Decode every file once, in parallel.
   Preprocessing pre;
-  pre.grayscale = true;
+  pre.grayscale = options.channels == 1;
   pre.resize_height = options.resize_height;
   pre.resize_width = options.resize_width;
   std::vector<Sample> all = train_list.samples;
   const size_t train_files = all.size();
   all.insert(all.end(), test_list.samples.begin(), test_list.samples.end());
-  Decoded decoded = decode_all(all, pre, options.threads);
+  Decoded decoded = decode_all(all, pre, options.channels, options.threads);
 
   // 3. Report what was skipped; drop it.
   ImageLoadReport local;
@@ -371,8 +380,8 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
   DataSplit split;
   split.name = folder_name(path);
   split.preprocessing = pre;
-  split.train = pack(all, train_idx, decoded.images, class_names, height, width);
-  split.test = pack(all, test_idx, decoded.images, class_names, height, width);
+  split.train = pack(all, train_idx, decoded.images, class_names, options.channels, height, width);
+  split.test = pack(all, test_idx, decoded.images, class_names, options.channels, height, width);
   return split;
 }
 

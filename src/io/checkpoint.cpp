@@ -6,6 +6,7 @@
 //   input_shape      JSON [C, H, W]
 //   class_names      JSON list of strings
 //   preprocessing    JSON {"grayscale": bool, "resize": [H, W], "normalization": {"mean": m, "std": s}}
+//                    (per-channel normalisation: "mean": [m0, m1, m2], "std": [s0, s1, s2])
 //   dataset, epoch   text
 //   metrics          JSON object of numbers (train_loss, test_acc, ...)
 //   optimizer, optimizer_steps   only when optimizer state ("optim.*" tensors) is saved
@@ -61,8 +62,7 @@ int64_t meta_int(const fs::path& path, const std::map<std::string, std::string>&
 json preprocessing_json(const Preprocessing& p) {
   return {{"grayscale", p.grayscale},
           {"resize", {p.resize_height, p.resize_width}},
-          {"normalization",
-           {{"mean", static_cast<double>(p.normalization.mean)}, {"std", static_cast<double>(p.normalization.std)}}}};
+          {"normalization", normalization_json(p.normalization)}};
 }
 
 Preprocessing preprocessing_from(const fs::path& path, const json& j) {
@@ -85,16 +85,11 @@ Preprocessing preprocessing_from(const fs::path& path, const json& j) {
     p.resize_width = static_cast<int>(w);
   }
   if (j.contains("normalization")) {
-    const json& n = j["normalization"];
-    if (!n.is_object() || !n.contains("mean") || !n.contains("std") || !n["mean"].is_number() || !n["std"].is_number())
-      fail("normalization must be {\"mean\": number, \"std\": number}");
-    // As doubles first: a value beyond float's range may not be converted.
-    const double mean = n["mean"].get<double>(), std = n["std"].get<double>();
-    if (!(std::fabs(mean) <= 1e30) || !(std > 0 && std <= 1e30))
-      fail("normalization needs a finite mean and a positive std");
-    p.normalization.mean = static_cast<float>(mean);
-    p.normalization.std = static_cast<float>(std);
-    if (!(p.normalization.std > 0)) fail("normalization needs a finite mean and a positive std");
+    try {
+      p.normalization = normalization_from_json(j["normalization"]);
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
   }
   return p;
 }
@@ -183,6 +178,10 @@ LoadedModel model_from(SafetensorsFile file, const fs::path& path) {
     }
   }
 
+  const size_t norm_values = info.preprocessing.normalization.mean.size();
+  if (norm_values != 1 && norm_values != static_cast<size_t>(info.input_shape[0]))
+    bad(path, "checkpoint metadata 'preprocessing' normalises " + std::to_string(norm_values) +
+                  " channels but the model takes " + std::to_string(info.input_shape[0]));
   if (info.preprocessing.resize_height > 0 && (info.preprocessing.resize_height != info.input_shape[1] ||
                                                info.preprocessing.resize_width != info.input_shape[2]))
     bad(path, "checkpoint metadata 'preprocessing' resizes to " + std::to_string(info.preprocessing.resize_height) +

@@ -424,13 +424,13 @@ Image prepare_image(const Image& decoded, const Preprocessing& pre, int channels
 void image_to_floats(const Image& prepared, const Normalization& norm, float* out) {
   const int64_t n = static_cast<int64_t>(prepared.height) * prepared.width;
   if (prepared.channels == 1) {
-    pixels_to_floats(prepared.pixels.data(), n, norm, out);
+    pixels_to_floats(prepared.pixels.data(), 1, 1, n, norm, out);
     return;
   }
   std::vector<uint8_t> planar(prepared.pixels.size());  // [H, W, C] -> [C, H, W]
   for (int64_t i = 0; i < n; ++i)
     for (int k = 0; k < prepared.channels; ++k) planar[k * n + i] = prepared.pixels[i * prepared.channels + k];
-  pixels_to_floats(planar.data(), n * prepared.channels, norm, out);
+  pixels_to_floats(planar.data(), 1, prepared.channels, n, norm, out);
 }
 
 Image image_file_for_model(const fs::path& path, const Preprocessing& pre, const Shape& input_shape,

@@ -1,5 +1,9 @@
 #include "io/json_text.h"
 
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
 namespace lenet {
 
 using json = nlohmann::json;
@@ -71,6 +75,45 @@ json parse_json_text(std::string_view text, const std::filesystem::path& file, c
                               (at.last_key.empty() ? "" : ", in \"" + printable_excerpt(at.last_key) + "\"") + ": " +
                               printable_excerpt(at.last_token) + " does not fit a double");
   }
+}
+
+json normalization_json(const Normalization& norm) {
+  auto values = [&](const std::vector<float>& v) {
+    if (v.size() == 1) return json(static_cast<double>(v[0]));
+    json list = json::array();
+    for (float x : v) list.push_back(static_cast<double>(x));
+    return list;
+  };
+  return {{"mean", values(norm.mean)}, {"std", values(norm.std)}};
+}
+
+Normalization normalization_from_json(const json& j) {
+  if (!j.is_object() || !j.contains("mean") || !j.contains("std"))
+    throw std::invalid_argument("normalization must be {\"mean\": m, \"std\": s} (numbers, or lists per channel)");
+  // As doubles first: a value beyond float's range may not be converted.
+  auto values = [](const json& v, const char* what, bool positive) {  // what: "mean" or "std"
+    std::vector<float> out;
+    const bool list = v.is_array();
+    if (list && (v.empty() || v.size() > 4))
+      throw std::invalid_argument(std::string("normalization ") + what + " lists 1 to 4 values, got " +
+                                  std::to_string(v.size()));
+    for (const json& x : list ? v : json::array({v})) {
+      const double d = x.is_number() ? x.get<double>() : NAN;
+      if (!(std::fabs(d) <= 1e30) || (positive && !(d > 0)) || (positive && !(static_cast<float>(d) > 0)))
+        throw std::invalid_argument(std::string("normalization needs ") +
+                                    (positive ? "a positive std" : "a finite mean") +
+                                    " of magnitude at most 1e30, got " + x.dump().substr(0, 40));
+      out.push_back(static_cast<float>(d));
+    }
+    return out;
+  };
+  Normalization n;
+  n.mean = values(j["mean"], "mean", false);
+  n.std = values(j["std"], "std", true);
+  if (n.mean.size() != n.std.size())
+    throw std::invalid_argument("normalization has " + std::to_string(n.mean.size()) + " mean(s) but " +
+                                std::to_string(n.std.size()) + " std(s)");
+  return n;
 }
 
 }  // namespace lenet

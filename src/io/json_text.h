@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "lenet/data.h"
 #include "lenet/error.h"
 
 namespace lenet {
@@ -23,5 +24,13 @@ nlohmann::json parse_json_text(std::string_view text, const std::filesystem::pat
 // `text` cut to `max` bytes, control and non-ASCII bytes shown as '?': a piece
 // of a hostile file that can go into a one-line message.
 std::string printable_excerpt(std::string_view text, size_t max = 40);
+
+// A normalisation as stored in checkpoints and ONNX metadata: {"mean": m,
+// "std": s} for one value over every channel (the form of older files), or
+// {"mean": [m0, m1, m2], "std": [s0, s1, s2]} per channel.
+nlohmann::json normalization_json(const Normalization& norm);
+// Back from that form; throws std::invalid_argument saying what is wrong (not
+// numbers, lists of other lengths, a magnitude above 1e30, a std <= 0).
+Normalization normalization_from_json(const nlohmann::json& j);
 
 }  // namespace lenet

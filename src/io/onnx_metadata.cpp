@@ -23,6 +23,14 @@ std::string number_text(double v) {
   return os.str();
 }
 
+// One value ("0.286000013"), or per channel a JSON list ("[0.5,0.4,0.3]").
+std::string values_text(const std::vector<float>& v) {
+  if (v.size() == 1) return number_text(v[0]);
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + number_text(v[i]);
+  return out + "]";
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info) {
@@ -31,8 +39,7 @@ std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info)
   nlohmann::json preprocessing = {
       {"grayscale", pre.grayscale},
       {"resize", {pre.resize_height, pre.resize_width}},
-      {"normalization",
-       {{"mean", static_cast<double>(pre.normalization.mean)}, {"std", static_cast<double>(pre.normalization.std)}}},
+      {"normalization", normalization_json(pre.normalization)},
   };
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [k, v] : info.metrics) metrics[k] = v;  // NaN becomes null
@@ -48,8 +55,8 @@ std::vector<std::pair<std::string, std::string>> to_props(const ModelInfo& info)
       {"lenet.metrics", metrics.dump()},
       {"class_names", classes},
       {"input_shape", shape_json(info.input_shape)},
-      {"normalization_mean", number_text(pre.normalization.mean)},
-      {"normalization_std", number_text(pre.normalization.std)},
+      {"normalization_mean", values_text(pre.normalization.mean)},
+      {"normalization_std", values_text(pre.normalization.std)},
   };
 }
 
@@ -98,11 +105,6 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
                                   "], got " + v.dump());
     return v.get<int64_t>();
   };
-  auto real = [](const nlohmann::json& v) {
-    if (!v.is_number() || !(std::fabs(v.get<double>()) <= 1e30))
-      throw std::invalid_argument("expected a number of magnitude at most 1e30, got " + v.dump());
-    return v.get<double>();
-  };
   parse("lenet.input_shape", [&](const nlohmann::json& j) {
     if (!j.is_array() || j.size() != 3) throw std::invalid_argument("expected [C, H, W]");
     info.input_shape.clear();
@@ -125,9 +127,7 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
     const nlohmann::json& resize = member(j, "resize");
     pre.resize_height = static_cast<int>(whole(pair_item(resize, 0), 0, 65536));
     pre.resize_width = static_cast<int>(whole(pair_item(resize, 1), 0, 65536));
-    const nlohmann::json& normalization = member(j, "normalization");
-    pre.normalization.mean = static_cast<float>(real(member(normalization, "mean")));
-    pre.normalization.std = static_cast<float>(real(member(normalization, "std")));
+    pre.normalization = normalization_from_json(member(j, "normalization"));
   });
   parse("lenet.epoch", [&](const nlohmann::json& j) { info.epoch = static_cast<int>(whole(j, 0, 100'000'000)); });
   parse("lenet.metrics", [&](const nlohmann::json& j) {
@@ -150,11 +150,10 @@ bool from_props(const std::map<std::string, std::string>& props, const std::stri
   if (pre.resize_height < 0 || pre.resize_width < 0 || pre.resize_height > 65536 || pre.resize_width > 65536)
     throw FileError(source, "metadata 'lenet.preprocessing' has resize " + std::to_string(pre.resize_height) + "x" +
                                 std::to_string(pre.resize_width) + ", expected sizes in [0, 65536]");
-  if (!std::isfinite(pre.normalization.mean) || !std::isfinite(pre.normalization.std) ||
-      !(pre.normalization.std > 0.0f))
-    throw FileError(source, "metadata 'lenet.preprocessing' has mean " + number_text(pre.normalization.mean) +
-                                " and std " + number_text(pre.normalization.std) +
-                                ", expected a finite mean and a positive std");
+  const size_t norm_values = pre.normalization.mean.size();
+  if (norm_values != 1 && norm_values != static_cast<size_t>(info.input_shape[0]))
+    throw FileError(source, "metadata 'lenet.preprocessing' normalises " + std::to_string(norm_values) +
+                                " channels but the model takes " + std::to_string(info.input_shape[0]));
   return true;
 }
 

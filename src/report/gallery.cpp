@@ -4,6 +4,7 @@
 #include "lenet/gallery.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
@@ -126,8 +127,9 @@ GalleryLayout gallery_layout(const std::vector<GalleryItem>& items, const Galler
   g.cell_height = g.image_top + max_h * g.scale;
   g.header_height = (options.title.empty() ? 0 : kGalleryLineHeight) + kGalleryLineHeight + kGalleryGap;
   const int grid_width = g.columns * g.cell_width + (g.columns - 1) * kGalleryGap;
+  const std::string legend_text = options.legend.empty() ? legend(truth) : options.legend;
   const int header_width = std::max(text_width(options.title, kGalleryTextScale),
-                                    text_width(legend(truth), kGalleryTextScale));
+                                    text_width(legend_text, kGalleryTextScale));
   g.width = 2 * kGalleryMargin + std::max(grid_width, header_width);
   g.height = 2 * kGalleryMargin + g.header_height + g.rows * g.cell_height + (g.rows - 1) * kGalleryGap;
   return g;
@@ -142,7 +144,8 @@ Image render_gallery(const std::vector<GalleryItem>& items, const GalleryOptions
     draw_text(canvas, kGalleryMargin, y, options.title, kBlack, kGalleryTextScale);
     y += kGalleryLineHeight;
   }
-  draw_text(canvas, kGalleryMargin, y, legend(truth), kGray, kGalleryTextScale);
+  draw_text(canvas, kGalleryMargin, y, options.legend.empty() ? legend(truth) : options.legend, kGray,
+            kGalleryTextScale);
 
   for (size_t i = 0; i < items.size(); ++i) {
     const int col = static_cast<int>(i) % g.columns, row = static_cast<int>(i) / g.columns;
@@ -191,7 +194,8 @@ int write_prediction_gallery(const fs::path& path, Sequential& model, const Data
   const int n = static_cast<int>(std::min<int64_t>(count, data.count));
   if (n <= 0) return 0;
   Tensor x({n, data.channels, data.height, data.width});
-  pixels_to_floats(data.pixels.data(), n * data.sample_size(), norm, x.data());
+  pixels_to_floats(data.pixels.data(), n, data.channels, static_cast<int64_t>(data.height) * data.width, norm,
+                   x.data());
   const EvalScope eval_mode(model);
   const Tensor& logits = model.forward(x);
   const int k = static_cast<int>(logits.size(-1));
@@ -213,6 +217,39 @@ int write_prediction_gallery(const fs::path& path, Sequential& model, const Data
   options.title = title;
   write_gallery(path, items, options);
   return n;
+}
+
+std::vector<GalleryItem> augment_preview_items(const Dataset& data, const Augmentation& augmentation, uint64_t seed,
+                                               int images, int copies) {
+  if (data.count == 0) throw std::invalid_argument("augment preview: the data set is empty");
+  if (images < 1 || copies < 1)
+    throw std::invalid_argument("augment preview: " + std::to_string(images) + " images with " +
+                                std::to_string(copies) + " copies each; both must be at least 1");
+  const int n = static_cast<int>(std::min<int64_t>(images, data.count));
+  const int64_t plane = static_cast<int64_t>(data.height) * data.width, sample = data.sample_size();
+  std::vector<float> x(static_cast<size_t>(sample)), scratch;
+  std::vector<GalleryItem> items;
+  for (int i = 0; i < n; ++i) {
+    GalleryItem original;
+    original.image = dataset_image(data, i);
+    original.prediction = data.class_names[static_cast<size_t>(data.labels[static_cast<size_t>(i)])];
+    items.push_back(std::move(original));
+    for (int e = 0; e < copies; ++e) {
+      // The loader's path (src/data/loader.cpp): scale, augment with the image's generator of epoch e.
+      pixels_to_floats(data.pixels.data() + i * sample, 1, data.channels, plane, Normalization{}, x.data());
+      Rng rng(augment_seed(seed, e, i));
+      augment_image(augmentation, x.data(), data.channels, data.height, data.width, rng, scratch);
+      GalleryItem item;
+      item.image = Image(data.height, data.width, data.channels);
+      for (int64_t p = 0; p < plane; ++p)
+        for (int c = 0; c < data.channels; ++c)
+          item.image.pixels[static_cast<size_t>(p * data.channels + c)] = static_cast<uint8_t>(
+              std::clamp(std::lround(x[static_cast<size_t>(c * plane + p)] * 255.0f), 0L, 255L));
+      item.prediction = "epoch " + std::to_string(e + 1);
+      items.push_back(std::move(item));
+    }
+  }
+  return items;
 }
 
 }  // namespace lenet

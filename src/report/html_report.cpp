@@ -137,6 +137,7 @@ std::vector<std::pair<std::string, std::string>> describe_train_options(const Tr
   rows.push_back({"seed", std::to_string(o.seed)});
   rows.push_back({"threads", o.threads == 0 ? "all cores" : std::to_string(o.threads)});
   rows.push_back({"normalize inputs", o.normalize ? "yes (mean/std of the training set)" : "no"});
+  rows.push_back({"augmentation", o.augment.empty() ? "none" : parse_augmentation(o.augment).text()});
   if (!o.lr_schedule.empty()) rows.push_back({"lr schedule", o.lr_schedule});
   if (o.warmup_epochs > 0) rows.push_back({"warm-up epochs", std::to_string(o.warmup_epochs)});
   if (o.clip_grad_norm > 0) rows.push_back({"clip gradient norm", short_lr(o.clip_grad_norm)});
@@ -196,11 +197,19 @@ void write_html_report(const fs::path& out_dir, const RunReport& report) {
   row(html, "classes", std::to_string(info.class_names.size()) + (names.empty() ? "" : ": " + names));
   row(html, "data set", escape(info.dataset.empty() ? "?" : info.dataset));
   const Preprocessing& pre = info.preprocessing;
-  std::string prep = pre.grayscale ? "grayscale" : "colour";
+  std::string prep = info.input_shape.size() == 3 && info.input_shape[0] == 3 ? "colour (RGB)"
+                     : pre.grayscale                                          ? "grayscale"
+                                                                              : "colour";
   if (pre.resize_height > 0 && pre.resize_width > 0)
     prep += ", resized to " + std::to_string(pre.resize_height) + " × " + std::to_string(pre.resize_width);
+  auto values = [&](const std::vector<float>& v) {
+    std::string out;
+    for (size_t c = 0; c < v.size(); ++c) out += (c ? ", " : "") + fixed(v[c], 4);
+    return v.size() > 1 ? "(" + out + ")" : out;
+  };
   prep += pre.normalization.enabled()
-              ? ", normalised (x − " + fixed(pre.normalization.mean, 4) + ") / " + fixed(pre.normalization.std, 4)
+              ? ", normalised (x − " + values(pre.normalization.mean) + ") / " + values(pre.normalization.std) +
+                    (pre.normalization.per_channel() ? " per channel" : "")
               : ", pixels scaled to [0, 1]";
   row(html, "preprocessing", escape(prep));
   if (info.epoch > 0) row(html, "checkpoint epoch", std::to_string(info.epoch));

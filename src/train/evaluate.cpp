@@ -34,8 +34,7 @@ Evaluation evaluate_range(Sequential& model, const Dataset& data, const Normaliz
   if (static_cast<int64_t>(data.labels.size()) != data.count ||
       static_cast<int64_t>(data.pixels.size()) != data.count * data.sample_size())
     throw std::invalid_argument("evaluate: the data set's pixel and label buffers do not match its count");
-  if (!(norm.std > 0))
-    throw std::invalid_argument("evaluate: normalisation std must be positive, got " + std::to_string(norm.std));
+  norm.check("evaluate", data.channels);
   const int k = data.num_classes();
   const std::vector<Shape> shapes = model.layer_shapes({1, data.channels, data.height, data.width});
   if (shapes.back() != Shape{1, k})
@@ -53,8 +52,8 @@ Evaluation evaluate_range(Sequential& model, const Dataset& data, const Normaliz
   for (int64_t at = begin; at < end; at += batch_size) {
     const int n = static_cast<int>(std::min<int64_t>(batch_size, end - at));
     images.resize({n, data.channels, data.height, data.width});
-    for (int i = 0; i < n; ++i)
-      pixels_to_floats(data.pixels.data() + (at + i) * sample, sample, norm, images.data() + i * sample);
+    pixels_to_floats(data.pixels.data() + at * sample, n, data.channels, static_cast<int64_t>(data.height) * data.width,
+                     norm, images.data());
     const int32_t* labels = data.labels.data() + at;
     const Tensor& logits = model.forward(images);
     int64_t hits = 0;

@@ -76,6 +76,13 @@ InitReport init_weights_from(Sequential& model, const fs::path& path) {
       } else if (i == last && differs_in_outputs_only(there, p.shape)) {
         if (!report.reinitialised.empty()) report.reinitialised += " and ";
         report.reinitialised += p.name + " " + to_string(there);
+      } else if (copies.empty() && there.size() == 4 && p.shape.size() == 4 && there[1] != p.shape[1] &&
+                 there[0] == p.shape[0] && there[2] == p.shape[2] && there[3] == p.shape[3]) {
+        // The first convolution: a gray model for colour data, or the other way round.
+        auto kind = [](int64_t c) { return std::to_string(c) + (c == 1 ? " (grayscale)" : c == 3 ? " (RGB)" : ""); };
+        throw std::invalid_argument("--init " + file + ": it takes " + kind(there[1]) + " input channel(s) ('" +
+                                    p.name + "' " + to_string(there) + ") but these images have " + kind(p.shape[1]) +
+                                    "; train with --channels " + std::to_string(there[1]) + " or start without --init");
       } else {
         refuse("tensor '" + p.name + "' is " + to_string(there) + " there but " + to_string(p.shape) + " here");
       }

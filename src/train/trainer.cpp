@@ -73,6 +73,7 @@ void validate(const DataSplit& data, const TrainOptions& o) {
   if (o.freeze < 0) throw std::invalid_argument("train: --freeze must be >= 0, got " + std::to_string(o.freeze));
   if (o.patience < 0) throw std::invalid_argument("train: --patience must be >= 1, got " + std::to_string(o.patience));
   if (o.out_dir.empty()) throw std::invalid_argument("train: no output folder given");
+  parse_augmentation(o.augment);  // throws naming the text
   if (data.train.count == 0) throw std::invalid_argument("train: the training set is empty");
   if (data.test.count == 0) throw std::invalid_argument("train: the test set is empty");
   if (data.train.input_shape() != data.test.input_shape())
@@ -181,6 +182,7 @@ json options_json(const TrainOptions& o) {
           {"seed", o.seed},
           {"threads", o.threads},
           {"normalize", o.normalize},
+          {"augment", o.augment},
           {"lr_schedule", o.lr_schedule},
           {"warmup_epochs", o.warmup_epochs},
           {"schedule_epochs", o.schedule_epochs},
@@ -278,6 +280,8 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     t.normalize = o.at("normalize").get<bool>();
     // Added later in version 1; absent from the files of earlier runs.
     t.lr_schedule = o.value("lr_schedule", std::string());
+    t.augment = o.value("augment", std::string());
+    parse_augmentation(t.augment);  // throws on a garbled one (invalid_argument: caught below)
     t.warmup_epochs = o.contains("warmup_epochs") ? static_cast<int>(whole(o, "warmup_epochs", 0, kMaxInt)) : 0;
     t.schedule_epochs = o.contains("schedule_epochs") ? static_cast<int>(whole(o, "schedule_epochs", 0, kMaxInt)) : 0;
     t.clip_grad_norm = o.contains("clip_grad_norm") ? static_cast<float>(real(o, "clip_grad_norm", 0, 1e30)) : 0;
@@ -333,6 +337,8 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
     if (!consistent) throw std::runtime_error("its fields contradict each other");
   } catch (const json::exception& e) {
     throw std::runtime_error(name + ": malformed training state: " + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(name + ": malformed training state: " + e.what());
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(name + ": malformed training state: " + e.what());
   }
@@ -355,6 +361,8 @@ void check_same_run(const fs::path& path, const TrainOptions& saved, const Train
   if (saved.seed != now.seed) differ("seed", std::to_string(saved.seed), std::to_string(now.seed));
   if (saved.normalize != now.normalize)
     differ("normalisation setting", saved.normalize ? "--normalize" : "none", now.normalize ? "--normalize" : "none");
+  if (parse_augmentation(saved.augment).text() != parse_augmentation(now.augment).text())
+    differ("--augment", "'" + saved.augment + "'", "'" + now.augment + "'");
   if (saved.lr_schedule != now.lr_schedule)
     differ("lr schedule", "'" + saved.lr_schedule + "'", "'" + now.lr_schedule + "'");
   if (saved.warmup_epochs != now.warmup_epochs)
@@ -457,6 +465,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   // Every checkpoint says where the run's first weights came from.
   std::map<std::string, std::string> checkpoint_metadata = o.checkpoint_metadata;
   if (!o.init_from.empty()) checkpoint_metadata["init_from"] = o.init_from.string();
+  Augmentation augmentation;
   ModelInfo info;
   Normalization norm;
   std::string data_fingerprint;
@@ -464,6 +473,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   // Whatever can fail before the first step fails on every rank together (naming the rank).
   distributed::on_all_ranks([&] {
     validate(data, o);
+    augmentation = parse_augmentation(o.augment);
+    if (!augmentation.empty()) checkpoint_metadata["augment"] = augmentation.text();
     if (o.batch_size < ranks)
       throw std::invalid_argument("train: the batch size " + std::to_string(o.batch_size) + " is smaller than the " +
                                   std::to_string(ranks) + " processes: each needs at least one image of every batch");
@@ -539,7 +550,8 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   });
   check_same_start(data_fingerprint, model);
 
-  DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm);
+  // Augmentation applies to the training images alone (evaluation reads the data sets as they are).
+  DataLoader loader(data.train, o.batch_size, /*shuffle=*/true, o.seed, norm, augmentation);
   loader.shard(distributed::rank(), ranks);
   TrainObserver none;
   TrainObserver& observer = o.observer && root ? *o.observer : none;

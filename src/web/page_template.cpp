@@ -89,9 +89,11 @@ button, .file { font: inherit; padding: 0.3em 0.8em; border: 1px solid #888; bor
   const [C, H, W] = config.input_shape;
   const classes = config.class_names;
   const pre = config.preprocessing;
-  const mean = Math.fround(pre.normalization.mean);
-  const invStd = Math.fround(1 / Math.fround(pre.normalization.std));
-  const normalized = mean !== 0 || Math.fround(pre.normalization.std) !== 1;
+  // One mean/std for every channel, or one per channel (a list).
+  const means = [].concat(pre.normalization.mean).map(Math.fround);
+  const stds = [].concat(pre.normalization.std).map(Math.fround);
+  const invStds = stds.map((s) => Math.fround(1 / s));
+  const normalized = means.some((m) => m !== 0) || stds.some((s) => s !== 1);
   const $ = (id) => document.getElementById(id);
   const statusLine = $('status');
 
@@ -173,7 +175,8 @@ button, .file { font: inherit; padding: 0.3em 0.8em; border: 1px solid #888; bor
     for (let c = 0; c < C; ++c)
       for (let i = 0; i < n; ++i) {
         const v = Math.fround(img.pixels[i * C + c] / 255);
-        x[c * n + i] = normalized ? Math.fround(Math.fround(v - mean) * invStd) : v;
+        const k = means.length > 1 ? c : 0;
+        x[c * n + i] = normalized ? Math.fround(Math.fround(v - means[k]) * invStds[k]) : v;
       }
     return x;
   }

@@ -81,7 +81,11 @@ std::string page_html(const ModelInfo& info, const WebPageOptions& options) {
       {"preprocessing",
        {{"grayscale", pre.grayscale},
         {"resize", {pre.resize_height, pre.resize_width}},
-        {"normalization", {{"mean", pre.normalization.mean}, {"std", pre.normalization.std}}}}},
+        {"normalization",
+         {{"mean", pre.normalization.per_channel() ? nlohmann::ordered_json(pre.normalization.mean)
+                                                   : nlohmann::ordered_json(pre.normalization.mean[0])},
+          {"std", pre.normalization.per_channel() ? nlohmann::ordered_json(pre.normalization.std)
+                                                  : nlohmann::ordered_json(pre.normalization.std[0])}}}}},
       {"top_k", options.top_k},
       {"background", background_of(options.examples)},
       {"examples_note", options.examples.empty() ? options.examples_note : std::string()},
