@@ -29,11 +29,19 @@ install(FILES ${PROJECT_BINARY_DIR}/lenetConfig.cmake ${PROJECT_BINARY_DIR}/lene
 
 # pkg-config: `pkg-config --cflags --libs lenet` links the shared library;
 # --static adds what liblenet.a needs.
+set(LENET_PC_IMAGE_REQUIRES "")
+if(LENET_HAVE_LIBPNG)
+  list(APPEND LENET_PC_IMAGE_REQUIRES libpng)
+endif()
+if(LENET_HAVE_LIBJPEG)
+  list(APPEND LENET_PC_IMAGE_REQUIRES libjpeg)
+endif()
+list(JOIN LENET_PC_IMAGE_REQUIRES ", " LENET_PC_IMAGE_REQUIRES)
 if(LENET_CORE_ONLY)
-  set(LENET_PC_REQUIRES_PRIVATE "")
+  set(LENET_PC_REQUIRES_PRIVATE "${LENET_PC_IMAGE_REQUIRES}")
   set(LENET_PC_LIBS_PRIVATE "-pthread")
 else()
-  set(LENET_PC_REQUIRES_PRIVATE "zlib, plplot, protobuf")
+  set(LENET_PC_REQUIRES_PRIVATE "libpng, libjpeg, zlib, plplot, protobuf")
   if(LENET_MPI)
     string(APPEND LENET_PC_REQUIRES_PRIVATE ", ompi-c")
   endif()
@@ -68,7 +76,7 @@ set(CPACK_COMPONENT_DEV_DEPENDS runtime)
 # What lenetConfig.cmake and `pkg-config --static` look for (the runtime
 # package, = this version, comes from CPACK_COMPONENT_DEV_DEPENDS).
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libonnx-dev, libprotobuf-dev, zlib1g-dev, libplplot-dev, pkg-config")
+    "libonnx-dev, libprotobuf-dev, zlib1g-dev, libplplot-dev, libpng-dev, libjpeg62-turbo-dev, pkg-config")
 if(LENET_MPI)
   string(APPEND CPACK_DEBIAN_DEV_PACKAGE_DEPENDS ", libopenmpi-dev")
 endif()

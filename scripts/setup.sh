@@ -8,7 +8,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev    # tests, micro-benchmarks
   libcli11-dev                                  # command line
   zlib1g-dev                                    # gzip IDX files
-  libstb-dev                                    # image codecs
+  libpng-dev libjpeg62-turbo-dev                # PNG and JPEG decoding (libpng, libjpeg-turbo)
+  libstb-dev                                    # BMP/PGM decoding, image writing
   nlohmann-json3-dev                            # safetensors header, JSON specs
   libonnx-dev libprotobuf-dev protobuf-compiler # ONNX export/import
   libplplot-dev plplot-driver-cairo             # training curves

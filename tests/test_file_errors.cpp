@@ -75,6 +75,8 @@ TEST(FileError, EveryReaderThrowsItForAFileItCannotRead) {
   expect_problem([&] { import_onnx_bytes(garbage, "g.onnx"); }, "g.onnx", "does not parse as an ONNX ModelProto");
   expect_problem([&] { decode_image(garbage, "g.png"); }, "g.png", "not an image");
   expect_problem([&] { decode_image(std::string("\x89PNG\r\n\x1a\n", 8) + "garbage", "g.png"); }, "g.png",
+                 "truncated PNG");
+  expect_problem([&] { decode_image(std::string("\x89PNG\r\n\x1a\n", 8) + "garbage, more of it", "g.png"); }, "g.png",
                  "corrupt PNG");
 
   // A gzip stream cut short: zlib's error, named.

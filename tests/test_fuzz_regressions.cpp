@@ -102,15 +102,15 @@ TEST_P(FuzzInputs, GrownCorpusEndsCleanly) {
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzInputs, ::testing::ValuesIn(kTargets),
                          [](const ::testing::TestParamInfo<Target>& param) { return std::string(param.param.name); });
 
-// The stb_image 2.27 bugs the image fuzzer found, each refused with its own message.
+// The stb_image 2.27 bugs the image fuzzer found, each refused with its own
+// message. JPEG now goes to libjpeg-turbo, which checks its Huffman tables itself.
 TEST(FuzzFindings, StbImageJpegHuffmanTableOverflowIsRefused) {
   const std::string jpeg = bytes_of(kFuzzDir / "regressions" / "image" / "jpeg-huffman-table-overflow");
   try {
     decode_image(jpeg, "evil.jpg");
     FAIL() << "decoded";
   } catch (const std::runtime_error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("evil.jpg: corrupt JPEG: a Huffman table declares ", 0), 0u) << e.what();
-    EXPECT_NE(std::string(e.what()).find("codes (at most 256)"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()), "evil.jpg: corrupt JPEG (Bogus Huffman table definition)");
   }
 }
 

@@ -1,4 +1,5 @@
-// Image files: decoding (PNG, JPEG, BMP, binary PGM/PPM through stb_image),
+// Image files: decoding (PNG through libpng, JPEG through libjpeg-turbo with
+// EXIF orientation applied, BMP and binary PGM/PPM through stb_image),
 // grayscale, bilinear resizing, PNG writing, and the one path by which an
 // image file becomes a model input — the same for training data and for
 // prediction. Also the image-folder data sets (src/data/image_folder.cpp).
@@ -46,12 +47,13 @@ struct ImageInfo {
   std::string format;  // "PNG", "JPEG", "BMP", "PNM"
 };
 
-// Reads the header only. Throws FileError ("<name>: <problem>", lenet/error.h) for an
-// empty file, a non-image, an unsupported variant, or absurd dimensions.
+// Reads the header only (a JPEG's size is its upright size). Throws FileError ("<name>: <problem>", lenet/error.h) for
+// an empty file, a non-image, an unsupported variant, or absurd dimensions.
 ImageInfo probe_image(std::string_view bytes, const std::string& name);
-// Decodes a whole image (checking the header first). A truncated or corrupt
-// file throws FileError naming `name` and the problem; stb_image is
-// lenient with truncated BMP and PNM data, so those lengths are checked here.
+// Decodes a whole image (checking the header first), in the file's own
+// channels; a JPEG comes out turned upright by its EXIF orientation, with PIL's
+// and OpenCV's pixels. A truncated or corrupt file throws FileError naming
+// `name` and the problem ("truncated JPEG: ...", "corrupt PNG (...)").
 Image decode_image(std::string_view bytes, const std::string& name);
 Image read_image(const std::filesystem::path& path);
 

@@ -1,7 +1,9 @@
-// The implementations of stb_image and stb_image_write, alone in this
-// translation unit: the sanitizer and fuzz builds compile it without
-// UndefinedBehaviorSanitizer (CMakeLists.txt says why), and our own code that
-// uses them (io/image.cpp) keeps every check.
+// The implementations of stb_image (BMP and binary PNM; PNG and JPEG only in a
+// build without libpng or libjpeg, io/image_codecs.h) and stb_image_write,
+// alone in this translation unit: a sanitizer or fuzz build that still
+// decodes PNG or JPEG with stb compiles it without UndefinedBehaviorSanitizer
+// (CMakeLists.txt says why), and our own code that uses them
+// (io/image_stb.cpp, io/image.cpp) keeps every check.
 #include <cstdint>
 #include <cstdlib>
 
@@ -23,7 +25,8 @@ bool allocation_limit_hit() { return limit_hit; }
 // Zero-filled: stb_image 2.27 reads parts of its decoder state that a corrupt
 // file never sets (a JPEG scan through a Huffman table it did not define); with
 // malloc those are a previous image's leftovers, and a sequence of fuzzed JPEGs
-// crashed the GCC build in stbi__jpeg_decode_block (fuzz/regressions/image/).
+// crashed the GCC build in stbi__jpeg_decode_block (fuzz/regressions/image/;
+// JPEG now goes to libjpeg-turbo where it is installed).
 void* limited_malloc(std::size_t n) {
   if (n > allocation_limit) return limit_hit = true, nullptr;
   return std::calloc(1, n);
@@ -51,8 +54,12 @@ void* limited_realloc(void* p, std::size_t n) {
 #define STBI_MALLOC(size) lenet::stb::limited_malloc(size)
 #define STBI_REALLOC(p, size) lenet::stb::limited_realloc(p, size)
 #define STBI_FREE(p) std::free(p)
+#if !LENET_HAVE_LIBPNG
 #define STBI_ONLY_PNG
+#endif
+#if !LENET_HAVE_LIBJPEG
 #define STBI_ONLY_JPEG
+#endif
 #define STBI_ONLY_BMP
 #define STBI_ONLY_PNM
 #define STBI_NO_STDIO
