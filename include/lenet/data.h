@@ -76,7 +76,7 @@ const std::vector<std::string>& fashion_mnist_classes();
 
 struct DataOptions {
   int resize_height = 0, resize_width = 0;  // --size HxW, 0 = keep
-  double val_split = 0.2;                   // image folders without test/
+  double test_split = 0.2;                  // image folders without test/: the share held out as the test set
   uint64_t seed = 0;
   int threads = 0;  // decoding; 0 = all
 };
