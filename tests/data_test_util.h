@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "lenet/data.h"
 #include "lenet/fileio.h"
 
 namespace lenet::test {
@@ -102,6 +103,19 @@ inline void make_split(int count, int size, int classes, std::mt19937& gen, std:
         pixels.push_back(static_cast<uint8_t>((band ? 180 : 0) + noise(gen)));
       }
   }
+}
+// The same images in memory: `count` size x size images of `classes` row
+// bands, for the tests that call train() directly (the same seed, the same set).
+inline Dataset band_dataset(int count, int classes, unsigned seed, int size = 8) {
+  Dataset d;
+  d.count = count;
+  d.height = d.width = size;
+  for (int c = 0; c < classes; ++c) d.class_names.push_back("band" + std::to_string(c));
+  std::vector<uint8_t> labels;
+  std::mt19937 gen(seed);
+  make_split(count, size, classes, gen, d.pixels, labels);
+  d.labels.assign(labels.begin(), labels.end());
+  return d;
 }
 // Writes train-/t10k- images and labels (gzip when `gz`) into `dir`.
 inline SyntheticIdx write_synthetic_idx(const std::filesystem::path& dir, int train_count = 300, int test_count = 100,

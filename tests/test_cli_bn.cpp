@@ -55,15 +55,28 @@ TEST(CliBatchNorm, ABatchOfOneInTrainingIsOneClearError) {
                          quoted(dir / "run"));
   test::expect_error_line(r, {"layer 3 (bn)", "Expected more than 1 value per channel when training", "[1, 8]"},
                           "batch of one");
-  // Refused before training writes anything (the CLI has made the empty --out folder by then).
-  EXPECT_TRUE(!fs::exists(dir / "run") || fs::is_empty(dir / "run"));
+  // Refused before anything is written: not even the --out folder is made.
+  EXPECT_FALSE(fs::exists(dir / "run"));
   // A last batch of one (33 images in batches of 8) is refused the same way, before training.
   const auto last = run_cli("train --data " + quoted(dir / "data") +
                             " --arch 'flatten, linear 8, bn, relu, linear' --epochs 1 --batch-size 8 --limit-train 33 "
                             "--threads 1 --out " +
                             quoted(dir / "run2"));
   test::expect_error_line(last, {"layer 3 (bn)", "Expected more than 1 value per channel", "[1, 8]"}, "last batch");
-  EXPECT_TRUE(!fs::exists(dir / "run2") || fs::is_empty(dir / "run2"));
+  EXPECT_FALSE(fs::exists(dir / "run2"));
+  // Without --out no runs/<date> folder is claimed either; an --out folder that exists is left as it was.
+  const fs::path cwd = dir / "cwd";
+  fs::create_directories(cwd / "kept");
+  for (const std::string out : {"", " --out kept"}) {
+    const auto refused = run_cli("train --data " + quoted(dir / "data") +
+                                     " --arch 'flatten, linear 8, bn, relu, linear' --epochs 1 --batch-size 1 "
+                                     "--threads 1" +
+                                     out,
+                                 cwd);
+    test::expect_error_line(refused, {"Expected more than 1 value per channel"}, "batch of one" + out);
+    EXPECT_FALSE(fs::exists(cwd / "runs")) << out;
+    EXPECT_TRUE(fs::is_directory(cwd / "kept") && fs::is_empty(cwd / "kept")) << out;
+  }
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ TEST(Colour, ImageFoldersReadAsPlanarRgb) {
   }
   DataOptions options;
   options.channels = 3;
-  options.val_split = 0.5;
+  options.test_split = 0.5;
   const DataSplit d = load_dataset(dir / "d", options);
   EXPECT_EQ(d.train.input_shape(), (Shape{3, 2, 3}));
   EXPECT_FALSE(d.preprocessing.grayscale);

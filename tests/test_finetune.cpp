@@ -12,6 +12,7 @@
 #include "lenet/checkpoint.h"
 #include "lenet/onnx.h"
 #include "lenet/train.h"
+#include "test_util.h"
 
 namespace lenet {
 namespace {
@@ -90,6 +91,73 @@ TEST(InitWeights, OurOwnCheckpointAndOnnxRoundTrip) {
     Sequential b = build_model("lenet", {1, 28, 28}, 10, &other);
     init_weights_from(b, dir / file);
     EXPECT_TRUE(std::equal(a.flat_values().begin(), a.flat_values().end(), b.flat_values().begin())) << file;
+  }
+}
+
+// BatchNorm's running statistics come with the weights: PyTorch's batch-norm
+// LeNet (Conv+BN folded or not) reproduces its logits before any training.
+TEST(InitWeights, PytorchBatchNormOnnxReproducesItsLogitsWithItsRunningStatistics) {
+  const fs::path dir = kData / "pytorch-onnx-bn";
+  for (const char* file : {"lenet-bn-unfolded.onnx", "lenet-bn-folded.onnx"}) {
+    const LoadedModel source = load_model(dir / file);  // its architecture, as `lenet train --init` takes it
+    Rng rng(8);
+    Sequential model = build_model(source.info.arch, {1, 28, 28}, 10, &rng);
+    const InitReport r = init_weights_from(model, dir / file);
+    // Every parameter and every buffer (running mean, variance, batches tracked) is copied.
+    EXPECT_EQ(r.copied, static_cast<int64_t>(model.parameters().size() + model.buffers().size())) << file;
+    ASSERT_FALSE(model.buffers().empty()) << file;
+    for (const Parameter* b : model.buffers())
+      for (const Parameter* s : source.model.buffers())
+        if (s->name == b->name) {
+          EXPECT_TRUE(std::equal(b->values().begin(), b->values().end(), s->values().begin()))
+              << file << " " << b->name;
+        }
+    model.eval();
+    expect_logits(model, dir / "input.f32", dir / "logits.f32", {8, 1, 28, 28}, file);
+  }
+}
+
+// Our own lenet-bn, trained a few steps so its running statistics moved: from
+// its checkpoint and from its ONNX export, a fresh model evaluates to the very same logits.
+TEST(InitWeights, OurLenetBnCheckpointAndOnnxGiveTheSameFirstEvaluation) {
+  ScratchDir dir;
+  Rng rng(9);
+  Sequential a = build_model("lenet-bn", {1, 28, 28}, 10, &rng);
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = test::random_tensor({16, 1, 28, 28}, rng, 0, 1);
+    const Tensor& z = a.forward(x);
+    a.zero_grad();
+    a.backward(test::random_tensor(z.shape(), rng));
+    for (Parameter* p : a.parameters())
+      for (int64_t i = 0; i < p->numel(); ++i) p->value[i] -= 0.5f * p->grad[i];
+  }
+  a.eval();
+  ASSERT_NE(a.buffers()[0]->value[0], 0.0f) << "the running mean moved";
+  ModelInfo info;
+  info.arch = a.spec();
+  info.input_shape = {1, 28, 28};
+  info.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  save_checkpoint(dir / "a.safetensors", a, info);
+  export_onnx(dir / "a.onnx", a, info);
+  const Tensor x = test::random_tensor({5, 1, 28, 28}, rng, 0, 1);
+  const Tensor want = a.forward(x);
+  for (const char* file : {"a.safetensors", "a.onnx"}) {
+    Rng other(10);
+    Sequential b = build_model("lenet-bn", {1, 28, 28}, 10, &other);
+    const InitReport r = init_weights_from(b, dir / file);
+    EXPECT_EQ(r.copied, 10 + 8 + 12) << file << ": 5 weights and biases, 4 BatchNorms' weight, bias and 3 buffers";
+    const auto want_buffers = a.buffers();
+    const auto got_buffers = b.buffers();
+    ASSERT_EQ(got_buffers.size(), want_buffers.size());
+    for (size_t i = 0; i < got_buffers.size(); ++i) {
+      if (std::string(file) == "a.onnx" && got_buffers[i]->name.ends_with("num_batches_tracked"))
+        continue;  // not in ONNX
+      EXPECT_TRUE(std::equal(got_buffers[i]->values().begin(), got_buffers[i]->values().end(),
+                             want_buffers[i]->values().begin()))
+          << file << " " << got_buffers[i]->name;
+    }
+    b.eval();
+    EXPECT_EQ(max_abs_diff(b.forward(x), want), 0.0f) << file;
   }
 }
 
@@ -202,18 +270,6 @@ TEST(HoldOutValidation, AClassLeftEmptyIsRefused) {
 
 // ---- train(): best on validation, the test set scored once per best and at the end; patience ----
 
-Dataset bands(int count, int classes, unsigned seed) {
-  Dataset d;
-  d.count = count;
-  d.height = d.width = 8;
-  for (int c = 0; c < classes; ++c) d.class_names.push_back("band" + std::to_string(c));
-  std::vector<uint8_t> labels;
-  std::mt19937 gen(seed);
-  test::make_split(count, 8, classes, gen, d.pixels, labels);
-  d.labels.assign(labels.begin(), labels.end());
-  return d;
-}
-
 TrainOptions quick(const fs::path& out) {
   TrainOptions o;
   o.arch = "conv 4 k3 p1, relu, maxpool 2, flatten, linear";
@@ -234,8 +290,8 @@ struct Recorder : TrainObserver {
 TEST(TrainValidation, BestIsChosenOnValidationLossAndTestIsScoredOnlyThen) {
   ScratchDir dir;
   DataSplit data;
-  data.train = bands(400, 4, 1);
-  data.test = bands(100, 4, 2);
+  data.train = test::band_dataset(400, 4, 1);
+  data.test = test::band_dataset(100, 4, 2);
   hold_out_validation(data, 0.25, 3);
   TrainOptions o = quick(dir / "run");
   o.lr = 0.05f;
@@ -271,8 +327,8 @@ TEST(TrainValidation, PatienceStopsWithEverythingWritten) {
   for (bool validating : {true, false}) {
     ScratchDir dir;
     DataSplit data;
-    data.train = bands(200, 4, 1);
-    data.test = bands(60, 4, 2);
+    data.train = test::band_dataset(200, 4, 1);
+    data.test = test::band_dataset(60, 4, 2);
     if (validating) hold_out_validation(data, 0.2, 1);
     TrainOptions o = quick(dir / "run");
     o.optimizer = "sgd";
@@ -301,8 +357,8 @@ TEST(TrainValidation, PatienceStopsWithEverythingWritten) {
 TEST(TrainFreeze, FrozenLayersKeepTheirWeightsAndHaveNoOptimizerState) {
   ScratchDir dir;
   DataSplit data;
-  data.train = bands(200, 4, 1);
-  data.test = bands(60, 4, 2);
+  data.train = test::band_dataset(200, 4, 1);
+  data.test = test::band_dataset(60, 4, 2);
   TrainOptions o = quick(dir / "base");
   o.epochs = 1;
   train(data, o);
@@ -335,8 +391,8 @@ TEST(TrainFreeze, FrozenLayersKeepTheirWeightsAndHaveNoOptimizerState) {
 TEST(TrainFinetune, BadSettingsAreRefusedBeforeWritingAnything) {
   ScratchDir dir;
   DataSplit data;
-  data.train = bands(80, 4, 1);
-  data.test = bands(20, 4, 2);
+  data.train = test::band_dataset(80, 4, 1);
+  data.test = test::band_dataset(20, 4, 2);
   auto expect_rejected = [&](const std::function<void(TrainOptions&)>& change, const std::string& phrase) {
     TrainOptions o = quick(dir / "never");
     change(o);
@@ -354,6 +410,10 @@ TEST(TrainFinetune, BadSettingsAreRefusedBeforeWritingAnything) {
   expect_rejected([](TrainOptions& o) { o.patience = -1; }, "--patience");
   expect_rejected([](TrainOptions& o) { o.clip_grad_norm = -2; }, "clip");
   expect_rejected([](TrainOptions& o) { o.optimizer = "adamw", o.momentum = 0.9f; }, "momentum");
+  expect_rejected([](TrainOptions& o) { o.arch = "flatten, linear 8, bn, relu, linear", o.batch_size = 1; },
+                  "Expected more than 1 value per channel when training");
+  expect_rejected([](TrainOptions& o) { o.arch = "flatten, linear 8, bn, relu, linear", o.batch_size = 79; },
+                  "got input size [1, 8]");  // 80 images: a last batch of one
   expect_rejected([](TrainOptions& o) { o.init_from = kData / "pytorch-onnx" / "lenet-relu-max-28x20-9.onnx"; },
                   "'0.weight' is [6, 1, 5, 5] there but [4, 1, 3, 3] here");
 }
@@ -436,13 +496,17 @@ TEST(CliFinetune, BadInputIsOneLineAndLeavesNoRunBehind) {
        {"--val-split 0.01 leaves class '0' empty in the validation set (it has 10 training images)"}},
       {"--clip-grad-norm -1", {"--clip-grad-norm must be a positive number"}},
       {"--optimizer adamx", {"sgd, adam or adamw"}},
+      {"--arch 'flatten, linear 8, bn, relu, linear' --batch-size 1",
+       {"layer 3 (bn)", "Expected more than 1 value per channel when training"}},
+      {"--arch 'flatten, linear 8, bn, relu, linear' --batch-size 13",  // 40 = 3·13 + a last batch of one
+       {"layer 3 (bn)", "got input size [1, 8]"}},
   };
   for (const auto& [flags, phrases] : cases) {
     const fs::path out = dir / "run";
     const auto r = run_cli(base_args(dir / "d", out) + " " + flags);
     test::expect_error_line(r, phrases, flags);
     std::error_code ec;
-    EXPECT_TRUE(!fs::exists(out, ec) || fs::is_empty(out, ec)) << flags << ": nothing written";
+    EXPECT_FALSE(fs::exists(out, ec)) << flags << ": nothing written, not even the --out folder";
     fs::remove_all(out, ec);
   }
 }

@@ -98,7 +98,7 @@ TEST(ImageFolder, SeededStratifiedSplitWithoutTestFolder) {
   TempDir dir("split");
   make_split(dir.path(), "train", 3, 10);
   DataOptions o;
-  o.val_split = 0.2, o.seed = 7;
+  o.test_split = 0.2, o.seed = 7;
   ImageLoadReport r;
   const DataSplit a = load_image_folder(dir.path(), o, &r);
   EXPECT_EQ(a.train.count, 24);
@@ -112,10 +112,10 @@ TEST(ImageFolder, SeededStratifiedSplitWithoutTestFolder) {
   EXPECT_EQ(again.test.files, a.test.files);
   o.seed = 8;
   EXPECT_NE(load_image_folder(dir.path(), o, &r).test.files, a.test.files);
-  o.val_split = 0.5;
+  o.test_split = 0.5;
   EXPECT_EQ(load_image_folder(dir.path(), o, &r).test.count, 15);
-  o.val_split = 1.5;
-  EXPECT_NE(error_of([&] { load_image_folder(dir.path(), o, &r); }).find("--val-split"), std::string::npos);
+  o.test_split = 1.5;
+  EXPECT_NE(error_of([&] { load_image_folder(dir.path(), o, &r); }).find("--test-split"), std::string::npos);
 }
 
 TEST(ImageFolder, SizeOptionResizesEveryImageBilinearly) {
@@ -219,7 +219,7 @@ TEST(ImageFolder, CsvListsWithNamesOrNumbers) {
     }
   imgtest::write_bytes(dir / "list.csv", csv);
   DataOptions o;
-  o.val_split = 0.2;
+  o.test_split = 0.2;
   ImageLoadReport r;
   const DataSplit s = load_image_folder(dir / "list.csv", o, &r);
   EXPECT_EQ(s.train.class_names, (std::vector<std::string>{"ant", "bee", "cat"}));

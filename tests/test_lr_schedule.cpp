@@ -115,18 +115,6 @@ TEST(ClipGradNorm, MatchesTorchClipGradNorm) {
 
 // ---- through train(): the lr of every epoch in the history, and across a resume ----
 
-Dataset bands(int count, int classes, unsigned seed) {
-  Dataset d;
-  d.count = count;
-  d.height = d.width = 8;
-  for (int c = 0; c < classes; ++c) d.class_names.push_back("band" + std::to_string(c));
-  std::vector<uint8_t> labels;
-  std::mt19937 gen(seed);
-  test::make_split(count, 8, classes, gen, d.pixels, labels);
-  d.labels.assign(labels.begin(), labels.end());
-  return d;
-}
-
 TrainOptions scheduled(const fs::path& out, const std::string& schedule, int warmup, int epochs) {
   TrainOptions o;
   o.arch = "flatten, linear";
@@ -146,8 +134,8 @@ TrainOptions scheduled(const fs::path& out, const std::string& schedule, int war
 TEST(LrSchedule, TrainRecordsEachEpochsLrAndResumesOnSchedule) {
   const json cases = fixture("lr-schedules.json").at("cases");
   DataSplit data;
-  data.train = bands(224, 4, 1);
-  data.test = bands(40, 4, 2);
+  data.train = test::band_dataset(224, 4, 1);
+  data.test = test::band_dataset(40, 4, 2);
   data.name = "bands";
   for (const char* which : {"onecycle:0.1", "cosine:0.001"}) {
     const json* c = nullptr;

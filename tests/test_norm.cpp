@@ -400,6 +400,75 @@ TEST(NormSpec, LenetBnIsTheBooksModel) {
   EXPECT_THROW(build_model("flatten, bn 3, linear", {1, 4, 4}, 3, nullptr), std::invalid_argument);
 }
 
+// eps and momentum other than PyTorch's defaults: in the spec text and JSON,
+// canonical (shortest) in Sequential::spec(), and through a checkpoint.
+TEST(NormSpec, EpsAndMomentumRoundTripThroughTheSpecAndACheckpoint) {
+  const Shape chw = {2, 6, 6};
+  Sequential m = build_model("conv 3 k3, bn eps=1e-3 momentum=0.25, relu, flatten, linear 5, BN EPS=0.5, linear", chw,
+                             4, nullptr);
+  const auto& bn2d = dynamic_cast<const BatchNorm&>(m[1]);
+  const auto& bn1d = dynamic_cast<const BatchNorm&>(m[5]);
+  EXPECT_EQ(bn2d.eps(), 1e-3f);
+  EXPECT_EQ(bn2d.momentum(), 0.25f);
+  EXPECT_EQ(bn1d.eps(), 0.5f);
+  EXPECT_EQ(bn1d.momentum(), 0.1f);
+  EXPECT_EQ(m.spec(), "conv 3 k3, bn eps=0.001 momentum=0.25, relu, flatten, linear 5, bn eps=0.5, linear 4");
+  EXPECT_EQ(bn2d.describe(), "BatchNorm2d(3, eps=0.001, momentum=0.25)");
+  EXPECT_EQ(build_model(m.spec(), chw, 4, nullptr).spec(), m.spec());
+  EXPECT_EQ(build_model("lenet-bn", {1, 28, 28}, 10, nullptr).spec().find("eps"), std::string::npos)
+      << "the defaults stay implicit";
+  EXPECT_EQ(
+      build_model(R"([{"layer": "flatten"}, {"layer": "bn", "eps": 0.001, "momentum": 0.01}, {"layer": "linear"}])",
+                  {1, 4, 4}, 3, nullptr)
+          .spec(),
+      "flatten, bn eps=0.001 momentum=0.01, linear 3");
+  // An eps no short decimal holds exactly reads back to the same float.
+  Sequential odd = build_model("flatten, bn eps=3.3333333e-7, linear", {1, 4, 4}, 3, nullptr);
+  const float odd_eps = dynamic_cast<const BatchNorm&>(odd[1]).eps();
+  EXPECT_EQ(dynamic_cast<const BatchNorm&>(build_model(odd.spec(), {1, 4, 4}, 3, nullptr)[1]).eps(), odd_eps);
+  // Bad values: one message naming the layer and the value.
+  for (const auto& [spec, phrase] :
+       std::vector<std::pair<std::string, std::string>>{{"bn eps=0", "eps '0' is not a positive number"},
+                                                        {"bn eps=-1", "eps '-1'"},
+                                                        {"bn eps=x", "eps 'x'"},
+                                                        {"bn eps=", "eps ''"},
+                                                        {"bn momentum=1.5", "momentum '1.5' is not a number in [0, 1]"},
+                                                        {"bn affine=0", "unknown option 'affine=0'"},
+                                                        {"bn 3", "unknown option '3'"}}) {
+    try {
+      build_model("flatten, " + spec + ", linear", {1, 4, 4}, 3, nullptr);
+      ADD_FAILURE() << spec;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("layer 2 '" + spec + "'"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(phrase), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(build_model(R"([{"layer": "bn", "eps": "big"}])", {1, 4, 4}, 3, nullptr), std::invalid_argument);
+
+  // Training moves the running mean by the given momentum: 0.25 · the batch mean after one step.
+  Rng rng(5);
+  const Tensor x = channel_data({6, 2, 6, 6}, rng);
+  Sequential first = build_model("bn momentum=0.25, flatten, linear", chw, 4, &rng);
+  first.forward(x);
+  for (int ch = 0; ch < 2; ++ch) {
+    double sum = 0;
+    for (int i = 0; i < 6; ++i)
+      for (int e = 0; e < 36; ++e) sum += x[(i * 2 + ch) * 36 + e];
+    EXPECT_NEAR(dynamic_cast<BatchNorm&>(first[0]).running_mean()[ch], 0.25 * sum / (6 * 36), 1e-5) << ch;
+  }
+  m.forward(x);  // moves m's running estimates away from (0, 1) too
+  // Through a checkpoint: the same eps and momentum, the same outputs in evaluation.
+  test::ScratchDir dir;
+  save_checkpoint(dir / "eps.safetensors", m, test::model_info(m, chw, 4));
+  LoadedModel back = load_checkpoint(dir / "eps.safetensors");
+  EXPECT_EQ(back.info.arch, m.spec());
+  EXPECT_EQ(dynamic_cast<const BatchNorm&>(back.model[1]).eps(), 1e-3f);
+  EXPECT_EQ(dynamic_cast<const BatchNorm&>(back.model[1]).momentum(), 0.25f);
+  EXPECT_EQ(dynamic_cast<const BatchNorm&>(back.model[5]).eps(), 0.5f);
+  m.eval();
+  EXPECT_EQ(max_abs_diff(back.model.forward(x), m.forward(x)), 0.0f);
+}
+
 TEST(NormCheckpoint, KeepsPyTorchsNamesAndTheRunningStatistics) {
   Rng rng(8);
   Sequential m = build_model("lenet-bn", {1, 28, 28}, 10, &rng);

@@ -246,3 +246,61 @@ TEST(OnnxBatchNorm, BadBatchNormIsRefusedNamingTheNode) {
     EXPECT_NE(what.find("missing"), std::string::npos) << what;
   }
 }
+
+// eps and momentum other than PyTorch's defaults: our export writes them as
+// BatchNormalization's epsilon and momentum (ONNX's: 1 − PyTorch's), the import
+// reads them back into the spec, and a PyTorch file with another epsilon keeps
+// it through a checkpoint (the spec text carries it).
+TEST(OnnxBatchNorm, OtherEpsAndMomentumSurviveExportImportAndACheckpoint) {
+  Rng rng(6);
+  Sequential m = build_model("conv 3 k3, bn eps=0.001 momentum=0.25, sigmoid, flatten, linear 6, bn eps=0.5, linear",
+                             {1, 8, 8}, 3, &rng);
+  for (int step = 0; step < 2; ++step) m.forward(test::random_tensor({7, 1, 8, 8}, rng, 0, 1));
+  m.eval();
+  const std::string bytes = onnx_model_bytes(m, test::model_info(m, {1, 8, 8}, 3), {});
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(bytes));
+  std::vector<std::pair<float, float>> attrs;  // (epsilon, momentum) per BatchNormalization
+  for (const auto& n : proto.graph().node())
+    if (n.op_type() == "BatchNormalization") {
+      float eps = 0, momentum = 0;
+      for (const auto& a : n.attribute()) {
+        if (a.name() == "epsilon") eps = a.f();
+        if (a.name() == "momentum") momentum = a.f();
+      }
+      attrs.emplace_back(eps, momentum);
+    }
+  ASSERT_EQ(attrs.size(), 2u);
+  EXPECT_EQ(attrs[0], std::make_pair(0.001f, 1.0f - 0.25f));
+  EXPECT_EQ(attrs[1], std::make_pair(0.5f, 1.0f - 0.1f));
+  LoadedModel back = import_onnx_bytes(bytes, "eps.onnx");
+  EXPECT_EQ(back.info.arch, m.spec());
+  EXPECT_EQ(back.info.arch, "conv 3 k3, bn eps=0.001 momentum=0.25, sigmoid, flatten, linear 6, bn eps=0.5, linear 3");
+  const Tensor x = test::random_tensor({5, 1, 8, 8}, rng, 0, 1);
+  EXPECT_EQ(max_abs_diff(back.model.forward(x), m.forward(x)), 0.0f);
+
+  // PyTorch's lenet-bn with BatchNorm2d(6, eps=0.1): import, save as a checkpoint, load.
+  onnx::ModelProto pt;
+  ASSERT_TRUE(pt.ParseFromString(test::read_bytes(kBnFixtures / "lenet-bn-unfolded.onnx")));
+  bool changed = false;
+  for (auto& n : *pt.mutable_graph()->mutable_node())
+    if (n.op_type() == "BatchNormalization" && !changed)
+      for (auto& a : *n.mutable_attribute())
+        if (a.name() == "epsilon") a.set_f(0.1f), changed = true;
+  ASSERT_TRUE(changed);
+  std::string pt_bytes;
+  ASSERT_TRUE(pt.SerializeToString(&pt_bytes));
+  LoadedModel imported = import_onnx_bytes(pt_bytes, "eps-pytorch.onnx");
+  EXPECT_TRUE(imported.info.arch.starts_with("conv 6 k5, bn eps=0.1, sigmoid, avgpool 2, conv 16 k5, bn, sigmoid"))
+      << imported.info.arch;
+  test::ScratchDir dir;
+  save_checkpoint(dir / "eps.safetensors", imported.model, test::model_info(imported.model, {1, 28, 28}, 10));
+  LoadedModel loaded = load_checkpoint(dir / "eps.safetensors");
+  EXPECT_EQ(dynamic_cast<const BatchNorm&>(loaded.model[1]).eps(), 0.1f);
+  const Tensor images = fixture_input();
+  const Tensor want = imported.model.forward(images);
+  EXPECT_EQ(max_abs_diff(loaded.model.forward(images), want), 0.0f);
+  // The other epsilon matters: PyTorch's logits (eps 1e-5) are no longer what it computes.
+  const std::vector<float> pytorch = f32_file(kBnFixtures / "logits.f32");
+  EXPECT_GT(relative_to(want.span(), pytorch), 1e-4);
+}

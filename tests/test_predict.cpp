@@ -4,6 +4,8 @@
 // training on image folders and of predict.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -283,8 +285,8 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   EXPECT_FALSE(fs::exists(dir / "run" / "best.safetensors"));
   EXPECT_EQ(r.out.find("training"), std::string::npos) << "nothing trained: " << r.out;
 
-  // --size resizes everything; the checkpoint remembers it; --val-split holds out 25% per class.
-  const auto ok = run_cli(train_args("run2", "--size 32x24 --val-split 0.25"), dir.path());
+  // --size resizes everything; the checkpoint remembers it; --test-split holds out 25% per class.
+  const auto ok = run_cli(train_args("run2", "--size 32x24 --test-split 0.25"), dir.path());
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(ok.out.find("163 training and 54 test images of 1x32x24"), std::string::npos) << ok.out;
   const LoadedModel m = load_checkpoint(dir / "run2" / "best.safetensors");
@@ -300,7 +302,7 @@ TEST_F(TrainImageFolderCli, OtherSizeStopsBeforeTrainingUnlessSizeIsGiven) {
   EXPECT_EQ(p.code, 0) << p.err;
   EXPECT_TRUE(nlohmann::json::parse(p.out).contains("index"));
 
-  for (const char* bad : {"--size 14", "--size 0x10", "--val-split 1.5", "--val-split 0"}) {
+  for (const char* bad : {"--size 14", "--size 0x10", "--test-split 1.5", "--test-split 0", "--val-split 1"}) {
     const auto u = run_cli(train_args("run3", bad), dir.path());
     EXPECT_EQ(u.code, 1) << bad;
     EXPECT_EQ(test::line_count(u.err), 1) << u.err;
@@ -318,11 +320,12 @@ std::pair<double, double> eval_figures(const std::string& out) {
 
 TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
   write_dataset(data, /*with_test=*/false);
-  const auto r = run_cli(train_args("run", "--val-split 0.25 --split-seed 9"), dir.path());
+  const auto r = run_cli(train_args("run", "--test-split 0.25 --split-seed 9"), dir.path());
   ASSERT_EQ(r.code, 0) << r.err;
   const fs::path best = dir / "run" / "best.safetensors";
   const LoadedModel m = load_checkpoint(best);
-  EXPECT_EQ(m.metadata.at("val_split"), "0.25");
+  EXPECT_EQ(m.metadata.at("test_split"), "0.25");
+  EXPECT_FALSE(m.metadata.count("val_split")) << "no validation split without --val-split";
   EXPECT_EQ(m.metadata.at("split_seed"), "9");
   EXPECT_EQ(load_checkpoint(dir / "run" / "last.safetensors").metadata.at("split_seed"), "9");
 
@@ -335,21 +338,24 @@ TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
   EXPECT_NEAR(acc, m.info.metrics.at("test_acc"), 1e-4) << e.out;
 
   // The flags override the stored split.
-  const auto half = run_cli("eval --val-split 0.5 --split-seed 1 --model " + q(best) + " --data " + q(data),
+  const auto half = run_cli("eval --test-split 0.5 --split-seed 1 --model " + q(best) + " --data " + q(data),
                             dir.path());
   ASSERT_EQ(half.code, 0) << half.err;
   EXPECT_NE(half.out.find("test split, 108 images"), std::string::npos) << half.out;
 
   // A bad flag or a bad stored value: one line naming it.
-  const auto bad = run_cli("eval --val-split 1.5 --model " + q(best) + " --data " + q(data), dir.path());
+  const auto bad = run_cli("eval --test-split 1.5 --model " + q(best) + " --data " + q(data), dir.path());
   EXPECT_EQ(bad.code, 1);
   EXPECT_EQ(test::line_count(bad.err), 1) << bad.err;
-  EXPECT_NE(bad.err.find("--val-split must lie between 0 and 1"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--test-split must lie between 0 and 1"), std::string::npos) << bad.err;
+  // eval's old name for it points to the new one.
+  test::expect_error_line(run_cli("eval --val-split 0.5 --model " + q(best) + " --data " + q(data), dir.path()),
+                          {"--val-split is now --test-split"}, "eval --val-split");
   const SafetensorsFile file = read_safetensors(best);
   std::vector<NamedTensor> tensors;
   for (const auto& [name, t] : file.tensors) tensors.push_back({name, t.shape(), t.span()});
   for (const auto& [key, value] :
-       std::vector<std::pair<std::string, std::string>>{{"val_split", "lots"}, {"split_seed", "-3"}}) {
+       std::vector<std::pair<std::string, std::string>>{{"test_split", "lots"}, {"split_seed", "-3"}}) {
     auto meta = file.metadata;
     meta[key] = value;
     const fs::path odd = dir / "odd.safetensors";
@@ -359,6 +365,52 @@ TEST_F(TrainImageFolderCli, EvalTestsOnTheImagesTheRunHeldOut) {
     EXPECT_EQ(test::line_count(o.err), 1) << o.err;
     EXPECT_NE(o.err.find(odd.string() + ": the stored " + key + " '" + value + "'"), std::string::npos) << o.err;
   }
+  // A checkpoint from before --test-split named the test share val_split: eval still finds the run's 54 images.
+  auto meta = file.metadata;
+  meta.erase("test_split");
+  meta["val_split"] = "0.25";
+  imgtest::write_bytes(dir / "old.safetensors", encode_safetensors(tensors, meta));
+  const auto old = run_cli("eval --model " + q(dir / "old.safetensors") + " --data " + q(data), dir.path());
+  ASSERT_EQ(old.code, 0) << old.err;
+  EXPECT_NE(old.out.find("test split, 54 images"), std::string::npos) << old.out;
+}
+
+// --val-split on an image folder without test/ holds validation images out of
+// what --test-split left for training, as for IDX sets; --test-split is
+// refused where the data set has its own test split.
+TEST_F(TrainImageFolderCli, ValSplitHoldsOutValidationAfterTheTestSplit) {
+  write_dataset(data, /*with_test=*/false);
+  const fs::path run = dir / "run";
+  const auto r = run_cli(train_args("run", "--epochs 2 --test-split 0.25 --val-split 0.2 --split-seed 3"), dir.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  // 216 images, 24 a class: 6 a class for testing, then 4 of the other 18 (20%) for validation.
+  EXPECT_NE(r.out.find("validation: 36 training images held out"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("126 training and 54 test images"), std::string::npos) << r.out;
+  const auto csv = read_metrics_csv(run / "metrics.csv");
+  ASSERT_EQ(csv.size(), 2u);
+  EXPECT_TRUE(std::isfinite(csv[0].val_loss) && std::isfinite(csv[1].val_loss));
+  const LoadedModel m = load_checkpoint(run / "best.safetensors");
+  EXPECT_EQ(m.metadata.at("test_split"), "0.25");
+  EXPECT_EQ(m.metadata.at("val_split"), "0.20000000000000001");
+  EXPECT_EQ(m.info.metrics.count("val_loss"), 1u);
+  // eval tests on the run's 54 test images, none of the validation ones.
+  const auto e = run_cli("eval --model " + q(run / "best.safetensors") + " --data " + q(data), dir.path());
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("test split, 54 images"), std::string::npos) << e.out;
+  // Stopped and resumed, the run keeps both splits.
+  const auto s = run_cli(train_args("run2", "--epochs 2 --test-split 0.25 --val-split 0.2"), dir.path(),
+                         "LENET_TEST_INTERRUPT_AFTER_BATCHES=2");
+  ASSERT_EQ(s.code, 130) << s.err;
+  const auto c = run_cli("train --resume " + q(dir / "run2"), dir.path());
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("validation: 36 training images held out"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("126 training and 54 test images"), std::string::npos) << c.out;
+
+  // A data set with its own test split takes no --test-split, and nothing is written.
+  write_dataset(data, /*with_test=*/true);
+  test::expect_error_line(run_cli(train_args("run3", "--test-split 0.3"), dir.path()),
+                          {"--test-split: " + data.string() + " has its own test split"}, "--test-split with test/");
+  EXPECT_FALSE(fs::exists(dir / "run3"));
 }
 
 // `lenet plot` redraws the confusion matrix on the split the run held out

@@ -27,23 +27,10 @@ namespace fs = std::filesystem;
 using test::quoted;
 using test::ScratchDir;
 
-// Class c lights up row band c of an 8x8 image, plus noise (as test_train.cpp).
-Dataset bands(int count, int classes, unsigned seed) {
-  Dataset d;
-  d.count = count;
-  d.height = d.width = 8;
-  for (int c = 0; c < classes; ++c) d.class_names.push_back("band" + std::to_string(c));
-  std::vector<uint8_t> labels;
-  std::mt19937 gen(seed);
-  test::make_split(count, 8, classes, gen, d.pixels, labels);
-  d.labels.assign(labels.begin(), labels.end());
-  return d;
-}
-
 DataSplit band_split() {
   DataSplit s;
-  s.train = bands(300, 4, 1);  // 300 / 32 → 10 batches per epoch, the last one of 12
-  s.test = bands(60, 4, 2);
+  s.train = test::band_dataset(300, 4, 1);  // 300 / 32 → 10 batches per epoch, the last one of 12
+  s.test = test::band_dataset(60, 4, 2);
   s.name = "bands";
   return s;
 }
@@ -243,6 +230,54 @@ TEST(ResumeLibrary, StoppedTwiceAndBetweenEpochsStillBitIdentical) {
   o.stop_requested = nullptr;
   train(data, o);
   expect_same_run(dir / "ref", dir / "run");
+}
+
+// Dropout's masks and BatchNorm's running statistics continue too: lenet-bn
+// with two dropouts (as PyTorch's fixture in tests/data/pytorch-onnx-bn),
+// resumed, draws the masks the uninterrupted run drew (each Dropout's forward
+// count is in the resume state) and ends with the same running estimates and outputs.
+TEST(ResumeLibrary, DropoutAndBatchNormContinueBitIdentically) {
+  ScratchDir dir;
+  DataSplit data;
+  data.train = test::band_dataset(300, 4, 1, 28);  // 10 batches per epoch, as band_split()
+  data.test = test::band_dataset(60, 4, 2, 28);
+  auto options = [&](const fs::path& out) {
+    TrainOptions o = quick_options(out);
+    o.arch = expand_architecture("lenet-bn");
+    o.arch.replace(o.arch.find("linear 84"), 0, "dropout 0.1, ");
+    o.arch.replace(o.arch.find("linear 120"), 0, "dropout 0.2, ");
+    return o;
+  };
+  ASSERT_EQ(options("").arch,
+            "conv 6 k5, bn, sigmoid, avgpool 2, conv 16 k5, bn, sigmoid, avgpool 2, flatten, dropout 0.2, linear 120, "
+            "bn, sigmoid, dropout 0.1, linear 84, bn, sigmoid, linear");
+  train(data, options(dir / "ref"));
+  for (const int64_t stop_at : {int64_t{14}, int64_t{kBatchesPerEpoch}}) {  // mid-epoch 2; after epoch 1's last batch
+    SCOPED_TRACE("stopped after batch " + std::to_string(stop_at));
+    const fs::path run = dir / ("run" + std::to_string(stop_at));
+    TrainOptions o = options(run);
+    o.stop_requested = stop_after_batches(stop_at);
+    EXPECT_THROW(train(data, o), TrainingInterrupted);
+    const std::string state = load_checkpoint(run / "last.safetensors").metadata.at("train_state");
+    EXPECT_NE(state.find("\"dropout_forwards\":[" + std::to_string(stop_at) + "," + std::to_string(stop_at) + "]"),
+              std::string::npos)
+        << state.substr(0, 300);
+    TrainOptions again = options(run);
+    again.resume_from = run / "last.safetensors";
+    train(data, again);
+    expect_same_run(dir / "ref", run);  // every tensor, the running statistics included
+  }
+  // The running estimates moved, and the resumed model computes what the uninterrupted one does.
+  LoadedModel ref = load_checkpoint(dir / "ref" / "last.safetensors");
+  LoadedModel resumed = load_checkpoint(dir / "run14" / "last.safetensors");
+  ASSERT_EQ(ref.model.buffers().size(), 12u);
+  EXPECT_NE(ref.model.buffers()[0]->value[0], 0.0f);
+  EXPECT_EQ(ref.model.buffers()[2]->value[0], 3.0f * kBatchesPerEpoch) << "num_batches_tracked";
+  for (size_t b = 0; b < ref.model.buffers().size(); ++b)
+    EXPECT_TRUE(std::equal(ref.model.buffers()[b]->values().begin(), ref.model.buffers()[b]->values().end(),
+                           resumed.model.buffers()[b]->values().begin()))
+        << ref.model.buffers()[b]->name;
+  EXPECT_EQ(evaluate(ref.model, data.test, {}).loss, evaluate(resumed.model, data.test, {}).loss);
 }
 
 TEST(ResumeLibrary, AfterAHardKillTheLastFinishedEpochContinues) {

@@ -15,23 +15,10 @@ namespace {
 
 using test::ScratchDir;
 
-// Class c lights up row band c of an 8x8 image, plus noise.
-Dataset bands(int count, int classes, unsigned seed) {
-  Dataset d;
-  d.count = count;
-  d.height = d.width = 8;
-  for (int c = 0; c < classes; ++c) d.class_names.push_back("band" + std::to_string(c));
-  std::vector<uint8_t> labels;
-  std::mt19937 gen(seed);
-  test::make_split(count, 8, classes, gen, d.pixels, labels);
-  d.labels.assign(labels.begin(), labels.end());
-  return d;
-}
-
 DataSplit band_split() {
   DataSplit s;
-  s.train = bands(400, 4, 1);
-  s.test = bands(100, 4, 2);
+  s.train = test::band_dataset(400, 4, 1);
+  s.test = test::band_dataset(100, 4, 2);
   s.name = "bands";
   return s;
 }

@@ -46,12 +46,12 @@ std::string format_confusion(const Evaluation& ev, const std::vector<std::string
 // The held-out split of an image folder without test/: the flags, else what
 // the training run stored in the checkpoint (so the model is tested on images
 // it never trained on), else the training defaults.
-void held_out_split(const LoadedModel& loaded, const std::string& model_path, const double* val_split,
+void held_out_split(const LoadedModel& loaded, const std::string& model_path, const double* test_split,
                     const uint64_t* split_seed, DataOptions& options) {
   stored_held_out_split(loaded.metadata, model_path, options);
-  if (val_split) {
-    check_val_split(*val_split);
-    options.val_split = *val_split;
+  if (test_split) {
+    check_split_fraction("--test-split", *test_split);
+    options.test_split = *test_split;
   }
   if (split_seed) options.seed = *split_seed;
 }
@@ -70,14 +70,22 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch-size", *batch, "Images per forward pass")->capture_default_str();
   add_threads_option(*cmd, *threads);
   cmd->add_option("--limit", *limit, "Use only the first N test images");
-  auto val_split = std::make_shared<double>(0.2);
+  auto test_split = std::make_shared<double>(0.2);
   auto split_seed = std::make_shared<uint64_t>(0);
-  cmd->add_option("--val-split", *val_split,
-                  "Image folders without test/: fraction held out (default: the training run's, else 0.2)");
+  cmd->add_option("--test-split", *test_split,
+                  "Image folders without test/: fraction held out as the test set (default: the training run's, "
+                  "else 0.2)");
+  // The flag's name before --val-split came to mean validation (train): hidden, and pointed at its new name.
+  auto old_val_split = std::make_shared<std::string>();
+  cmd->add_option("--val-split", *old_val_split)->group("");
   cmd->add_option("--split-seed", *split_seed,
                   "Image folders without test/: seed of the held-out split (default: the "
                   "training run's, else 0)");
   cmd->callback([=] {
+    if (cmd->count("--val-split"))
+      throw UsageError(
+          "eval: --val-split is now --test-split (the share of an image folder without test/ held "
+          "out as the test set)");
     if (*batch < 1) throw UsageError("--batch-size must be a positive whole number, got " + std::to_string(*batch));
     if (*limit < 0) throw UsageError("--limit must be positive, got " + std::to_string(*limit));
     set_num_threads(*threads);
@@ -90,7 +98,7 @@ void add_eval_command(CLI::App& app) {
     options.resize_width = info.preprocessing.resize_width;
     options.channels = data_channels_for(info);
     options.threads = *threads;
-    held_out_split(loaded, *model_path, cmd->count("--val-split") ? val_split.get() : nullptr,
+    held_out_split(loaded, *model_path, cmd->count("--test-split") ? test_split.get() : nullptr,
                    cmd->count("--split-seed") ? split_seed.get() : nullptr, options);
     DataSplit split = load_data(data_dir, options);
     Dataset test = *limit > 0 ? split.test.head(*limit) : std::move(split.test);

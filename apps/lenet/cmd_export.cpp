@@ -69,10 +69,7 @@ std::vector<WebExample> web_examples(const WebArgs& w, const std::string& model_
     options.resize_width = loaded.info.preprocessing.resize_width;
     options.channels = data_channels_for(loaded.info);
     // An image folder without test/: the split the training run held out.
-    if (auto it = loaded.metadata.find("val_split"); it != loaded.metadata.end())
-      options.val_split = std::stod(it->second);
-    if (auto it = loaded.metadata.find("split_seed"); it != loaded.metadata.end())
-      options.seed = std::stoull(it->second);
+    stored_held_out_split(loaded.metadata, model_path, options);
     const Dataset test = load_dataset(data, options).test;
     if (test.input_shape() != loaded.info.input_shape || test.class_names != loaded.info.class_names)
       throw std::runtime_error("its images (" + to_string(test.input_shape()) + ", " +

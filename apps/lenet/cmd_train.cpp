@@ -52,12 +52,13 @@ struct TrainArgs {
   std::string size;         // image folders: --size HxW
   int channels = 1;         // image folders: 1 grayscale, 3 RGB
   std::string augment;      // --augment, lenet/augment.h
-  double val_split = 0.2;   // image folders without test/
+  double test_split = 0.2;  // image folders without test/: the share held out as the test set
   uint64_t split_seed = 0;  // kept apart from --seed so the held-out images stay the same across runs
   std::string resume;       // a run folder to continue
-  // Set when --val-split is given for a data set with its own test split: the
-  // fraction of the training set held out for validation.
+  // --val-split: the share of the training set held out for validation, for
+  // every kind of data set (an image folder without test/ after its test share).
   bool hold_out = false;
+  double val_split = 0;
   std::string lr_schedule;
   int warmup_epochs = 0;
   double clip_grad_norm = 0;
@@ -227,7 +228,8 @@ void check_arguments(const TrainArgs& a) {
   if (a.batch_size < distributed::size())
     throw UsageError("--batch-size " + std::to_string(a.batch_size) + " is smaller than the " +
                      std::to_string(distributed::size()) + " processes: each needs at least one image of every batch");
-  check_val_split(a.val_split);
+  check_split_fraction("--test-split", a.test_split);
+  if (a.hold_out) check_split_fraction("--val-split", a.val_split);
   try {
     check_lr_schedule(parse_lr_schedule(a.lr_schedule, a.warmup_epochs), a.epochs);
   } catch (const std::invalid_argument& e) {
@@ -252,7 +254,7 @@ void check_patience(const CLI::App& cmd, int patience) {
 }
 
 // True when the data set brings its own test split (IDX, test/ or test.csv);
-// an image folder without one holds out --val-split of itself for testing.
+// an image folder without one holds out --test-split of itself for testing.
 bool has_own_test_split(const fs::path& dir) {
   std::error_code ec;
   return is_idx_folder(dir) || fs::is_directory(dir / "test", ec) || fs::is_regular_file(dir / "test.csv", ec);
@@ -330,7 +332,7 @@ fs::path prepare_output(const std::string& out) {
 DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
   DataOptions data_options;
   data_options.seed = a.split_seed;
-  data_options.val_split = a.val_split;
+  data_options.test_split = a.test_split;
   data_options.threads = a.threads;
   data_options.channels = a.channels;
   if (!a.size.empty()) {
@@ -353,12 +355,19 @@ DataSplit load_training_data(const TrainArgs& a, const fs::path& data_dir) {
   return data;
 }
 
-// Stored in every checkpoint: the held-out split of an image folder without
-// test/, so that `lenet eval` tests on the images this run held out.
+// Stored in every checkpoint: the held-out test split of an image folder
+// without test/, so that `lenet eval` tests on the images this run held out;
+// and the validation share, when there is one.
 std::map<std::string, std::string> split_metadata(const TrainArgs& a) {
-  char split[32];
-  std::snprintf(split, sizeof split, "%.17g", a.val_split);
-  return {{"val_split", split}, {"split_seed", std::to_string(a.split_seed)}};
+  auto fraction = [](double f) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", f);
+    return std::string(text);
+  };
+  std::map<std::string, std::string> meta = {{"test_split", fraction(a.test_split)},
+                                             {"split_seed", std::to_string(a.split_seed)}};
+  if (a.hold_out) meta["val_split"] = fraction(a.val_split);
+  return meta;
 }
 
 // What `--resume` needs to load the same data again, kept in last.safetensors.
@@ -403,7 +412,6 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
   a.limit_test = integer("limit_test");
   a.size = get("size");
   a.split_seed = stored_split_seed(get("split_seed"), checkpoint.string());
-  a.val_split = stored_val_split(get("val_split"), checkpoint.string());
   auto channels = meta.find("channels");  // absent from runs before colour: grayscale
   a.channels = channels == meta.end() ? 1 : static_cast<int>(integer("channels"));
   if (a.channels != 1 && a.channels != 3)
@@ -411,6 +419,10 @@ TrainArgs args_from_run_metadata(const std::map<std::string, std::string>& meta,
                      ", not 1 or 3; cannot resume it");
   auto hold_out = meta.find("hold_out");  // absent from runs before validation splits
   a.hold_out = hold_out != meta.end() && hold_out->second == "1";
+  // Runs before --test-split stored the test share of an image folder as val_split.
+  const char* test_key = meta.count("test_split") ? "test_split" : "val_split";
+  a.test_split = stored_fraction(get(test_key), test_key, checkpoint.string());
+  if (a.hold_out) a.val_split = stored_fraction(get("val_split"), "val_split", checkpoint.string());
   return a;
 }
 
@@ -428,10 +440,10 @@ void prepare_resume(const TrainArgs& given, const CLI::App& cmd, DataSplit& data
                      ": no last.safetensors there (the run stopped before it saved anything; "
                      "start it again)");
   for (const char* flag :
-       {"--arch",       "--batch-size",  "--optimizer",     "--momentum",       "--weight-decay", "--seed",
-        "--out",        "--normalize",   "--limit-train",   "--limit-test",     "--size",         "--val-split",
-        "--split-seed", "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init",         "--freeze",
-        "--patience",   "--channels",    "--augment"})
+       {"--arch",       "--batch-size", "--optimizer",   "--momentum",      "--weight-decay",   "--seed",
+        "--out",        "--normalize",  "--limit-train", "--limit-test",    "--size",           "--val-split",
+        "--test-split", "--split-seed", "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init",
+        "--freeze",     "--patience", "--channels", "--augment"})
     if (cmd.count(flag))
       throw UsageError(std::string(flag) +
                        " cannot change when resuming: the run keeps its own settings (only --epochs, "
@@ -537,10 +549,11 @@ void add_train_command(CLI::App& app) {
                   "Augment the training images, per image and epoch (torchvision's meanings): e.g. "
                   "'crop:2,flip,rotate:10,brightness:0.2'");
   cmd->add_option("--val-split", a->val_split,
-                  "Fraction of each class of the training set held out for validation (picks the best epoch); "
-                  "image folders without test/: held out for testing (default 0.2)")
+                  "Fraction of each class of the training set held out for validation (picks the best epoch)");
+  cmd->add_option("--test-split", a->test_split,
+                  "Image folders without test/: fraction of each class held out as the test set")
       ->capture_default_str();
-  cmd->add_option("--split-seed", a->split_seed, "Image folders without test/: seed of the held-out split")
+  cmd->add_option("--split-seed", a->split_seed, "Seed of the held-out splits (test of an image folder, validation)")
       ->capture_default_str();
   cmd->add_option("--resume", a->resume,
                   "Continue the stopped run in this folder from its last.safetensors, with its own settings "
@@ -552,7 +565,11 @@ void add_train_command(CLI::App& app) {
     }
     check_patience(*cmd, a->patience);
     const fs::path data_dir = a->data.empty() ? default_data_dir() : fs::path(a->data);
-    a->hold_out = cmd->count("--val-split") && has_own_test_split(data_dir);
+    a->hold_out = cmd->count("--val-split") > 0;
+    if (cmd->count("--test-split") && has_own_test_split(data_dir))
+      throw UsageError("--test-split: " + data_dir.string() +
+                       " has its own test split (IDX files, test/ or test.csv); --test-split applies to image folders "
+                       "without one (--val-split holds out validation images)");
     if (!a->init.empty() && !cmd->count("--arch")) {
       std::error_code ec;
       if (!fs::exists(a->init, ec)) throw UsageError("--init " + a->init + ": no such file");
@@ -565,19 +582,25 @@ void add_train_command(CLI::App& app) {
       check_arguments(*a);
       data = load_training_data(*a, data_dir);
       check_architecture(a->arch, data.train);
-      if (!a->init.empty()) {  // refused before the run folder exists
-        Sequential probe = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr);
+      // What train() would refuse about the model is refused before the run folder exists.
+      Sequential probe = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr);
+      if (!a->init.empty()) {
         try {
           init_weights_from(probe, a->init);
         } catch (const std::invalid_argument& e) {
           throw UsageError(e.what());
         }
       }
-      if (a->freeze > 0) {
-        const size_t layers = build_model(a->arch, data.train.input_shape(), data.train.num_classes(), nullptr).size();
-        if (static_cast<size_t>(a->freeze) > layers)
-          throw UsageError("--freeze " + std::to_string(a->freeze) + " is beyond the " + std::to_string(layers) +
-                           " layers of " + a->arch);
+      if (static_cast<size_t>(a->freeze) > probe.size())
+        throw UsageError("--freeze " + std::to_string(a->freeze) + " is beyond the " + std::to_string(probe.size()) +
+                         " layers of " + a->arch);
+      try {  // BatchNorm cannot train on one value per channel: a batch (or a last batch) of one
+        probe.train();
+        const Shape image = data.train.input_shape();
+        probe.check_training_batch(std::min<int64_t>(a->batch_size, data.train.count), image);
+        if (data.train.count % a->batch_size) probe.check_training_batch(data.train.count % a->batch_size, image);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
       }
       if (distributed::rank() == 0) o.out_dir = prepare_output(a->out);  // rank 0 owns the files
     });

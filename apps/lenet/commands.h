@@ -36,14 +36,17 @@ struct ExitStatus : std::runtime_error {
 // one above kMaxThreads or a non-number is refused while parsing (one line, exit 2).
 constexpr int kMaxThreads = 1024;
 void add_threads_option(CLI::App& cmd, int& threads);
-// --val-split of an image folder without test/: a fraction in (0, 1), else UsageError.
-void check_val_split(double val_split);
+// --test-split (the test share of an image folder without test/) or --val-split
+// (the validation share of the training set): a fraction in (0, 1), else
+// UsageError naming `flag`.
+void check_split_fraction(const std::string& flag, double fraction);
 // The held-out split that a training run stored in its checkpoints' metadata
-// (val_split, split_seed); `source` (the file) is named when a value is not a
-// fraction in (0, 1) or not a whole number.
-double stored_val_split(const std::string& text, const std::string& source);
+// (test_split, val_split, split_seed); `source` (the file) is named when a
+// value is not a fraction in (0, 1) or not a whole number.
+double stored_fraction(const std::string& text, const std::string& key, const std::string& source);
 uint64_t stored_split_seed(const std::string& text, const std::string& source);
-// Sets options.val_split and options.seed from whichever of the two is stored.
+// Sets options.test_split and options.seed from whichever of the two is stored
+// (test_split; in checkpoints written before --test-split, val_split named it).
 void stored_held_out_split(const std::map<std::string, std::string>& metadata, const std::string& source,
                            DataOptions& options);
 

@@ -1,5 +1,5 @@
 // What several commands share, in one place: the --threads flag, the held-out
-// split of an image folder without test/ (--val-split, --split-seed, or what
+// split of an image folder without test/ (--test-split, --split-seed, or what
 // the training run stored in its checkpoints), and loading a data set with
 // its skipped files shown.
 #include <cerrno>
@@ -29,19 +29,19 @@ void add_threads_option(CLI::App& cmd, int& threads) {
           "0.." + std::to_string(kMaxThreads)));
 }
 
-void check_val_split(double val_split) {
-  if (!(val_split > 0 && val_split < 1)) {
+void check_split_fraction(const std::string& flag, double fraction) {
+  if (!(fraction > 0 && fraction < 1)) {
     char text[32];
-    std::snprintf(text, sizeof text, "%g", val_split);
-    throw UsageError(std::string("--val-split must lie between 0 and 1 (exclusive), got ") + text);
+    std::snprintf(text, sizeof text, "%g", fraction);
+    throw UsageError(flag + " must lie between 0 and 1 (exclusive), got " + text);
   }
 }
 
-double stored_val_split(const std::string& text, const std::string& source) {
+double stored_fraction(const std::string& text, const std::string& key, const std::string& source) {
   char* end = nullptr;
   const double x = std::strtod(text.c_str(), &end);
   if (end == text.c_str() || *end || !(x > 0 && x < 1))
-    throw UsageError(source + ": the stored val_split '" + text + "' is not a fraction between 0 and 1");
+    throw UsageError(source + ": the stored " + key + " '" + text + "' is not a fraction between 0 and 1");
   return x;
 }
 
@@ -56,9 +56,11 @@ uint64_t stored_split_seed(const std::string& text, const std::string& source) {
 
 void stored_held_out_split(const std::map<std::string, std::string>& metadata, const std::string& source,
                            DataOptions& options) {
-  if (auto it = metadata.find("val_split"); it != metadata.end())
-    options.val_split = stored_val_split(it->second, source);
-  if (auto it = metadata.find("split_seed"); it != metadata.end()) options.seed = stored_split_seed(it->second, source);
+  auto it = metadata.find("test_split");
+  if (it == metadata.end()) it = metadata.find("val_split");  // written before --test-split: the test share
+  if (it != metadata.end()) options.test_split = stored_fraction(it->second, it->first, source);
+  if (auto seed = metadata.find("split_seed"); seed != metadata.end())
+    options.seed = stored_split_seed(seed->second, source);
 }
 
 int data_channels_for(const ModelInfo& info) {

@@ -127,7 +127,7 @@ struct ImageLoadReport {
 // CSV's folder) into memory, decoding files in parallel. Class names are the
 // sorted sub-folder names of train/ (CSV: sorted labels, or 0..max when every
 // label is an integer). Without test/ (or test.csv), a stratified split of
-// options.val_split per class, seeded by options.seed, becomes the test set.
+// options.test_split per class, seeded by options.seed, becomes the test set.
 // Unreadable files are skipped and listed in `report` (when given; nothing is
 // printed).
 // Throws std::runtime_error for: images of different sizes without a resize

@@ -261,7 +261,8 @@ class BatchNorm : public Module {
   BatchNorm(int features, bool spatial, float eps = 1e-5f, float momentum = 0.1f);
   std::string type() const override { return spatial_ ? "BatchNorm2d" : "BatchNorm1d"; }
   std::string describe() const override;
-  std::string spec() const override { return "bn"; }
+  // "bn", with "eps=E" and "momentum=M" when they are not PyTorch's defaults.
+  std::string spec() const override;
   Shape output_shape(const Shape& in) const override;
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
@@ -304,6 +305,10 @@ class Dropout : public Module {
   uint64_t next_key();
   // The key of the last training forward's mask (backward's).
   uint64_t last_key() const { return key_; }
+  // Training forwards so far, which pick the next mask: a resumed run restores
+  // it (train()'s resume state), so it draws the masks the run would have.
+  uint64_t forward_count() const { return count_; }
+  void set_forward_count(uint64_t count) { count_ = count; }
 
  private:
   float p_;

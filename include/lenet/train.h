@@ -115,11 +115,12 @@ struct InitReport {
   // "11.weight [10, 84] and 11.bias [10] (10 classes; this model has 4): re-initialised".
   std::string reinitialised;
 };
-// Copies every named tensor of `model` from a .safetensors file (ours, or a
-// PyTorch state_dict saved with safetensors under nn.Sequential names) or an
-// ONNX file (ours or PyTorch's). When only the last layer's output count
-// differs (another class count), that layer keeps its fresh weights and the
-// report says so. Any other difference throws std::invalid_argument naming
+// Copies every named tensor of `model` (its parameters and BatchNorm's running
+// statistics, so the first evaluation reproduces the source's outputs) from a
+// .safetensors file (ours, or a PyTorch state_dict saved with safetensors
+// under nn.Sequential names) or an ONNX file (ours or PyTorch's). When only
+// the last layer's output count differs (another class count), that layer
+// keeps its fresh weights and the report says so. Any other difference throws std::invalid_argument naming
 // the file, the tensor and both shapes (or the missing tensor); `model` is then
 // unchanged. File problems throw FileError.
 InitReport init_weights_from(Sequential& model, const std::filesystem::path& path);

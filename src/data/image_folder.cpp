@@ -208,9 +208,9 @@ Decoded decode_all(const std::vector<Sample>& samples, const Preprocessing& pre,
   return d;
 }
 
-// Picks the test samples: round(val_split · n) of each class, at least one
+// Picks the test samples: round(test_split · n) of each class, at least one
 // left for training, chosen by a seeded shuffle; both splits keep file order.
-void stratified_split(const std::vector<int32_t>& labels, int classes, double val_split, uint64_t seed,
+void stratified_split(const std::vector<int32_t>& labels, int classes, double test_split, uint64_t seed,
                       std::vector<int64_t>& train, std::vector<int64_t>& test) {
   std::vector<std::vector<int64_t>> by_class(classes);
   for (int64_t i = 0; i < static_cast<int64_t>(labels.size()); ++i) by_class[labels[i]].push_back(i);
@@ -218,7 +218,7 @@ void stratified_split(const std::vector<int32_t>& labels, int classes, double va
   std::vector<char> in_test(labels.size(), 0);
   for (auto& members : by_class) {
     const int64_t n = static_cast<int64_t>(members.size());
-    const int64_t k = std::min<int64_t>(std::llround(val_split * static_cast<double>(n)), n - 1);
+    const int64_t k = std::min<int64_t>(std::llround(test_split * static_cast<double>(n)), n - 1);
     rng.shuffle(std::span<int64_t>(members));
     for (int64_t j = 0; j < k; ++j) in_test[members[j]] = 1;
   }
@@ -302,8 +302,8 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     throw std::runtime_error(path.string() + ": " + std::to_string(class_names.size()) + " class" +
                              (class_names.size() == 1 ? " ('" + class_names[0] + "')" : std::string("es")) +
                              "; a classifier needs at least two classes");
-  if (!has_test && !(options.val_split > 0.0 && options.val_split < 1.0))
-    throw std::invalid_argument("--val-split " + std::to_string(options.val_split) +
+  if (!has_test && !(options.test_split > 0.0 && options.test_split < 1.0))
+    throw std::invalid_argument("--test-split " + std::to_string(options.test_split) +
                                 " must be between 0 and 1 (exclusive) when " + path.string() + " has no test split");
 
   // 2. Decode every file once, in parallel.
@@ -366,7 +366,7 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     labels.reserve(good.size());
     for (int64_t i : good) labels.push_back(all[i].label);
     std::vector<int64_t> tr, te;
-    stratified_split(labels, static_cast<int>(class_names.size()), options.val_split, options.seed, tr, te);
+    stratified_split(labels, static_cast<int>(class_names.size()), options.test_split, options.seed, tr, te);
     for (int64_t j : tr) train_idx.push_back(good[j]);
     for (int64_t j : te) test_idx.push_back(good[j]);
   }
@@ -374,7 +374,7 @@ DataSplit load_image_folder(const fs::path& path, const DataOptions& options, Im
     throw std::runtime_error(path.string() + ": no test images" +
                              (has_test
                                   ? std::string(" could be read")
-                                  : "; --val-split " + std::to_string(options.val_split) + " of " +
+                                  : "; --test-split " + std::to_string(options.test_split) + " of " +
                                         std::to_string(good.size()) + " images selects none, raise it or add test/"));
 
   DataSplit split;

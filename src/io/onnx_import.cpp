@@ -640,7 +640,11 @@ class Importer {
       fail_node("normalises " + to_string(in) + "; lenet.cpp runs it on [N, C, H, W] or [N, C]");
     const float eps = float_attr(n, "epsilon", 1e-5f);
     // ONNX's momentum weighs the old estimate, PyTorch's (ours) the new one.
-    const float momentum = 1.0f - float_attr(n, "momentum", 0.9f);
+    // 1 − m is off by up to half a float step of m (PyTorch's 0.1 is written
+    // as 0.9f, and 1 − 0.9f = 0.10000002): rounded to 7 decimals it is the
+    // momentum that was exported, which the spec text then shows as written.
+    const float momentum = static_cast<float>(
+        std::round((1.0 - static_cast<double>(float_attr(n, "momentum", 0.9f))) * 1e7) / 1e7);
     if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) fail_node("epsilon must be positive and momentum in [0, 1]");
     const int c = static_cast<int>(in[1]);
     auto layer = std::make_unique<BatchNorm>(c, in.size() == 4, eps, momentum);

@@ -1,6 +1,7 @@
 // BatchNorm and Dropout on their own (the plain path of a lone module; a
 // Sequential runs them inside the engine, runtime/pipeline.cpp).
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -37,7 +38,29 @@ void BatchNorm::reset_parameters() {
   *batches_tracked() = 0;
 }
 
-std::string BatchNorm::describe() const { return type() + "(" + std::to_string(features_) + ")"; }
+namespace {
+// The shortest text that reads back as the same float.
+std::string float_text(float v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+}  // namespace
+
+// eps and momentum appear only when they differ from PyTorch's defaults, as in its repr.
+std::string BatchNorm::describe() const {
+  std::string s = type() + "(" + std::to_string(features_);
+  if (eps_ != 1e-5f) s += ", eps=" + float_text(eps_);
+  if (momentum_ != 0.1f) s += ", momentum=" + float_text(momentum_);
+  return s + ")";
+}
+
+std::string BatchNorm::spec() const {
+  std::string s = "bn";
+  if (eps_ != 1e-5f) s += " eps=" + float_text(eps_);
+  if (momentum_ != 0.1f) s += " momentum=" + float_text(momentum_);
+  return s;
+}
 
 Shape BatchNorm::output_shape(const Shape& in) const {
   const std::string who = spatial_ ? "batchnorm2d" : "batchnorm1d";

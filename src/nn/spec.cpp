@@ -5,9 +5,11 @@
 // options separated by spaces:
 //   conv OUT kK[xK] [pP[xP]] [sS[xS]] [nobias]      maxpool K[xK] [sS[xS]] [pP[xP]]
 //   linear [OUT] [nobias]   (no OUT: the class count) avgpool K[xK] [sS[xS]] [pP[xP]]
-//   sigmoid | relu | tanh | flatten | bn (BatchNorm2d after an image layer,
-//   BatchNorm1d after a flat one) | dropout [P] (P: 0.5 by default)
+//   sigmoid | relu | tanh | flatten | dropout [P] (P: 0.5 by default)
+//   bn [eps=E] [momentum=M]  (BatchNorm2d after an image layer, BatchNorm1d
+//                             after a flat one; PyTorch's eps 1e-5, momentum 0.1)
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -143,6 +145,15 @@ std::string json_to_text(const std::string& spec) {
         p.precision(9);
         p << l["p"].get<double>();
         s += " " + p.str();
+      }
+      for (const char* key : {"eps", "momentum"}) {  // bn's
+        if (!l.contains(key)) continue;
+        if (!l[key].is_number())
+          throw std::invalid_argument(std::string("\"") + key + "\" must be a number, got " + l[key].dump());
+        std::ostringstream v;
+        v.precision(9);
+        v << l[key].get<double>();
+        s += std::string(" ") + key + "=" + v.str();
       }
       text += (i ? ", " : "") + s;
     } catch (const nlohmann::json::exception& e) {
@@ -281,11 +292,33 @@ std::unique_ptr<Module> make_layer(const LayerText& l, const Shape& in, int clas
     return std::make_unique<Flatten>();
   }
   if (kind == "bn" || kind == "batchnorm" || kind == "batchnorm2d" || kind == "batchnorm1d") {
-    no_options();
+    float eps = 1e-5f, momentum = 0.1f;
+    for (size_t i = 1; i < l.words.size(); ++i) {
+      const std::string& w = l.words[i];
+      const size_t eq = w.find('=');
+      const std::string key = w.substr(0, eq);
+      if (eq == std::string::npos || (key != "eps" && key != "momentum"))
+        throw std::invalid_argument(where + ": unknown option '" + w +
+                                    "' (bn takes eps=E and momentum=M, e.g. 'bn eps=1e-3')");
+      // As a float directly, so the canonical spec (shortest text) reads back to the same value.
+      const std::string text = w.substr(eq + 1);
+      float v = 0;
+      const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+      const bool number = !text.empty() && r.ec == std::errc() && r.ptr == text.data() + text.size();
+      if (key == "eps") {
+        if (!number || !(v > 0) || !std::isfinite(v))
+          throw std::invalid_argument(where + ": eps '" + text + "' is not a positive number");
+        eps = v;
+      } else {
+        if (!number || !(v >= 0 && v <= 1))
+          throw std::invalid_argument(where + ": momentum '" + text + "' is not a number in [0, 1]");
+        momentum = v;
+      }
+    }
     if (in.size() != 4 && in.size() != 2)
       throw std::invalid_argument(where + ": expects [N, C, H, W] or [N, C], got " + to_string(in));
     spend(budget, 2 * in[1], where);
-    return std::make_unique<BatchNorm>(static_cast<int>(in[1]), in.size() == 4);
+    return std::make_unique<BatchNorm>(static_cast<int>(in[1]), in.size() == 4, eps, momentum);
   }
   if (kind == "dropout") {
     if (l.words.size() > 2) throw std::invalid_argument(where + ": dropout takes one probability, e.g. 'dropout 0.5'");

@@ -1,6 +1,7 @@
 // Starting weights for fine-tuning (`lenet train --init FILE`): every named
-// tensor of the model from a safetensors file or an ONNX model, checked by
-// name and shape before anything is copied.
+// tensor of the model (parameters and BatchNorm's running statistics) from a
+// safetensors file or an ONNX model, checked by name and shape before anything
+// is copied.
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -49,7 +50,10 @@ InitReport init_weights_from(Sequential& model, const fs::path& path) {
       if (!name.starts_with("optim.")) source[name] = {t.shape(), t.span()};
   } else {
     onnx_model = load_model(path);
-    for (const Parameter* p : std::as_const(onnx_model.model).parameters()) source[p->name] = {p->shape, p->values()};
+    const Sequential& m = onnx_model.model;
+    for (const Parameter* p : m.parameters()) source[p->name] = {p->shape, p->values()};
+    // Without the running statistics a BatchNorm would start at mean 0, variance 1.
+    for (const Parameter* b : m.buffers()) source[b->name] = {b->shape, b->values()};
   }
   const std::string file = path.string();
   auto refuse = [&](const std::string& why) {
@@ -66,7 +70,11 @@ InitReport init_weights_from(Sequential& model, const fs::path& path) {
   std::vector<std::pair<Parameter*, Source>> copies;
   std::map<std::string, bool> used;
   for (size_t i = 0; i < model.size(); ++i) {
-    for (Parameter& p : model[i].parameters()) {
+    std::vector<Parameter*> tensors;  // parameters, then buffers (running statistics), as a state_dict
+    for (Parameter& p : model[i].parameters()) tensors.push_back(&p);
+    for (Parameter& b : model[i].buffers()) tensors.push_back(&b);
+    for (Parameter* tensor : tensors) {
+      Parameter& p = *tensor;
       auto it = source.find(p.name);
       if (it == source.end()) refuse("it has no tensor '" + p.name + "' " + to_string(p.shape));
       used[p.name] = true;

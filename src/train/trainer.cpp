@@ -5,7 +5,8 @@
 // A run survives interruption: last.safetensors always carries, besides the
 // weights and the optimizer state, a "train_state" metadata entry (JSON) with
 // the options, the position (epoch, batch), the running sums of the epoch in
-// progress, the finished epochs' metrics, the best test loss and the RNG.
+// progress, the finished epochs' metrics, the best test loss, the RNG and each
+// Dropout's forward count (which picks its next mask).
 // It is rewritten at the end of every epoch and when a stop is requested
 // mid-epoch, so a run continues exactly where it stopped (after a signal) or
 // from the last finished epoch (after a crash or kill -9).
@@ -165,6 +166,14 @@ struct RunState {
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+// Each Dropout's training forwards so far, in layer order: they pick the next masks.
+std::vector<uint64_t> dropout_forwards(const Sequential& model) {
+  std::vector<uint64_t> counts;
+  for (size_t i = 0; i < model.size(); ++i)
+    if (const auto* d = dynamic_cast<const Dropout*>(&model[i])) counts.push_back(d->forward_count());
+  return counts;
+}
+
 json metrics_row(const EpochMetrics& m) {
   return json::array({m.epoch, number_or_null(m.train_loss), number_or_null(m.train_acc), number_or_null(m.test_loss),
                       number_or_null(m.test_acc), number_or_null(m.seconds), number_or_null(m.images_per_s),
@@ -193,7 +202,7 @@ json options_json(const TrainOptions& o) {
 }
 
 std::string train_state_text(const TrainOptions& o, int threads, int schedule_epochs, const RunState& st,
-                             const Rng& rng, const std::string& data_fingerprint) {
+                             const Rng& rng, const std::string& data_fingerprint, const Sequential& model) {
   TrainOptions stored = o;
   stored.threads = threads;  // the count it ran with, not "all cores"
   stored.schedule_epochs = schedule_epochs;
@@ -216,6 +225,7 @@ std::string train_state_text(const TrainOptions& o, int threads, int schedule_ep
                   {"stopped_early", st.stopped_early},
                   {"history", history},
                   {"rng", rng.state()},
+                  {"dropout_forwards", dropout_forwards(model)},
                   {"data_fingerprint", data_fingerprint}};
   return j.dump();
 }
@@ -225,6 +235,7 @@ struct SavedState {
   TrainOptions options;
   RunState run;
   std::string rng, data_fingerprint;
+  std::optional<std::vector<uint64_t>> dropout_forwards;  // absent from the files of earlier runs
 };
 
 SavedState parse_train_state(const fs::path& path, const std::map<std::string, std::string>& meta) {
@@ -326,6 +337,16 @@ SavedState parse_train_state(const fs::path& path, const std::map<std::string, s
       st.history.push_back(m);
     }
     s.rng = j.at("rng").get<std::string>();
+    if (j.contains("dropout_forwards")) {
+      const json& counts = j.at("dropout_forwards");
+      if (!counts.is_array()) throw std::runtime_error("'dropout_forwards' is not a list");
+      s.dropout_forwards.emplace();
+      for (const json& c : counts) {
+        if (!c.is_number_unsigned() && !(c.is_number_integer() && c.get<int64_t>() >= 0))
+          throw std::runtime_error("'dropout_forwards' holds " + c.dump() + ", not a count");
+        s.dropout_forwards->push_back(c.get<uint64_t>());
+      }
+    }
     s.data_fingerprint = j.at("data_fingerprint").get<std::string>();
     // The fields must describe a position the run can really be at.
     const int done = static_cast<int>(st.history.size());
@@ -531,6 +552,16 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
         std::copy_n(saved_buffers[b]->value, buffers[b]->numel(), buffers[b]->value);
       load_optimizer_state(path, *optimizer);
       rng.set_state(state.rng);
+      if (state.dropout_forwards) {  // the masks continue where they stopped
+        std::vector<Dropout*> dropouts;
+        for (size_t i = 0; i < model.size(); ++i)
+          if (auto* d = dynamic_cast<Dropout*>(&model[i])) dropouts.push_back(d);
+        if (state.dropout_forwards->size() != dropouts.size())
+          throw std::invalid_argument("train: cannot resume " + path.string() + ": its state counts " +
+                                      std::to_string(state.dropout_forwards->size()) +
+                                      " Dropout layers, the model has " + std::to_string(dropouts.size()));
+        for (size_t d = 0; d < dropouts.size(); ++d) dropouts[d]->set_forward_count((*state.dropout_forwards)[d]);
+      }
       st = std::move(state.run);
     }
 
@@ -568,7 +599,7 @@ std::vector<EpochMetrics> train(const DataSplit& data, const TrainOptions& o, co
   auto save_last = [&] {
     if (!root) return;
     auto extra = checkpoint_metadata;
-    extra[kTrainStateKey] = train_state_text(o, threads_used, horizon, st, rng, data_fingerprint);
+    extra[kTrainStateKey] = train_state_text(o, threads_used, horizon, st, rng, data_fingerprint, model);
     save_checkpoint(last_path, model, info, optimizer.get(), extra);
   };
   auto stop = [&](int epoch, int64_t batches) { return o.stop_requested && o.stop_requested(epoch, batches); };
