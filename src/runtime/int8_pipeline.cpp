@@ -26,6 +26,7 @@
 
 #include "kernels/fast.h"
 #include "kernels/int8.h"
+#include "kernels/simd.h"
 #include "lenet/nn.h"
 #include "lenet/quant.h"
 #include "runtime/thread_pool.h"
@@ -38,18 +39,26 @@ namespace {
 constexpr int kChunk = 32;
 
 // q = saturate(round_half_even(x / scale) + zero_point) to 0..255, as ONNX's
-// QuantizeLinear. Written as plain arithmetic that the compiler vectorises for
-// each ISA: adding and subtracting 1.5·2^23 rounds a float of magnitude below
-// 2^22 to the nearest integer, ties to even (IEEE's default rounding), exactly
-// as std::nearbyint; the clamp to ±512 first keeps every value in that range.
+// QuantizeLinear, a vector of kLanes at a time. Adding and subtracting
+// 1.5·2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties
+// to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
+// ±512 first keeps every value in that range. The division stays a division
+// (x · (1 / scale) may round the other way), as in the oracle of the tests.
 void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
-  constexpr float kRound = 12582912.0f;  // 1.5 · 2^23
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i] / scale;
-    v = std::min(512.0f, std::max(-512.0f, v));  // in this order a NaN becomes -512
-    v = (v + kRound) - kRound;
-    const int32_t r = static_cast<int32_t>(v) + zero_point;
-    q[i] = static_cast<uint8_t>(std::min(std::max(r, 0), 255));
+  using simd::kLanes;
+  const simd::vf s = simd::splat(scale), lo = simd::splat(-512.0f), hi = simd::splat(512.0f);
+  const simd::vf round = simd::splat(12582912.0f);  // 1.5 · 2^23
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
+    simd::vf v = simd::load_partial(x + i, m) / s;
+    v = simd::min(simd::max(v, lo), hi);  // in this order a NaN becomes -512
+    v = (v + round) - round;
+    simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
+    r = r < 0 ? simd::vi32{} : r;
+    r = r > 255 ? simd::vi32{} + 255 : r;
+    uint8_t bytes[kLanes];
+    for (int k = 0; k < kLanes; ++k) bytes[k] = static_cast<uint8_t>(r[k]);
+    std::memcpy(q + i, bytes, static_cast<size_t>(m));
   }
 }
 
