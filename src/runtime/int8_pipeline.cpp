@@ -17,12 +17,17 @@
 // chunk's rows. Every value is computed the same way whatever the chunking,
 // so results do not depend on the thread count.
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/fast.h"
 #include "kernels/int8.h"
@@ -44,6 +49,24 @@ constexpr int kChunk = 32;
 // to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
 // ±512 first keeps every value in that range. The division stays a division
 // (x · (1 / scale) may round the other way), as in the oracle of the tests.
+// The kLanes values of r, each in 0..255, as bytes.
+inline void store_bytes(simd::vi32 r, uint8_t* out) {
+#if defined(__AVX512F__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(std::bit_cast<__m512i>(r)));
+#elif defined(__AVX2__)
+  const __m256i v = std::bit_cast<__m256i>(r);
+  const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(v, v), _mm256_setzero_si256());  // bytes 0-3 | 4-7 per half
+  const __m128i both = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
+#elif defined(__SSE2__)
+  const __m128i v = std::bit_cast<__m128i>(r);
+  const int32_t four = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(v, v), _mm_setzero_si128()));
+  std::memcpy(out, &four, sizeof four);
+#else
+  for (int k = 0; k < simd::kLanes; ++k) out[k] = static_cast<uint8_t>(r[k]);
+#endif
+}
+
 void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
   using simd::kLanes;
   const simd::vf s = simd::splat(scale), lo = simd::splat(-512.0f), hi = simd::splat(512.0f);
@@ -56,9 +79,13 @@ void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_
     simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
     r = r < 0 ? simd::vi32{} : r;
     r = r > 255 ? simd::vi32{} + 255 : r;
-    uint8_t bytes[kLanes];
-    for (int k = 0; k < kLanes; ++k) bytes[k] = static_cast<uint8_t>(r[k]);
-    std::memcpy(q + i, bytes, static_cast<size_t>(m));
+    if (m == kLanes) {
+      store_bytes(r, q + i);
+    } else {
+      uint8_t bytes[kLanes];
+      store_bytes(r, bytes);
+      std::memcpy(q + i, bytes, static_cast<size_t>(m));
+    }
   }
 }
 
@@ -260,11 +287,16 @@ class Int8Engine final : public runtime::Pipeline {
         // Quantized straight into the padded image, then its patch rows.
         const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
         uint8_t* padded = s.q.get();
-        std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
-        for (int c = 0; c < g.c; ++c)
-          for (int r = 0; r < g.h; ++r)
-            quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
-                     padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
+        if (g.ph == 0 && g.pw == 0) {  // the padded image is the image: one pass
+          quantize(static_cast<int64_t>(g.c) * g.h * g.w, x, op.input_scale, op.zero_point, padded);
+          std::memset(padded + static_cast<int64_t>(g.c) * g.h * g.w, 0, int8::kSlack);
+        } else {
+          std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
+          for (int c = 0; c < g.c; ++c)
+            for (int r = 0; r < g.h; ++r)
+              quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
+                       padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
+        }
         const int pixels = g.oh() * g.ow();
         const int64_t planes = op.fused_max ? static_cast<int64_t>(op.pool.oh()) * op.pool.ow() : pixels;
         int32_t* acc = s.acc.get();
