@@ -17,8 +17,8 @@
 // chunk's rows. Every value is computed the same way whatever the chunking,
 // so results do not depend on the thread count.
 #include <algorithm>
-#include <bit>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
