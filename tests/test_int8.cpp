@@ -61,6 +61,12 @@ TEST(Int8Kernel, ConvMatchesReferenceExactly) {
   cases.push_back({geo(1, 5, 7, 9, 13, 3, 3, 1, 1, 1, 0), 250, true});
   cases.push_back({geo(3, 1, 5, 5, 9, 5, 5, 1, 1, 2, 2), 0, false});
   cases.push_back({geo(1, 4, 3, 3, 40, 1, 1, 1, 1, 0, 0), 64, true});
+  // The direct convolution (AVX2/SSE2: ≤ 8 output channels, horizontal stride
+  // 1): an even kernel width, row stride 2, output rows not a multiple of the
+  // lanes (18, 3, 20), 8 channels and 1, a 7×7 kernel.
+  cases.push_back({geo(2, 2, 9, 17, 3, 3, 4, 2, 1, 1, 2), 77, true});
+  cases.push_back({geo(1, 3, 5, 3, 8, 1, 1, 1, 1, 0, 0), 255, true});
+  cases.push_back({geo(3, 1, 11, 20, 1, 7, 7, 1, 1, 3, 3), 5, false});
   for (const Case& t : cases) {
     const auto& g = t.g;
     const auto x = random_u8(static_cast<int64_t>(g.n) * g.c * g.h * g.w, rng);
