@@ -43,12 +43,6 @@ namespace {
 
 constexpr int kChunk = 32;
 
-// q = saturate(round_half_even(x / scale) + zero_point) to 0..255, as ONNX's
-// QuantizeLinear, a vector of kLanes at a time. Adding and subtracting
-// 1.5·2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties
-// to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
-// ±512 first keeps every value in that range. The division stays a division
-// (x · (1 / scale) may round the other way), as in the oracle of the tests.
 // The kLanes values of r, each in 0..255, as bytes.
 inline void store_bytes(simd::vi32 r, uint8_t* out) {
 #if defined(__AVX512F__)
@@ -67,6 +61,12 @@ inline void store_bytes(simd::vi32 r, uint8_t* out) {
 #endif
 }
 
+// q = saturate(round_half_even(x / scale) + zero_point) to 0..255, as ONNX's
+// QuantizeLinear, a vector of kLanes at a time. Adding and subtracting
+// 1.5·2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties
+// to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
+// ±512 first keeps every value in that range. The division stays a division
+// (x · (1 / scale) may round the other way), as in the oracle of the tests.
 void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
   using simd::kLanes;
   const simd::vf s = simd::splat(scale), lo = simd::splat(-512.0f), hi = simd::splat(512.0f);
@@ -284,7 +284,7 @@ class Int8Engine final : public runtime::Pipeline {
     switch (op.kind) {
       case Op::Kind::Conv: {
         const ConvGeometry& g = op.conv;
-        // Quantized straight into the padded image, then its patch rows.
+        // Quantized straight into the padded image, then the direct convolution or its patch rows.
         const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
         uint8_t* padded = s.q.get();
         if (g.ph == 0 && g.pw == 0) {  // the padded image is the image: one pass
