@@ -3,6 +3,9 @@
 // refused with one line, a non-zero exit and nothing written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -62,6 +65,49 @@ TEST(CliQuantize, QuantizesAndEvalAndPredictRunTheInt8File) {
   const auto again = run_cli("quantize --model " + quoted(out) + " --out " + quoted(dir / "twice.onnx"));
   test::expect_error_line(again, {"is an int8 model already"}, "quantize twice");
   EXPECT_FALSE(fs::exists(dir / "twice.onnx"));
+}
+
+namespace {
+// The "accuracy 0.6840" figure of `lenet eval`'s output (-1 when missing).
+double eval_accuracy(const std::string& out) {
+  const size_t at = out.find("accuracy ");
+  return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 9));
+}
+}  // namespace
+
+TEST(CliQuantize, ReduceRangeKeepsWeightsIn7BitsAndTheAccuracy) {
+  ASSERT_TRUE(test::have_fashion_mnist()) << "install dataset-fashion-mnist (scripts/setup.sh)";
+  Scratch dir;
+  const fs::path out = dir / "model-int8-7bit.onnx";
+  const auto q = run_cli("quantize --model " + quoted(kFloatModel) + " --out " + quoted(out) +
+                         " --calibration 300 --reduce-range");
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_NE(q.out.find("(7-bit weights)"), std::string::npos) << q.out;
+  // Read back: every weight in -64..64 (ONNX Runtime's reduce_range), and each channel reaches 64
+  // (its scale is at most max |w| / 64).
+  LoadedModel m = load_model(out);
+  ASSERT_NE(m.model.quantization(), nullptr);
+  for (const LayerQuantization& l : m.model.quantization()->layers) {
+    const size_t per = l.weights.size() / l.weight_scales.size();
+    for (size_t o = 0; o < l.weight_scales.size(); ++o) {
+      int largest = 0;
+      for (size_t k = 0; k < per; ++k) {
+        const int w = l.weights[o * per + k];
+        ASSERT_LE(std::abs(w), 64) << "layer " << l.layer << " channel " << o;
+        largest = std::max(largest, std::abs(w));
+      }
+      EXPECT_EQ(largest, 64) << "layer " << l.layer << " channel " << o;
+    }
+  }
+  // The accuracy on the first 2,000 test images stays within a point of the float model's.
+  const auto float_eval = run_cli("eval --model " + quoted(kFloatModel) + " --limit 2000");
+  const auto int8_eval = run_cli("eval --model " + quoted(out) + " --limit 2000");
+  ASSERT_EQ(float_eval.code, 0) << float_eval.err;
+  ASSERT_EQ(int8_eval.code, 0) << int8_eval.err;
+  const double float_acc = eval_accuracy(float_eval.out), int8_acc = eval_accuracy(int8_eval.out);
+  ASSERT_GT(float_acc, 0.5) << float_eval.out;
+  std::printf("[ quantize ] 2000 test images: float %.4f, int8 with 7-bit weights %.4f\n", float_acc, int8_acc);
+  EXPECT_NEAR(int8_acc, float_acc, 0.01);
 }
 
 TEST(CliQuantize, RefusesBadInputWithOneLineAndWritesNothing) {

@@ -54,6 +54,19 @@ TEST(Int8Kernel, ConvMatchesReferenceExactly) {
   cases.push_back({geo(1, 3, 9, 7, 17, 3, 2, 2, 1, 1, 2), 255, false});  // odd channels past a block, strides
   cases.push_back({geo(2, 2, 5, 5, 33, 1, 1, 1, 1, 0, 0), 128, true});   // 1×1, depth 2 (padded to 4)
   cases.push_back({geo(1, 7, 6, 6, 5, 3, 3, 3, 3, 2, 2), 200, true});    // padding wider than the stride
+  // Channel counts around the tiles of two blocks (AVX2: 8 channels a block,
+  // VNNI: 16): 9, 13, 24 and 40 leave a short block or a lone one after the
+  // pairs; pixel counts that leave rows after the row tiles (3·2, 5·7).
+  cases.push_back({geo(2, 3, 4, 3, 24, 2, 2, 1, 1, 0, 0), 9, true});
+  cases.push_back({geo(1, 5, 7, 9, 13, 3, 3, 1, 1, 1, 0), 250, true});
+  cases.push_back({geo(3, 1, 5, 5, 9, 5, 5, 1, 1, 2, 2), 0, false});
+  cases.push_back({geo(1, 4, 3, 3, 40, 1, 1, 1, 1, 0, 0), 64, true});
+  // The direct convolution (AVX2/SSE2: ≤ 8 output channels, horizontal stride
+  // 1): an even kernel width, row stride 2, output rows not a multiple of the
+  // lanes (18, 3, 20), 8 channels and 1, a 7×7 kernel.
+  cases.push_back({geo(2, 2, 9, 17, 3, 3, 4, 2, 1, 1, 2), 77, true});
+  cases.push_back({geo(1, 3, 5, 3, 8, 1, 1, 1, 1, 0, 0), 255, true});
+  cases.push_back({geo(3, 1, 11, 20, 1, 7, 7, 1, 1, 3, 3), 5, false});
   for (const Case& t : cases) {
     const auto& g = t.g;
     const auto x = random_u8(static_cast<int64_t>(g.n) * g.c * g.h * g.w, rng);
@@ -86,8 +99,9 @@ TEST(Int8Kernel, LinearMatchesReferenceExactly) {
   struct Case {
     int n, in, out, zp;
   };
-  for (const Case& t : {Case{1, 400, 120, 0}, Case{33, 120, 84, 17}, Case{70, 84, 10, 255}, Case{5, 3, 1, 100},
-                        Case{9, 1, 65, 1}, Case{16, 257, 16, 128}}) {
+  for (const Case& t :
+       {Case{1, 400, 120, 0}, Case{33, 120, 84, 17}, Case{70, 84, 10, 255}, Case{5, 3, 1, 100}, Case{9, 1, 65, 1},
+        Case{16, 257, 16, 128}, Case{7, 13, 9, 3}, Case{3, 30, 24, 200}, Case{2, 5, 17, 0}}) {
     const auto x = random_u8(static_cast<int64_t>(t.n) * t.in, rng);
     const auto w = random_s8(static_cast<int64_t>(t.out) * t.in, rng);
     const auto b = random_bias(t.out, rng);
@@ -156,14 +170,20 @@ TEST(Int8Engine, MatchesThePerLayerOracle) {
   const char* unusual =
       "conv 4 k3x2 p1 s2, tanh, avgpool 3 s2 p1, conv 8 k2 nobias, relu, maxpool 2 p1, flatten, "
       "linear 20 nobias, tanh, linear";
+  // The fusions of the plan: a max pooling straight after a convolution (no
+  // activation; overlapping windows), an activation after that pooling, then a
+  // convolution with sigmoid and pooling fused, 13 channels (a short block).
+  const char* fused =
+      "conv 5 k3, maxpool 3 s2, relu, conv 13 k2 p1, sigmoid, maxpool 2, flatten, linear 9, sigmoid, linear";
   struct Case {
     std::string arch;
     Shape chw;
     int classes;
   };
   uint64_t seed = 160;
-  for (const Case& c : {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10},
-                        Case{"lenet-relu", {1, 28, 20}, 9}, Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}}) {
+  for (const Case& c :
+       {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10}, Case{"lenet-relu", {1, 28, 20}, 9},
+        Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}, Case{fused, {3, 15, 14}, 6}}) {
     Sequential model = random_model(c.arch, c.chw, c.classes, ++seed);
     Rng rng(seed);
     // Calibration on inputs in [-0.5, 1] (a non-zero zero point for the first layer).

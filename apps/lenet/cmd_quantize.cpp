@@ -27,6 +27,7 @@ void add_quantize_command(CLI::App& app) {
   auto method = std::make_shared<std::string>("minmax");
   auto opset = std::make_shared<int>(kOnnxInt8MinOpset);
   auto threads = std::make_shared<int>(0);
+  auto reduce_range = std::make_shared<bool>(false);
   cmd->add_option("--model", *model_path, "Float model (.safetensors checkpoint or .onnx)")->required();
   cmd->add_option("--out", *out, "int8 ONNX file to write")->required();
   cmd->add_option("--data", *data,
@@ -38,11 +39,15 @@ void add_quantize_command(CLI::App& app) {
                   "Activation ranges: minmax (all values kept) or percentile (the 0.01% extremes saturate)")
       ->capture_default_str();
   cmd->add_option("--opset", *opset, "ONNX opset (13 or newer: per-channel DequantizeLinear)")->capture_default_str();
+  cmd->add_flag("--reduce-range", *reduce_range,
+                "7-bit weights (-64..64): for ONNX Runtime on x86 CPUs without AVX-512 VNNI, whose int8 kernels "
+                "saturate on 8-bit weights");
   add_threads_option(*cmd, *threads);
   cmd->callback([=] {
     if (*calibration < 1)
       throw UsageError("--calibration must be at least 1 image, got " + std::to_string(*calibration));
     QuantizeOptions qopt;
+    qopt.reduce_range = *reduce_range;
     if (*method == "minmax")
       qopt.method = CalibrationMethod::MinMax;
     else if (*method == "percentile")
@@ -90,8 +95,9 @@ void add_quantize_command(CLI::App& app) {
     loaded.model.set_quantization(quantize_model(loaded.model, images, qopt));
     const std::string bytes = onnx_model_bytes(loaded.model, info, {*opset});
     write_file_atomic(*out, bytes);
-    std::printf("quantized %s (%s): every Conv2d and Linear in int8, calibrated on %lld training images (%s)\n",
-                model_path->c_str(), info.arch.c_str(), static_cast<long long>(count), method->c_str());
+    std::printf("quantized %s (%s): every Conv2d and Linear in int8%s, calibrated on %lld training images (%s)\n",
+                model_path->c_str(), info.arch.c_str(), *reduce_range ? " (7-bit weights)" : "",
+                static_cast<long long>(count), method->c_str());
     std::printf("wrote %s: %.1f KB (the float ONNX is %.1f KB, %.2fx)\n", out->c_str(),
                 static_cast<double>(bytes.size()) / 1024.0, static_cast<double>(float_bytes.size()) / 1024.0,
                 static_cast<double>(bytes.size()) / static_cast<double>(float_bytes.size()));

@@ -29,8 +29,8 @@ struct LayerQuantization {
   float input_scale = 1.0f;          // > 0, finite
   int32_t input_zero_point = 0;      // 0 .. 255 (uint8 activations)
   std::vector<float> weight_scales;  // one per output channel, > 0, finite
-  std::vector<int8_t> weights;       // the layer's weight shape, symmetric: -127 .. 127, zero point 0
-  std::vector<int32_t> bias;         // one per output channel in units of input_scale·weight_scale[o] (empty: none)
+  std::vector<int8_t> weights;  // the layer's weight shape, symmetric: -127 .. 127 (-64 .. 64 reduced), zero point 0
+  std::vector<int32_t> bias;    // one per output channel in units of input_scale·weight_scale[o] (empty: none)
 };
 
 struct Quantization {
@@ -43,10 +43,17 @@ struct QuantizeOptions {
   CalibrationMethod method = CalibrationMethod::MinMax;
   // Percentile: the range kept on each side (the rest saturates), as a fraction.
   double percentile_tail = 1e-4;
+  // Weights in 7 bits (-64..64, ONNX Runtime's reduce_range) instead of 8: for
+  // ONNX Runtime on x86 CPUs without AVX-512 VNNI, whose u8×s8 kernels
+  // (pmaddubsw) add pairs of products in int16 with saturation (255·127·2 >
+  // 32767, while 255·64·2 fits). Each channel's scale is then the one in
+  // (0.6 .. 1) · max |w| / 64 with the least rounding error (the extremes may
+  // saturate). Our kernels are exact either way.
+  bool reduce_range = false;
 };
 
 // Post-training static quantization of a float model: weights symmetric per
-// output channel, activations asymmetric uint8 per tensor with ranges measured
+// output channel (8 bits, or 7 with reduce_range), activations asymmetric uint8 per tensor with ranges measured
 // by running `calibration` ([N, C, H, W], N ≥ 1) through the float model.
 // Returns the parameters; set_quantization attaches them. Throws
 // std::invalid_argument naming the layer when one has no int8 path, or the

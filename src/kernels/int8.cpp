@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -44,27 +45,52 @@ void tile(const uint8_t* a, int64_t lda, const int16_t* packed, int groups, cons
 }
 #else
 // uint8 widened to int16 pairs (a0, a1), (a2, a3) of each group of 4 k, times
-// int16 weight pairs: pmaddwd sums each pair into one int32, exactly.
+// int16 weight pairs: pmaddwd sums each pair into one int32, exactly. A tile
+// covers one or two blocks of kCols channels (two share each row's widening).
 #if defined(__AVX2__)
 inline constexpr int kRows = 6;
 using vec = __m256i;
 inline vec vload(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline void vstore(void* p, vec v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
-inline vec pairs(int32_t u) { return _mm256_unpacklo_epi8(_mm256_set1_epi32(u), _mm256_setzero_si256()); }
 inline vec madd(vec x, vec y) { return _mm256_madd_epi16(x, y); }
 inline vec add32(vec x, vec y) { return _mm256_add_epi32(x, y); }
-inline vec lo_pair(vec x) { return _mm256_shuffle_epi32(x, 0x00); }
-inline vec hi_pair(vec x) { return _mm256_shuffle_epi32(x, 0x55); }
+// The group's dword in every lane, then one byte shuffle per pair: each
+// dword becomes (a0, 0, a1, 0) = int16 (a0, a1), or (a2, a3).
+struct Widened {
+  vec lo, hi;
+};
+inline Widened widen(int32_t u) {
+  const vec x = _mm256_set1_epi32(u);
+  const vec lo = _mm256_set1_epi32(static_cast<int32_t>(0x80018000u));
+  const vec hi = _mm256_set1_epi32(static_cast<int32_t>(0x80038002u));
+  return {_mm256_shuffle_epi8(x, lo), _mm256_shuffle_epi8(x, hi)};
+}
+// Lane j: int16 (p[j], p[j + 1]), j < kCols; reads p[0 .. 8].
+inline vec row_pairs(const uint8_t* p) {
+  const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 1));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b));
+}
+inline vec splat32(int32_t v) { return _mm256_set1_epi32(v); }
 #elif defined(__SSE2__)
 inline constexpr int kRows = 4;
 using vec = __m128i;
 inline vec vload(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 inline void vstore(void* p, vec v) { _mm_storeu_si128(static_cast<__m128i*>(p), v); }
-inline vec pairs(int32_t u) { return _mm_unpacklo_epi8(_mm_set1_epi32(u), _mm_setzero_si128()); }
 inline vec madd(vec x, vec y) { return _mm_madd_epi16(x, y); }
 inline vec add32(vec x, vec y) { return _mm_add_epi32(x, y); }
-inline vec lo_pair(vec x) { return _mm_shuffle_epi32(x, 0x00); }
-inline vec hi_pair(vec x) { return _mm_shuffle_epi32(x, 0x55); }
+struct Widened {
+  vec lo, hi;
+};
+inline Widened widen(int32_t u) {  // (no pshufb in SSE2: unpack, then one dword shuffle per pair)
+  const vec x = _mm_unpacklo_epi8(_mm_set1_epi32(u), _mm_setzero_si128());
+  return {_mm_shuffle_epi32(x, 0x00), _mm_shuffle_epi32(x, 0x55)};
+}
+inline vec row_pairs(const uint8_t* p) {  // reads p[0 .. 4]
+  const vec a = _mm_cvtsi32_si128(load_u32(p)), b = _mm_cvtsi32_si128(load_u32(p + 1));
+  return _mm_unpacklo_epi8(_mm_unpacklo_epi8(a, b), _mm_setzero_si128());
+}
+inline vec splat32(int32_t v) { return _mm_set1_epi32(v); }
 #else
 // Other CPUs (the aarch64 "generic" path): the same arithmetic lane by lane;
 // a vec holds kCols int32, or 2·kCols int16 for the widened pairs.
@@ -83,13 +109,6 @@ inline int16_t half(const vec& x, int i) {
   std::memcpy(h, x.v, sizeof h);
   return h[i];
 }
-inline vec pairs(int32_t u) {  // bytes a0..a3 widened to int16 (a0, a1, a2, a3) in every 4 halves
-  vec r;
-  int16_t h[2 * kCols];
-  for (int i = 0; i < 2 * kCols; ++i) h[i] = static_cast<int16_t>((static_cast<uint32_t>(u) >> (8 * (i % 4))) & 0xffu);
-  std::memcpy(r.v, h, sizeof h);
-  return r;
-}
 inline vec madd(vec x, vec y) {
   vec r;
   for (int c = 0; c < kCols; ++c)
@@ -100,41 +119,106 @@ inline vec add32(vec x, vec y) {
   for (int c = 0; c < kCols; ++c) x.v[c] += y.v[c];
   return x;
 }
-inline vec lo_pair(vec x) {
-  for (int c = 0; c < kCols; ++c) x.v[c] = x.v[0];
-  return x;
+struct Widened {
+  vec lo, hi;
+};
+// Bytes (a0, a1) widened to int16 in every pair of halves of lo, (a2, a3) of hi.
+inline Widened widen(int32_t u) {
+  int16_t lo[2 * kCols], hi[2 * kCols];
+  for (int i = 0; i < 2 * kCols; ++i) {
+    lo[i] = static_cast<int16_t>((static_cast<uint32_t>(u) >> (8 * (i % 2))) & 0xffu);
+    hi[i] = static_cast<int16_t>((static_cast<uint32_t>(u) >> (8 * (2 + i % 2))) & 0xffu);
+  }
+  Widened w;
+  std::memcpy(w.lo.v, lo, sizeof lo);
+  std::memcpy(w.hi.v, hi, sizeof hi);
+  return w;
 }
-inline vec hi_pair(vec x) {
-  const int32_t one = x.v[1];
-  for (int c = 0; c < kCols; ++c) x.v[c] = one;
-  return x;
+inline vec row_pairs(const uint8_t* p) {
+  int16_t h[2 * kCols];
+  for (int j = 0; j < kCols; ++j) {
+    h[2 * j] = p[j];
+    h[2 * j + 1] = p[j + 1];
+  }
+  vec r;
+  std::memcpy(r.v, h, sizeof h);
+  return r;
+}
+inline vec splat32(int32_t v) {
+  vec r;
+  for (int32_t& x : r.v) x = v;
+  return r;
 }
 #endif
 constexpr bool kVnni = false;
 
-template <int MR>
-void tile(const uint8_t* a, int64_t lda, const int16_t* b, int groups, const int32_t* add, int32_t* c, int64_t ldc,
-          int cols) {
-  vec acc[MR];
-  const vec init = vload(add);
-  for (int r = 0; r < MR; ++r) acc[r] = init;
+// MR rows × NB blocks of kCols channels; the blocks lie block_stride int16
+// apart in the packed weights, their channels consecutive in c; the last
+// block stores `cols` channels.
+template <int MR, int NB>
+void tile(const uint8_t* a, int64_t lda, const int16_t* b, int64_t block_stride, int groups, const int32_t* add,
+          int32_t* c, int64_t ldc, int cols) {
+  vec acc[MR][NB];
+  for (int j = 0; j < NB; ++j) {
+    const vec init = vload(add + j * kCols);
+    for (int r = 0; r < MR; ++r) acc[r][j] = init;
+  }
   for (int g = 0; g < groups; ++g) {
-    const vec w01 = vload(b + static_cast<int64_t>(g) * 4 * kCols);
-    const vec w23 = vload(b + static_cast<int64_t>(g) * 4 * kCols + 2 * kCols);
+    vec w01[NB], w23[NB];
+    for (int j = 0; j < NB; ++j) {
+      const int16_t* bj = b + j * block_stride + static_cast<int64_t>(g) * 4 * kCols;
+      w01[j] = vload(bj);
+      w23[j] = vload(bj + 2 * kCols);
+    }
     for (int r = 0; r < MR; ++r) {
-      const vec x = pairs(load_u32(a + r * lda + 4 * g));
-      acc[r] = add32(acc[r], add32(madd(lo_pair(x), w01), madd(hi_pair(x), w23)));
+      const Widened x = widen(load_u32(a + r * lda + 4 * g));
+      for (int j = 0; j < NB; ++j) acc[r][j] = add32(acc[r][j], add32(madd(x.lo, w01[j]), madd(x.hi, w23[j])));
     }
   }
   for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j + 1 < NB; ++j) vstore(c + r * ldc + j * kCols, acc[r][j]);
+    int32_t* last = c + r * ldc + (NB - 1) * kCols;
     if (cols == kCols) {
-      vstore(c + r * ldc, acc[r]);
+      vstore(last, acc[r][NB - 1]);
     } else {
       int32_t tmp[kCols];
-      vstore(tmp, acc[r]);
-      std::memcpy(c + r * ldc, tmp, sizeof(int32_t) * static_cast<size_t>(cols));
+      vstore(tmp, acc[r][NB - 1]);
+      std::memcpy(last, tmp, sizeof(int32_t) * static_cast<size_t>(cols));
     }
   }
+}
+
+// The direct convolution with TO (= O) output channels: kCols output pixels
+// of one row a step, one pmaddwd per channel and tap pair.
+template <int TO>
+void direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y) {
+  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  const int64_t plane = static_cast<int64_t>(oh) * ow;
+  for (int i = 0; i < oh; ++i)
+    for (int j0 = 0; j0 < ow; j0 += kCols) {
+      vec acc[TO];
+      for (int o = 0; o < TO; ++o) acc[o] = splat32(d.add[o]);
+      const int32_t* w = d.data.get();
+      for (int c = 0; c < g.c; ++c)
+        for (int a = 0; a < g.kh; ++a) {
+          const uint8_t* row = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j0;
+          for (int q = 0; q < d.pairs; ++q, w += TO) {
+            const vec x = row_pairs(row + 2 * q);
+            for (int o = 0; o < TO; ++o) acc[o] = add32(acc[o], madd(x, splat32(w[o])));
+          }
+        }
+      const int count = std::min(kCols, ow - j0);
+      for (int o = 0; o < TO; ++o) {
+        int32_t* dst = y + o * plane + static_cast<int64_t>(i) * ow + j0;
+        if (count == kCols) {
+          vstore(dst, acc[o]);
+        } else {
+          int32_t tmp[kCols];
+          vstore(tmp, acc[o]);
+          std::memcpy(dst, tmp, sizeof(int32_t) * static_cast<size_t>(count));
+        }
+      }
+    }
 }
 #endif
 
@@ -171,15 +255,105 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
 
 void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc) {
   const int groups = w.kp / 4;
-  for (int jb = 0; jb * kCols < w.n; ++jb) {
-    const int cols = std::min(kCols, w.n - jb * kCols);
-    const int16_t* b = w.data.get() + static_cast<int64_t>(jb) * w.kp * kCols;
-    const int32_t* add = w.add.get() + jb * kCols;
-    int r = 0;
-    for (; r + kRows <= m; r += kRows)
-      tile<kRows>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    for (; r < m; ++r) tile<1>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+  const int64_t block_stride = static_cast<int64_t>(w.kp) * kCols;
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  {
+    for (int jb = 0; jb * kCols < w.n; ++jb) {
+      const int cols = std::min(kCols, w.n - jb * kCols);
+      const int16_t* b = w.data.get() + jb * block_stride;
+      const int32_t* add = w.add.get() + jb * kCols;
+      int r = 0;
+      for (; r + kRows <= m; r += kRows)
+        tile<kRows>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      for (; r < m; ++r) tile<1>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
   }
+#else
+  {
+    // Two blocks at a time where two are left (the rows' widening shared),
+    // with fewer rows per tile to stay within the vector registers.
+    constexpr int kPairRows = kRows * 2 / 3;
+    int jb = 0;
+    for (; (jb + 1) * kCols < w.n; jb += 2) {
+      const int cols = std::min(kCols, w.n - (jb + 1) * kCols);
+      const int16_t* b = w.data.get() + jb * block_stride;
+      const int32_t* add = w.add.get() + jb * kCols;
+      int r = 0;
+      for (; r + kPairRows <= m; r += kPairRows)
+        tile<kPairRows, 2>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      for (; r < m; ++r)
+        tile<1, 2>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
+    if (jb * kCols < w.n) {
+      const int cols = w.n - jb * kCols;
+      const int16_t* b = w.data.get() + jb * block_stride;
+      const int32_t* add = w.add.get() + jb * kCols;
+      int r = 0;
+      for (; r + kRows <= m; r += kRows)
+        tile<kRows, 1>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      for (; r < m; ++r)
+        tile<1, 1>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
+  }
+#endif
+}
+
+bool direct_fits(const ConvGeometry& g) { return !kVnni && g.sw == 1 && g.o <= kDirectMaxChannels; }
+
+void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d) {
+  d.o = g.o;
+  d.pairs = (g.kw + 1) / 2;
+  d.data.reset(new int32_t[static_cast<size_t>(g.c) * g.kh * d.pairs * g.o]());
+  d.add.reset(new int32_t[static_cast<size_t>(g.o)]);
+  for (int o = 0; o < g.o; ++o) {
+    int32_t sum = 0;
+    for (int c = 0; c < g.c; ++c)
+      for (int a = 0; a < g.kh; ++a)
+        for (int b = 0; b < g.kw; ++b) {
+          const auto u = static_cast<uint8_t>(w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b]);
+          const int32_t wide = u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
+          sum += wide;
+          // The pair's low int16 is the even tap, its high one the odd tap.
+          const uint32_t half = static_cast<uint16_t>(static_cast<int16_t>(wide));
+          auto& word = d.data[((static_cast<size_t>(c) * g.kh + a) * d.pairs + b / 2) * g.o + o];
+          word = static_cast<int32_t>(static_cast<uint32_t>(word) | (half << (16 * (b % 2))));
+        }
+    d.add[o] = (bias ? bias[o] : 0) - zero_point * sum;
+  }
+}
+
+void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y) {
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  // Never picked on VNNI (direct_fits); plain loops over the same packing.
+  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  for (int o = 0; o < g.o; ++o)
+    for (int i = 0; i < oh; ++i)
+      for (int j = 0; j < ow; ++j) {
+        int32_t sum = d.add[o];
+        for (int c = 0; c < g.c; ++c)
+          for (int a = 0; a < g.kh; ++a)
+            for (int q = 0; q < d.pairs; ++q) {
+              const uint32_t word = static_cast<uint32_t>(
+                  d.data[((static_cast<size_t>(c) * g.kh + a) * d.pairs + q) * g.o + o]);
+              const uint8_t* x = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j + 2 * q;
+              sum += x[0] * int32_t{static_cast<int16_t>(word & 0xffffu)} +
+                     x[1] * int32_t{static_cast<int16_t>(word >> 16)};
+            }
+        y[(static_cast<int64_t>(o) * oh + i) * ow + j] = sum;
+      }
+#else
+  switch (g.o) {
+    case 1: direct<1>(g, padded, d, y); break;
+    case 2: direct<2>(g, padded, d, y); break;
+    case 3: direct<3>(g, padded, d, y); break;
+    case 4: direct<4>(g, padded, d, y); break;
+    case 5: direct<5>(g, padded, d, y); break;
+    case 6: direct<6>(g, padded, d, y); break;
+    case 7: direct<7>(g, padded, d, y); break;
+    case 8: direct<8>(g, padded, d, y); break;
+    default: throw std::invalid_argument("int8 conv_direct: more than 8 output channels");
+  }
+#endif
 }
 
 void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
@@ -219,10 +393,20 @@ void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp)
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
                  int32_t* y) {
   g.validate("conv2d_int8");
+  const int64_t pixels = static_cast<int64_t>(g.oh()) * g.ow();
+  if (direct_fits(g)) {
+    DirectWeights d;
+    pack_direct(g, w, bias, x_zero_point, d);
+    std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
+    for (int n = 0; n < g.n; ++n) {
+      pad(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
+      conv_direct(g, padded.get(), d, y + static_cast<int64_t>(n) * g.o * pixels);
+    }
+    return;
+  }
   PackedWeights p;
   const int k = g.c * g.kh * g.kw;
   pack(g.o, k, w, bias, x_zero_point, p);
-  const int64_t pixels = static_cast<int64_t>(g.oh()) * g.ow();
   std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
   std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(pixels * p.kp + kSlack)]);
   std::unique_ptr<int32_t[]> out(new int32_t[static_cast<size_t>(pixels * g.o)]);

@@ -1,7 +1,8 @@
 // The int8 kernels of one ISA (compiled per ISA, kernels/isa_namespace.h): a
 // uint8 × int8 → int32 matrix product over weights packed once for this ISA's
-// dot-product instruction, and the patch rows (im2col) that turn a
-// convolution into one. The engine's int8 plan (runtime/int8_pipeline.cpp)
+// dot-product instruction, the patch rows (im2col) that turn a convolution
+// into one, and (AVX2, SSE2) a direct convolution for layers of few output
+// channels. The engine's int8 plan (runtime/int8_pipeline.cpp)
 // and the public conv2d_int8/linear_int8 (lenet/quant.h) are built from them.
 //
 //   AVX-512 VNNI: vpdpbusd, 16 output channels × 4 k per instruction (u8·s8 summed in int32);
@@ -44,8 +45,9 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
 void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc);
 
 // One image x [C][H][W] with its zero padding (zero_point) around it:
-// [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col may read past the end.
-inline constexpr int kSlack = 8;
+// [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col and the direct
+// convolution may read past the end (at most 8 each).
+inline constexpr int kSlack = 16;
 inline int64_t padded_bytes(const ConvGeometry& g) {
   return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + kSlack;
 }
@@ -54,6 +56,25 @@ void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* p
 // output (i, j) in weight order (c, a, b), zeros from k to kp. `rows` has
 // kSlack bytes past its last row.
 void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp);
+
+// The direct convolution of one padded image, output pixels in the vector
+// lanes: for a few output channels the product above would leave most of its
+// kCols-channel tile idle (LeNet's first layer: 6 channels, 25 taps). Each
+// lane sums pairs of horizontally adjacent taps with pmaddwd, so it needs a
+// horizontal stride of 1; not on VNNI (whose product packs 4 taps a lane).
+inline constexpr int kDirectMaxChannels = 8;
+bool direct_fits(const ConvGeometry& g);
+// Weights as int16 pairs (w[o][c][a][2q], w[o][c][a][2q + 1]) in one int32,
+// [C][KH][pairs][O], the last pair of an odd KW padded with 0; `add` as in
+// PackedWeights.
+struct DirectWeights {
+  int o = 0, pairs = 0;
+  std::unique_ptr<int32_t[]> data;
+  std::unique_ptr<int32_t[]> add;
+};
+void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d);
+// y[o][i][j] = add[o] + Σ w · padded, planar (NCHW of one image), int32.
+void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y);
 
 // The public kernels of lenet/quant.h for this ISA.
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,

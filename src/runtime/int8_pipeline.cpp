@@ -3,7 +3,13 @@
 // on the integer kernels of kernels/int8.h (input quantized to uint8 with its
 // layer's scale, int8 weights packed once here, int32 sums, dequantized to
 // float with the per-channel scales); pooling and activations run on the float
-// kernels in between.
+// kernels in between, except where they are fused into the layer before:
+//   - an activation right after a Conv2d or Linear is applied as its sums are
+//     dequantized (no pass of its own);
+//   - a max pooling after a Conv2d (and its activation) takes the maxima of the
+//     int32 sums, and only the maxima are dequantized and activated: the scale
+//     is positive and every activation is non-decreasing, so this is the value
+//     the layers give one after the other (as in the float engine).
 //
 // Work is cut into chunks of at most kChunk images that threads take as they
 // come; a chunk goes through every layer while it is in the thread's cache:
@@ -12,13 +18,20 @@
 // so results do not depend on the thread count.
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/fast.h"
 #include "kernels/int8.h"
+#include "kernels/simd.h"
 #include "lenet/nn.h"
 #include "lenet/quant.h"
 #include "runtime/thread_pool.h"
@@ -30,19 +43,49 @@ namespace {
 
 constexpr int kChunk = 32;
 
+// The kLanes values of r, each in 0..255, as bytes.
+inline void store_bytes(simd::vi32 r, uint8_t* out) {
+#if defined(__AVX512F__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(std::bit_cast<__m512i>(r)));
+#elif defined(__AVX2__)
+  const __m256i v = std::bit_cast<__m256i>(r);
+  const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(v, v), _mm256_setzero_si256());  // bytes 0-3 | 4-7 per half
+  const __m128i both = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
+#elif defined(__SSE2__)
+  const __m128i v = std::bit_cast<__m128i>(r);
+  const int32_t four = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(v, v), _mm_setzero_si128()));
+  std::memcpy(out, &four, sizeof four);
+#else
+  for (int k = 0; k < simd::kLanes; ++k) out[k] = static_cast<uint8_t>(r[k]);
+#endif
+}
+
 // q = saturate(round_half_even(x / scale) + zero_point) to 0..255, as ONNX's
-// QuantizeLinear. Written as plain arithmetic that the compiler vectorises for
-// each ISA: adding and subtracting 1.5·2^23 rounds a float of magnitude below
-// 2^22 to the nearest integer, ties to even (IEEE's default rounding), exactly
-// as std::nearbyint; the clamp to ±512 first keeps every value in that range.
+// QuantizeLinear, a vector of kLanes at a time. Adding and subtracting
+// 1.5·2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties
+// to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
+// ±512 first keeps every value in that range. The division stays a division
+// (x · (1 / scale) may round the other way), as in the oracle of the tests.
 void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
-  constexpr float kRound = 12582912.0f;  // 1.5 · 2^23
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i] / scale;
-    v = std::min(512.0f, std::max(-512.0f, v));  // in this order a NaN becomes -512
-    v = (v + kRound) - kRound;
-    const int32_t r = static_cast<int32_t>(v) + zero_point;
-    q[i] = static_cast<uint8_t>(std::min(std::max(r, 0), 255));
+  using simd::kLanes;
+  const simd::vf s = simd::splat(scale), lo = simd::splat(-512.0f), hi = simd::splat(512.0f);
+  const simd::vf round = simd::splat(12582912.0f);  // 1.5 · 2^23
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
+    simd::vf v = simd::load_partial(x + i, m) / s;
+    v = simd::min(simd::max(v, lo), hi);  // in this order a NaN becomes -512
+    v = (v + round) - round;
+    simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
+    r = r < 0 ? simd::vi32{} : r;
+    r = r > 255 ? simd::vi32{} + 255 : r;
+    if (m == kLanes) {
+      store_bytes(r, q + i);
+    } else {
+      uint8_t bytes[kLanes];
+      store_bytes(r, bytes);
+      std::memcpy(q + i, bytes, static_cast<size_t>(m));
+    }
   }
 }
 
@@ -59,9 +102,13 @@ struct Op {
   ConvGeometry conv;  // one image
   PoolGeometry pool;  // one image
   Activation::Kind act = Activation::Kind::ReLU;
+  bool fused_act = false;  // Conv/Linear: act applied to the dequantized sums
+  bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
   float input_scale = 1.0f;
   int32_t zero_point = 0;
+  bool direct = false;  // Conv: int8::conv_direct with `dw` (sums planar), else im2col + gemm with `w`
   int8::PackedWeights w;
+  int8::DirectWeights dw;
   std::unique_ptr<float[]> out_scale;     // input_scale · weight_scale[o]
   int64_t in_values = 0, out_values = 0;  // per image
 };
@@ -154,6 +201,7 @@ class Int8Engine final : public runtime::Pipeline {
         for (int r = 0; r < count; ++r)
           for (int o = 0; o < op.w.n; ++o)
             dst[r * op.w.n + o] = static_cast<float>(acc[r * op.w.n + o]) * op.out_scale[o];
+        if (op.fused_act) activate(op.act, static_cast<int64_t>(count) * op.w.n, dst);
       } else {
         std::memcpy(dst, cur, sizeof(float) * static_cast<size_t>(count * op.in_values));
         activate(op.act, count * op.in_values, dst);
@@ -168,27 +216,111 @@ class Int8Engine final : public runtime::Pipeline {
       quantize(op.w.k, x + r * op.w.k, op.input_scale, op.zero_point, s.rows.get() + static_cast<int64_t>(r) * op.w.kp);
   }
 
+  // y[o][i][j] = the largest sum of channel o in pooling window (i, j),
+  // dequantized (−∞ for a window all in the padding, as the float kernel).
+  static void max_pool_sums(const Op& op, const int32_t* acc, float* y) {
+    constexpr int kCols = int8::kCols;
+    const PoolGeometry& g = op.pool;
+    const int oh = g.oh(), ow = g.ow(), np = op.w.np, channels = op.conv.o;
+    const int64_t planes = static_cast<int64_t>(oh) * ow;
+    for (int i = 0; i < oh; ++i) {
+      const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
+      for (int j = 0; j < ow; ++j) {
+        const int c0 = std::max(j * g.sw - g.pw, 0), c1 = std::min(j * g.sw - g.pw + g.kw, g.w);
+        const bool empty = r0 >= r1 || c0 >= c1;
+        for (int b = 0; b * kCols < channels; ++b) {
+          int32_t best[kCols];
+          std::fill_n(best, kCols, std::numeric_limits<int32_t>::min());
+          for (int r = r0; r < r1; ++r)
+            for (int c = c0; c < c1; ++c) {
+              const int32_t* v = acc + static_cast<int64_t>(r * g.w + c) * np + b * kCols;
+              for (int o = 0; o < kCols; ++o) best[o] = std::max(best[o], v[o]);
+            }
+          const int count = std::min(kCols, channels - b * kCols);
+          for (int o = 0; o < count; ++o) {
+            const int ch = b * kCols + o;
+            y[ch * planes + i * ow + j] = empty ? -std::numeric_limits<float>::infinity()
+                                                : static_cast<float>(best[o]) * op.out_scale[ch];
+          }
+        }
+      }
+    }
+  }
+
+  // The same from planar sums acc[o][i][j] (the direct convolution's).
+  static void max_pool_planes(const Op& op, const int32_t* acc, float* y) {
+    const PoolGeometry& g = op.pool;
+    const int oh = g.oh(), ow = g.ow();
+    const int64_t planes = static_cast<int64_t>(oh) * ow, in_plane = static_cast<int64_t>(g.h) * g.w;
+    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+    for (int o = 0; o < op.conv.o; ++o) {
+      const int32_t* in = acc + o * in_plane;
+      float* out = y + o * planes;
+      const float scale = op.out_scale[o];
+      for (int i = 0; i < oh; ++i) {
+        if (two_by_two) {  // the common case, in a loop the compiler vectorises
+          const int32_t* r0 = in + static_cast<int64_t>(2 * i) * g.w;
+          const int32_t* r1 = r0 + g.w;
+          for (int j = 0; j < ow; ++j)
+            out[i * ow + j] = static_cast<float>(
+                                  std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]))) *
+                              scale;
+          continue;
+        }
+        const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
+        for (int j = 0; j < ow; ++j) {
+          const int c0 = std::max(j * g.sw - g.pw, 0), c1 = std::min(j * g.sw - g.pw + g.kw, g.w);
+          int32_t best = std::numeric_limits<int32_t>::min();
+          for (int r = r0; r < r1; ++r)
+            for (int c = c0; c < c1; ++c) best = std::max(best, in[r * g.w + c]);
+          out[i * ow + j] = r0 >= r1 || c0 >= c1 ? -std::numeric_limits<float>::infinity()
+                                                 : static_cast<float>(best) * scale;
+        }
+      }
+    }
+  }
+
   void run_spatial(const Op& op, const float* x, float* y, Scratch& s) const {
     switch (op.kind) {
       case Op::Kind::Conv: {
         const ConvGeometry& g = op.conv;
-        // Quantized straight into the padded image, then its patch rows.
+        // Quantized straight into the padded image, then the direct convolution or its patch rows.
         const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
         uint8_t* padded = s.q.get();
-        std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
-        for (int c = 0; c < g.c; ++c)
-          for (int r = 0; r < g.h; ++r)
-            quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
-                     padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
-        int8::im2col(g, padded, s.rows.get(), op.w.kp);
-        const int pixels = g.oh() * g.ow();
-        int32_t* acc = s.acc.get();
-        int8::gemm(pixels, s.rows.get(), op.w.kp, op.w, acc, g.o);
-        for (int o = 0; o < g.o; ++o) {
-          const float scale = op.out_scale[o];
-          float* plane = y + static_cast<int64_t>(o) * pixels;
-          for (int p = 0; p < pixels; ++p) plane[p] = static_cast<float>(acc[p * g.o + o]) * scale;
+        if (g.ph == 0 && g.pw == 0) {  // the padded image is the image: one pass
+          quantize(static_cast<int64_t>(g.c) * g.h * g.w, x, op.input_scale, op.zero_point, padded);
+          std::memset(padded + static_cast<int64_t>(g.c) * g.h * g.w, 0, int8::kSlack);
+        } else {
+          std::memset(padded, op.zero_point, static_cast<size_t>(int8::padded_bytes(g)));
+          for (int c = 0; c < g.c; ++c)
+            for (int r = 0; r < g.h; ++r)
+              quantize(g.w, x + (static_cast<int64_t>(c) * g.h + r) * g.w, op.input_scale, op.zero_point,
+                       padded + (static_cast<int64_t>(c) * hp + r + g.ph) * wp + g.pw);
         }
+        const int pixels = g.oh() * g.ow();
+        const int64_t planes = op.fused_max ? static_cast<int64_t>(op.pool.oh()) * op.pool.ow() : pixels;
+        int32_t* acc = s.acc.get();
+        if (op.direct) {
+          int8::conv_direct(g, padded, op.dw, acc);  // acc[o][p]
+          if (op.fused_max) {
+            max_pool_planes(op, acc, y);
+          } else {
+            for (int o = 0; o < g.o; ++o)
+              for (int p = 0; p < pixels; ++p)
+                y[o * planes + p] = static_cast<float>(acc[o * pixels + p]) * op.out_scale[o];
+          }
+        } else {
+          const int np = op.w.np;  // acc[p][o]: whole blocks of channels a pixel
+          int8::im2col(g, padded, s.rows.get(), op.w.kp);
+          int8::gemm(pixels, s.rows.get(), op.w.kp, op.w, acc, np);
+          if (op.fused_max) {
+            max_pool_sums(op, acc, y);
+          } else {
+            for (int p = 0; p < pixels; ++p)
+              for (int o = 0; o < g.o; ++o) y[o * planes + p] = static_cast<float>(acc[p * np + o]) * op.out_scale[o];
+          }
+        }
+        if (op.fused_act) activate(op.act, g.o * planes, y);
         break;
       }
       case Op::Kind::MaxPool: LENET_ISA_NAMESPACE::maxpool2d_forward(op.pool, x, y, s.argmax.get()); break;
@@ -201,6 +333,27 @@ class Int8Engine final : public runtime::Pipeline {
     }
   }
 };
+
+// Folds an activation into the Conv2d/Linear before it, and a max pooling
+// into the Conv2d (with its activation) before it; see the top of the file.
+void fuse(std::vector<Op>& ops) {
+  std::vector<Op> out;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    Op op = std::move(ops[k]);
+    if (op.kind == Op::Kind::Conv || op.kind == Op::Kind::Linear) {
+      if (k + 1 < ops.size() && ops[k + 1].kind == Op::Kind::Act) {
+        op.fused_act = true;
+        op.act = ops[++k].act;
+      }
+      if (op.kind == Op::Kind::Conv && k + 1 < ops.size() && ops[k + 1].kind == Op::Kind::MaxPool) {
+        op.fused_max = true;
+        op.pool = ops[++k].pool;
+      }
+    }
+    out.push_back(std::move(op));
+  }
+  ops = std::move(out);
+}
 
 }  // namespace
 
@@ -225,13 +378,18 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
     Op op;
     op.in_values = numel(s);
     op.out_values = numel(out);
-    auto take_quant = [&](int n, int k) -> bool {
+    auto take_quant = [&](int n, int k, const ConvGeometry* conv_geometry = nullptr) -> bool {
       if (next_q >= quant.layers.size() || quant.layers[next_q].layer != i) return false;
       const LayerQuantization& q = quant.layers[next_q++];
       if (k > int8::kMaxDepth) return false;
       op.input_scale = q.input_scale;
       op.zero_point = q.input_zero_point;
-      int8::pack(n, k, q.weights.data(), q.bias.empty() ? nullptr : q.bias.data(), q.input_zero_point, op.w);
+      const int32_t* bias = q.bias.empty() ? nullptr : q.bias.data();
+      op.direct = conv_geometry && int8::direct_fits(*conv_geometry);
+      if (op.direct)
+        int8::pack_direct(*conv_geometry, q.weights.data(), bias, q.input_zero_point, op.dw);
+      else
+        int8::pack(n, k, q.weights.data(), bias, q.input_zero_point, op.w);
       op.out_scale = zeros<float>(n);
       for (int o = 0; o < n; ++o) op.out_scale[o] = q.input_scale * q.weight_scales[static_cast<size_t>(o)];
       return true;
@@ -241,11 +399,11 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
       op.kind = Op::Kind::Conv;
       op.conv = conv->geometry(s);
       const auto& o = conv->options();
-      if (!take_quant(o.out, o.in * o.kh * o.kw)) return nullptr;
+      if (!take_quant(o.out, o.in * o.kh * o.kw, &op.conv)) return nullptr;
       const int64_t pixels = static_cast<int64_t>(op.conv.oh()) * op.conv.ow();
       e->max_q = std::max(e->max_q, int8::padded_bytes(op.conv));
-      e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
-      e->max_acc = std::max(e->max_acc, pixels * o.out);
+      if (!op.direct) e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
+      e->max_acc = std::max(e->max_acc, pixels * (op.direct ? o.out : op.w.np));
     } else if (auto* lin = dynamic_cast<Linear*>(l)) {
       if (image) return nullptr;
       op.kind = Op::Kind::Linear;
@@ -278,6 +436,8 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
     s = out;
   }
   if (image || next_q != quant.layers.size() || s.size() != 2) return nullptr;
+  fuse(e->spatial);
+  fuse(e->rows);
   if (e->spatial.empty()) e->features = numel(e->input);
   e->classes = s[1];
   e->max_row = std::max({e->max_row, e->features, e->classes});
