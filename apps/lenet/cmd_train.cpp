@@ -443,7 +443,7 @@ void prepare_resume(const TrainArgs& given, const CLI::App& cmd, DataSplit& data
        {"--arch",       "--batch-size", "--optimizer",   "--momentum",      "--weight-decay",   "--seed",
         "--out",        "--normalize",  "--limit-train", "--limit-test",    "--size",           "--val-split",
         "--test-split", "--split-seed", "--lr-schedule", "--warmup-epochs", "--clip-grad-norm", "--init",
-        "--freeze",     "--patience", "--channels", "--augment"})
+        "--freeze",     "--patience",   "--channels",    "--augment"})
     if (cmd.count(flag))
       throw UsageError(std::string(flag) +
                        " cannot change when resuming: the run keeps its own settings (only --epochs, "

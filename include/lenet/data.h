@@ -87,7 +87,7 @@ struct DataOptions {
   // Image folders: 1 grayscale (luma), 3 RGB (gray replicated, alpha dropped).
   // IDX sets are grayscale: 3 is refused for them.
   int channels = 1;
-  double test_split = 0.2;                  // image folders without test/: the share held out as the test set
+  double test_split = 0.2;  // image folders without test/: the share held out as the test set
   uint64_t seed = 0;
   int threads = 0;  // decoding; 0 = all
 };
