@@ -9,18 +9,13 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "data/seed_mix.h"
+
 namespace lenet {
 
 namespace {
 
-// SplitMix64 finaliser (as the loader's shuffle seed): unrelated streams for
-// neighbouring seeds, epochs and images.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using data_detail::mix_seed;
 
 std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t");
@@ -105,7 +100,8 @@ Augmentation parse_augmentation(const std::string& text) {
 
 uint64_t augment_seed(uint64_t seed, int epoch, int64_t index) {
   // A salt keeps these streams apart from the shuffle's (seed, epoch) stream.
-  return mix(mix(mix(seed ^ 0x6175676d656e7421ull) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index));
+  return mix_seed(mix_seed(mix_seed(seed ^ 0x6175676d656e7421ull) ^ static_cast<uint64_t>(epoch)) ^
+                  static_cast<uint64_t>(index));
 }
 
 void crop_padded(const float* in, float* out, int channels, int height, int width, int padding, int top, int left) {

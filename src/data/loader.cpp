@@ -6,20 +6,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "data/seed_mix.h"
 #include "lenet/data.h"
 
 namespace lenet {
 
-namespace {
-// SplitMix64 finaliser: spreads (seed, epoch) over the generator's seed space,
-// so neighbouring seeds and epochs give unrelated orders.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-}  // namespace
+using data_detail::mix_seed;
 
 bool Normalization::enabled() const {
   return std::any_of(mean.begin(), mean.end(), [](float m) { return m != 0.0f; }) ||
@@ -97,7 +89,7 @@ void DataLoader::start_epoch(int epoch) {
   epoch_ = epoch;
   std::iota(order_.begin(), order_.end(), int64_t{0});
   if (shuffle_) {
-    Rng rng(mix(seed_ ^ mix(static_cast<uint64_t>(epoch))));
+    Rng rng(mix_seed(seed_ ^ mix_seed(static_cast<uint64_t>(epoch))));
     rng.shuffle(std::span<int64_t>(order_));
   }
   cursor_ = 0;
