@@ -163,8 +163,8 @@ void augment_image(const Augmentation& augmentation, float* image, int channels,
     switch (op.kind) {
       case AugmentOp::Kind::crop: {
         const int p = static_cast<int>(op.amount);
-        const int top = static_cast<int>(rng.below(static_cast<uint64_t>(2 * p + 1)));
-        const int left = static_cast<int>(rng.below(static_cast<uint64_t>(2 * p + 1)));
+        const int top = static_cast<int>(rng.below(2 * static_cast<uint64_t>(p) + 1));
+        const int left = static_cast<int>(rng.below(2 * static_cast<uint64_t>(p) + 1));
         if (top == p && left == p) break;  // the identity
         crop_padded(image, scratch.data(), channels, height, width, p, top, left);
         std::copy(scratch.begin(), scratch.end(), image);

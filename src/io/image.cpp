@@ -54,7 +54,7 @@ std::string check_and_detect(std::string_view bytes, const std::string& name) {
   if (static_cast<int64_t>(bytes.size()) > kMaxImageFileBytes)
     fail(name, "file too large for an image (" + std::to_string(bytes.size()) + " bytes, at most " +
                    std::to_string(kMaxImageFileBytes) + ")");
-  const std::string format = detect_format(bytes);
+  std::string format = detect_format(bytes);
   if (format.empty()) {
     if (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '4')
       fail(name, std::string("ASCII/bitmap PNM (P") + bytes[1] + ") is not supported; use binary PGM (P5) or PPM (P6)");
