@@ -76,8 +76,8 @@ void add_eval_command(CLI::App& app) {
                   "Image folders without test/: fraction held out as the test set (default: the training run's, "
                   "else 0.2)");
   // The flag's name before --val-split came to mean validation (train): hidden, and pointed at its new name.
-  auto old_val_split = std::make_shared<std::string>();
-  cmd->add_option("--val-split", *old_val_split)->group("");
+  // Bound to no variable: a bound one would have to outlive this function, as the others do.
+  cmd->add_option("--val-split")->expected(1)->group("");
   cmd->add_option("--split-seed", *split_seed,
                   "Image folders without test/: seed of the held-out split (default: the "
                   "training run's, else 0)");
