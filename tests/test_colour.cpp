@@ -201,17 +201,24 @@ class ColourCli : public ::testing::Test {
     write_hue_set(*dir_ / "hues", 40, 10);
     const auto r = run_cli("train --data " + quoted(*dir_ / "hues") + " --channels 3 --normalize --arch '" + kArch +
                            "' --epochs 8 --batch-size 32 --lr 0.01 --threads 1 --out " + quoted(*dir_ / "run"));
-    ASSERT_EQ(r.code, 0) << r.err;
+    // A failure here must fail every test: an ASSERT in SetUpTestSuite would
+    // only mark them skipped, which CTest counts as a pass.
+    if (r.code != 0) setup_error_ = "training the shared run failed: " + r.err;
+  }
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << setup_error_;
   }
   static void TearDownTestSuite() {
     delete dir_;
     dir_ = nullptr;
   }
   static ScratchDir* dir_;
+  static std::string setup_error_;
   fs::path best() const { return *dir_ / "run" / "best.safetensors"; }
   fs::path hues() const { return *dir_ / "hues"; }
 };
 ScratchDir* ColourCli::dir_ = nullptr;
+std::string ColourCli::setup_error_;
 
 TEST_F(ColourCli, CheckpointAndReportRecordRgb) {
   const LoadedModel m = load_checkpoint(best());

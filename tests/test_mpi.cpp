@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -46,9 +47,18 @@ CliResult run_shell(const std::string& command) {
 }
 
 // `mpirun [options] -np 2 lenet ARGS` (or an MPMD line: pass "" and the contexts in `options`).
+// Under AddressSanitizer (scripts/sanitize.sh) the ranks check memory but not
+// leaks: Open MPI's components, dlopen'ed and closed at MPI_Finalize, leave
+// allocations whose stacks no suppression can name ("<unknown module>"). The
+// same code's leaks are checked in the single-process runs.
+std::string rank_asan_options() {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return asan ? " ASAN_OPTIONS='" + std::string(asan) + ":detect_leaks=0'" : "";
+}
+
 CliResult mpirun(const std::string& options, const std::string& args = "") {
-  std::string line = "env " + kMpiEnv + " timeout -k 10 " + std::to_string(kTimeout) + " '" + LENET_MPIEXEC + "' -q " +
-                     options;
+  std::string line = "env " + kMpiEnv + rank_asan_options() + " timeout -k 10 " + std::to_string(kTimeout) + " '" +
+                     LENET_MPIEXEC + "' -q " + options;
   if (!args.empty()) line += " -np 2 '" + std::string(LENET_CLI) + "' " + args;
   return run_shell(line);
 }
@@ -121,15 +131,27 @@ std::vector<std::string> file_names(const fs::path& dir) {
 // with SGD the two runs agree to 6e-7, the gradients' own rounding.
 class MpiTrain : public ::testing::Test {
  protected:
+  // Under AddressSanitizer (scripts/sanitize.sh, -O1) the two runs round
+  // differently enough (a conv weight 2.2e-6 apart, twice the 1e-5 of its
+  // layer's largest the test allows; measured) that the comparison would test
+  // the optimiser's instruction choice, not the ranks: these runs are the
+  // release suite's. MpiBad's failing runs do run under the sanitizers.
+#if defined(__SANITIZE_ADDRESS__)
+  static constexpr bool kSanitized = true;
+#else
+  static constexpr bool kSanitized = false;
+#endif
   static void SetUpTestSuite() {
-    if (!test::have_fashion_mnist()) return;
+    if (!test::have_fashion_mnist() || kSanitized) return;
     dir_ = new ScratchDir("lenet-mpi");
     single_ = *dir_ / "single";
+    // A failure here must fail every test: an ASSERT in SetUpTestSuite would
+    // only mark them skipped, which CTest counts as a pass.
     const auto r = test::run_cli(args(single_));
-    ASSERT_EQ(r.code, 0) << r.err;
+    if (r.code != 0) return void(setup_error_ = "the single-process run failed: " + r.err);
     two_ = *dir_ / "two";
     const auto t = mpirun("", args(two_));
-    ASSERT_EQ(t.code, 0) << t.err << t.out;
+    if (t.code != 0) return void(setup_error_ = "the two-rank run failed: " + t.err + t.out);
     two_out_ = t.out;
     two_err_ = t.err;
   }
@@ -139,8 +161,9 @@ class MpiTrain : public ::testing::Test {
   }
   void SetUp() override {
     if (!test::have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-    // A fixture that failed in SetUpTestSuite fails its tests.
-    ASSERT_TRUE(fs::exists(two_ / "last.safetensors")) << "the reference runs failed";
+    if (kSanitized) GTEST_SKIP() << "numerical comparisons of whole runs: the release suite's, not the sanitizers'";
+    if (!setup_error_.empty()) FAIL() << setup_error_;
+    ASSERT_TRUE(fs::exists(two_ / "last.safetensors")) << "the reference runs wrote no last.safetensors";
   }
   static std::string args(const fs::path& out, const std::string& extra = "") {
     return "train --data " + quoted(test::fashion_mnist_dir()) +
@@ -151,11 +174,11 @@ class MpiTrain : public ::testing::Test {
   }
   static ScratchDir* dir_;
   static fs::path single_, two_;
-  static std::string two_out_, two_err_;
+  static std::string two_out_, two_err_, setup_error_;
 };
 ScratchDir* MpiTrain::dir_ = nullptr;
 fs::path MpiTrain::single_, MpiTrain::two_;
-std::string MpiTrain::two_out_, MpiTrain::two_err_;
+std::string MpiTrain::two_out_, MpiTrain::two_err_, MpiTrain::setup_error_;
 
 TEST_F(MpiTrain, TwoRanksFollowTheSingleProcess) {
   expect_same_weights(single_ / "last.safetensors", two_ / "last.safetensors");
