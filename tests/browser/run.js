@@ -86,6 +86,9 @@ async function main() {
       headless: true,
       // Root in a container: no sandbox; no GPU, small /dev/shm.
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      // Chromium's start-up took over puppeteer's default 30 s on a loaded
+      // 2-core CI machine (the sanitizer stage runs tests two at a time).
+      timeout: 120000,
     });
     const consoleErrors = [];
     const page = await openPage(browser, url, consoleErrors);
