@@ -10,7 +10,6 @@
 #   bash scripts/fuzz.sh 300 image idx      # chosen targets
 #   FUZZ_SEED=1 FUZZ_RUNS=200000 bash scripts/fuzz.sh 120   # what CI runs (below)
 #   bash scripts/fuzz.sh merge [targets]    # keep what raised coverage (below)
-#   FUZZ_JOBS=1 bash scripts/fuzz.sh        # one target at a time (default: one per core)
 #
 # CI gates on a reproducible run: a fixed seed and a fixed number of inputs per
 # target (FUZZ_RUNS), the time only as a cap, so the same commit tries the same
@@ -60,45 +59,37 @@ cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# One target per core at a time (each libFuzzer process is single-threaded);
-# each writes its report to $build/logs/<target>.report, printed in order below.
-fuzz_one() {
-  local t=$1 bin=$build/fuzz/fuzz_$1 work=$build/corpus/$1 artifacts=$build/artifacts/$1/
-  local log=$build/logs/$1.log report=$build/logs/$1.report
-  mkdir -p "$work" "$artifacts" "$(dirname "$log")"
-  shopt -s nullglob
-  local regressions=(fuzz/regressions/"$t"/*)
-  shopt -u nullglob
-  if ((${#regressions[@]})) && ! "$bin" "${regressions[@]}" >"$log" 2>&1; then
-    { echo "fuzz_$t: a regression input fails again:"; tail -n 40 "$log"; } >"$report"
-    return 1
-  fi
-  echo "fuzz_$t: ${#regressions[@]} regression inputs pass; fuzzing ${FUZZ_RUNS:+$FUZZ_RUNS inputs (seed ${FUZZ_SEED:-random}) in at most }${seconds} s" >"$report"
-  # -malloc_limit_mb: no single allocation above 1 GiB; -timeout: no input may take 20 s.
-  local extra=()
-  if [[ -n ${FUZZ_SEED:-} ]]; then extra+=(-seed="$FUZZ_SEED"); fi
-  if [[ -n ${FUZZ_RUNS:-} ]]; then extra+=(-runs="$FUZZ_RUNS"); fi
-  local start=$SECONDS
-  if "$bin" "${extra[@]}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
-      -print_final_stats=1 -artifact_prefix="$artifacts" "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
-    { grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+.*DONE" "$log" | sed "s/^/  /" || true
-      echo "  corpus: $(ls "$work" | wc -l) inputs in $work; $((SECONDS - start)) s"; } >>"$report"
-  else
-    { echo "fuzz_$t FOUND A PROBLEM (input saved in $artifacts):"; tail -n 60 "$log"; } >>"$report"
-    return 1
-  fi
-}
-jobs=${FUZZ_JOBS:-$(nproc)}
-for t in "${targets[@]}"; do
-  while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
-  rm -f "$build/logs/$t.status"
-  (if fuzz_one "$t" >"$build/logs/$t.out" 2>&1; then echo passed; else echo failed; fi >"$build/logs/$t.status") &
-done
-wait
 failed=()
 for t in "${targets[@]}"; do
-  cat "$build/logs/$t.report" "$build/logs/$t.out" 2>/dev/null || true
-  [[ $(cat "$build/logs/$t.status") == passed ]] || failed+=("$t")
+  bin=$build/fuzz/fuzz_$t
+  work=$build/corpus/$t
+  artifacts=$build/artifacts/$t/
+  log=$build/logs/$t.log
+  mkdir -p "$work" "$artifacts" "$(dirname "$log")"
+  shopt -s nullglob
+  regressions=(fuzz/regressions/"$t"/*)
+  shopt -u nullglob
+  if ((${#regressions[@]})); then
+    if ! "$bin" "${regressions[@]}" >"$log" 2>&1; then
+      echo "fuzz_$t: a regression input fails again:"; tail -n 40 "$log"
+      failed+=("$t (regression)")
+      continue
+    fi
+  fi
+  echo "fuzz_$t: ${#regressions[@]} regression inputs pass; fuzzing ${FUZZ_RUNS:+$FUZZ_RUNS inputs (seed ${FUZZ_SEED:-random}) in at most }${seconds} s"
+  # -malloc_limit_mb: no single allocation above 1 GiB; -timeout: no input may take 20 s.
+  extra=()
+  if [[ -n ${FUZZ_SEED:-} ]]; then extra+=(-seed="$FUZZ_SEED"); fi
+  if [[ -n ${FUZZ_RUNS:-} ]]; then extra+=(-runs="$FUZZ_RUNS"); fi
+  if "$bin" "${extra[@]}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+      -print_final_stats=1 -artifact_prefix="$artifacts" "$work" "fuzz/corpus/$t" >"$log" 2>&1; then
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+.*DONE" "$log" | sed "s/^/  /" || true
+    echo "  corpus: $(ls "$work" | wc -l) inputs in $work"
+  else
+    echo "fuzz_$t FOUND A PROBLEM (input saved in $artifacts):"
+    tail -n 60 "$log"
+    failed+=("$t")
+  fi
 done
 
 if ((${#failed[@]})); then
