@@ -7,13 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/train.h"
+#include "test_util.h"
 
 namespace lenet {
 namespace {
@@ -47,18 +47,9 @@ CliResult run_shell(const std::string& command) {
 }
 
 // `mpirun [options] -np 2 lenet ARGS` (or an MPMD line: pass "" and the contexts in `options`).
-// Under AddressSanitizer (scripts/sanitize.sh) the ranks check memory but not
-// leaks: Open MPI's components, dlopen'ed and closed at MPI_Finalize, leave
-// allocations whose stacks no suppression can name ("<unknown module>"). The
-// same code's leaks are checked in the single-process runs.
-std::string rank_asan_options() {
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  return asan ? " ASAN_OPTIONS='" + std::string(asan) + ":detect_leaks=0'" : "";
-}
-
 CliResult mpirun(const std::string& options, const std::string& args = "") {
-  std::string line = "env " + kMpiEnv + rank_asan_options() + " timeout -k 10 " + std::to_string(kTimeout) + " '" +
-                     LENET_MPIEXEC + "' -q " + options;
+  std::string line = "env " + kMpiEnv + " timeout -k 10 " + std::to_string(kTimeout) + " '" + LENET_MPIEXEC + "' -q " +
+                     options;
   if (!args.empty()) line += " -np 2 '" + std::string(LENET_CLI) + "' " + args;
   return run_shell(line);
 }
@@ -91,17 +82,6 @@ void expect_same_weights(const fs::path& a, const fs::path& b, double tolerance 
     ++compared;
   }
   EXPECT_GE(compared, 10) << "lenet-max has 5 layers with weights and biases";
-}
-
-void expect_bitwise_same_weights(const fs::path& a, const fs::path& b) {
-  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
-  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
-  for (size_t t = 0; t < fa.tensors.size(); ++t) {
-    const Tensor &ta = fa.tensors[t].second, &tb = fb.tensors[t].second;
-    ASSERT_EQ(ta.numel(), tb.numel());
-    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), sizeof(float) * static_cast<size_t>(ta.numel())), 0)
-        << fa.tensors[t].first;
-  }
 }
 
 // The metrics as printed (4 decimals): the same to that precision.
@@ -209,7 +189,7 @@ TEST_F(MpiTrain, RerunsAreBitIdentical) {
   const fs::path out = *dir_ / "again";
   const auto r = mpirun("", args(out));
   ASSERT_EQ(r.code, 0) << r.err;
-  expect_bitwise_same_weights(two_ / "last.safetensors", out / "last.safetensors");
+  test::expect_same_tensors(two_ / "last.safetensors", out / "last.safetensors");
   const auto a = read_metrics_csv(two_ / "metrics.csv"), b = read_metrics_csv(out / "metrics.csv");
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0].train_loss, b[0].train_loss);

@@ -19,6 +19,7 @@
 #include "data_test_util.h"
 #include "lenet/checkpoint.h"
 #include "lenet/train.h"
+#include "test_util.h"
 
 namespace lenet {
 namespace reliability_test {
@@ -57,27 +58,6 @@ std::function<bool(int, int64_t)> stop_after_batches(int64_t n) {
   return [count, n](int, int64_t batches_done) { return batches_done > 0 && ++*count == n; };
 }
 
-// Every tensor (weights and optimizer state) of two checkpoints, bit for bit.
-void expect_same_tensors(const fs::path& a, const fs::path& b) {
-  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
-  ASSERT_EQ(fa.tensors.size(), fb.tensors.size()) << a << " vs " << b;
-  for (size_t i = 0; i < fa.tensors.size(); ++i) {
-    const auto& [name_a, ta] = fa.tensors[i];
-    const auto& [name_b, tb] = fb.tensors[i];
-    EXPECT_EQ(name_a, name_b);
-    ASSERT_EQ(ta.shape(), tb.shape()) << name_a;
-    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), sizeof(float) * static_cast<size_t>(ta.numel())), 0)
-        << name_a << " differs between " << a << " and " << b;
-  }
-  for (const char* key : {"epoch", "optimizer_steps", "metrics"}) {
-    auto ia = fa.metadata.find(key), ib = fb.metadata.find(key);
-    ASSERT_EQ(ia == fa.metadata.end(), ib == fb.metadata.end()) << key;
-    if (ia == fa.metadata.end()) continue;
-    if (std::string(key) == "metrics") continue;  // holds the timing, which never repeats
-    EXPECT_EQ(ia->second, ib->second) << key;
-  }
-}
-
 // metrics.csv without its two timing columns (seconds, images/s): text, byte for byte.
 std::string metrics_without_timing(const fs::path& csv) {
   std::istringstream in(test::read_bytes(csv));
@@ -107,8 +87,8 @@ void expect_same_history(const std::vector<EpochMetrics>& a, const std::vector<E
 void expect_same_run(const fs::path& reference, const fs::path& resumed) {
   EXPECT_EQ(metrics_without_timing(reference / "metrics.csv"), metrics_without_timing(resumed / "metrics.csv"));
   expect_same_history(read_metrics_csv(reference / "metrics.csv"), read_metrics_csv(resumed / "metrics.csv"));
-  expect_same_tensors(reference / "best.safetensors", resumed / "best.safetensors");
-  expect_same_tensors(reference / "last.safetensors", resumed / "last.safetensors");
+  test::expect_same_tensors(reference / "best.safetensors", resumed / "best.safetensors");
+  test::expect_same_tensors(reference / "last.safetensors", resumed / "last.safetensors");
 }
 
 // A random batch of the run, reported so a failure can be repeated.

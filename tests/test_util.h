@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -20,6 +22,28 @@ inline ModelInfo model_info(const Sequential& model, const Shape& chw, int class
   info.input_shape = chw;
   for (int c = 0; c < classes; ++c) info.class_names.push_back(std::to_string(c));
   return info;
+}
+
+// Every tensor (weights and optimizer state) of two checkpoints, bit for bit,
+// and their epoch and optimizer step count (not the metrics: they hold timings).
+inline void expect_same_tensors(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size()) << a << " vs " << b;
+  for (size_t i = 0; i < fa.tensors.size(); ++i) {
+    const auto& [name_a, ta] = fa.tensors[i];
+    const auto& [name_b, tb] = fb.tensors[i];
+    EXPECT_EQ(name_a, name_b);
+    ASSERT_EQ(ta.shape(), tb.shape()) << name_a;
+    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), sizeof(float) * static_cast<size_t>(ta.numel())), 0)
+        << name_a << " differs between " << a << " and " << b;
+  }
+  for (const char* key : {"epoch", "optimizer_steps", "metrics"}) {
+    auto ia = fa.metadata.find(key), ib = fb.metadata.find(key);
+    ASSERT_EQ(ia == fa.metadata.end(), ib == fb.metadata.end()) << key;
+    if (ia == fa.metadata.end()) continue;
+    if (std::string(key) == "metrics") continue;  // holds the timing, which never repeats
+    EXPECT_EQ(ia->second, ib->second) << key;
+  }
 }
 
 inline Tensor random_tensor(const Shape& shape, Rng& rng, float lo = -1.0f, float hi = 1.0f) {
