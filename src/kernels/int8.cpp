@@ -43,6 +43,80 @@ void tile(const uint8_t* a, int64_t lda, const int16_t* packed, int groups, cons
   const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
   for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc, mask, acc[r]);
 }
+
+// The direct convolution's geometry on VNNI: S segments of 16 output pixels
+// of one row a step (two where a row is wider than 16), and the width of the
+// rows of 4-byte windows (every window a tap group of any step may load).
+struct QuadRows {
+  int segments, width;
+};
+inline QuadRows quad_rows(const ConvGeometry& g) {
+  const int ow = g.ow(), groups = (g.kw + 3) / 4, step = ow > 16 ? 32 : 16;
+  const int width = (ow + step - 1) / step * step + 4 * (groups - 1);
+  return {step / 16, (width + 15) / 16 * 16};
+}
+
+// quads[r][j] = the 4 bytes row[r][j .. j + 3] as one dword, for every row of
+// the padded image: per 16 dwords, one 32-byte load, a dword permute that puts
+// bytes 4L .. 4L + 7 in 128-bit lane L, and a byte shuffle within the lanes.
+void build_quads(const ConvGeometry& g, const uint8_t* padded, int width, int32_t* quads) {
+  const int rows = g.c * (g.h + 2 * g.ph), wp = g.w + 2 * g.pw;
+  const __m512i spread = _mm512_set_epi32(0, 0, 4, 3, 0, 0, 3, 2, 0, 0, 2, 1, 0, 0, 1, 0);
+  const __m512i windows = _mm512_set4_epi32(0x06050403, 0x05040302, 0x04030201, 0x03020100);
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* src = padded + static_cast<int64_t>(r) * wp;
+    int32_t* dst = quads + static_cast<int64_t>(r) * width;
+    for (int j = 0; j < width; j += 16) {
+      const __m512i bytes = _mm512_maskz_loadu_epi32(0x00ff, src + j);  // 32 bytes
+      const __m512i lanes = _mm512_maskz_permutexvar_epi32(0xffff, spread, bytes);
+      _mm512_storeu_si512(dst + j, _mm512_shuffle_epi8(lanes, windows));
+    }
+  }
+}
+
+// TO output channels × S segments of 16 pixels in the accumulators; per tap
+// group, one load of 16 windows per segment and one vpdpbusd per channel
+// (the group's 4 weights broadcast).
+template <int TO, int S>
+void direct(const ConvGeometry& g, const int32_t* quads, int width, const DirectWeights& d, int32_t* y) {
+  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph;
+  const int64_t plane = static_cast<int64_t>(oh) * ow;
+  for (int i = 0; i < oh; ++i)
+    for (int j0 = 0; j0 < ow; j0 += 16 * S) {
+      __m512i acc[TO][S];
+      for (int o = 0; o < TO; ++o)
+        for (int s = 0; s < S; ++s) acc[o][s] = _mm512_set1_epi32(d.add[o]);
+      const int32_t* w = d.data.get();
+      for (int c = 0; c < g.c; ++c)
+        for (int a = 0; a < g.kh; ++a) {
+          const int32_t* row = quads + (static_cast<int64_t>(c) * hp + i * g.sh + a) * width + j0;
+          for (int q = 0; q < d.groups; ++q, w += TO) {
+            __m512i x[S];
+            for (int s = 0; s < S; ++s) x[s] = _mm512_loadu_si512(row + 4 * q + 16 * s);
+            for (int o = 0; o < TO; ++o) {
+              const __m512i wo = _mm512_set1_epi32(w[o]);
+              for (int s = 0; s < S; ++s) acc[o][s] = _mm512_dpbusd_epi32(acc[o][s], x[s], wo);
+            }
+          }
+        }
+      for (int s = 0; s < S; ++s) {
+        const int count = std::min(16, ow - j0 - 16 * s);
+        if (count <= 0) break;
+        const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+        for (int o = 0; o < TO; ++o)
+          _mm512_mask_storeu_epi32(y + o * plane + static_cast<int64_t>(i) * ow + j0 + 16 * s, mask, acc[o][s]);
+      }
+    }
+}
+
+template <int TO>
+void direct(const ConvGeometry& g, const int32_t* quads, const DirectWeights& d, int32_t* y) {
+  const QuadRows q = quad_rows(g);
+  if (q.segments == 2)
+    direct<TO, 2>(g, quads, q.width, d, y);
+  else
+    direct<TO, 1>(g, quads, q.width, d, y);
+}
 #else
 // uint8 widened to int16 pairs (a0, a1), (a2, a3) of each group of 4 k, times
 // int16 weight pairs: pmaddwd sums each pair into one int32, exactly. A tile
@@ -202,7 +276,7 @@ void direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d
       for (int c = 0; c < g.c; ++c)
         for (int a = 0; a < g.kh; ++a) {
           const uint8_t* row = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j0;
-          for (int q = 0; q < d.pairs; ++q, w += TO) {
+          for (int q = 0; q < d.groups; ++q, w += TO) {
             const vec x = row_pairs(row + 2 * q);
             for (int o = 0; o < TO; ++o) acc[o] = add32(acc[o], madd(x, splat32(w[o])));
           }
@@ -298,13 +372,14 @@ void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t*
 #endif
 }
 
-bool direct_fits(const ConvGeometry& g) { return !kVnni && g.sw == 1 && g.o <= kDirectMaxChannels; }
+bool direct_fits(const ConvGeometry& g) { return g.sw == 1 && g.o <= kDirectMaxChannels; }
 
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d) {
   d.o = g.o;
-  d.pairs = (g.kw + 1) / 2;
-  d.data.reset(new int32_t[static_cast<size_t>(g.c) * g.kh * d.pairs * g.o]());
+  d.groups = (g.kw + kDirectTaps - 1) / kDirectTaps;
+  d.data.reset(new int32_t[static_cast<size_t>(g.c) * g.kh * d.groups * g.o]());
   d.add.reset(new int32_t[static_cast<size_t>(g.o)]);
+  constexpr int kBits = 32 / kDirectTaps;  // int16 halves or int8 bytes, the first tap lowest
   for (int o = 0; o < g.o; ++o) {
     int32_t sum = 0;
     for (int c = 0; c < g.c; ++c)
@@ -313,47 +388,42 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
           const auto u = static_cast<uint8_t>(w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b]);
           const int32_t wide = u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
           sum += wide;
-          // The pair's low int16 is the even tap, its high one the odd tap.
-          const uint32_t half = static_cast<uint16_t>(static_cast<int16_t>(wide));
-          auto& word = d.data[((static_cast<size_t>(c) * g.kh + a) * d.pairs + b / 2) * g.o + o];
-          word = static_cast<int32_t>(static_cast<uint32_t>(word) | (half << (16 * (b % 2))));
+          const uint32_t part = static_cast<uint32_t>(wide) & ((1u << kBits) - 1u);
+          auto& word = d.data[((static_cast<size_t>(c) * g.kh + a) * d.groups + b / kDirectTaps) * g.o + o];
+          word = static_cast<int32_t>(static_cast<uint32_t>(word) | (part << (kBits * (b % kDirectTaps))));
         }
     d.add[o] = (bias ? bias[o] : 0) - zero_point * sum;
   }
 }
 
-void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y) {
+int64_t direct_workspace(const ConvGeometry& g) {
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-  // Never picked on VNNI (direct_fits); plain loops over the same packing.
-  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-  for (int o = 0; o < g.o; ++o)
-    for (int i = 0; i < oh; ++i)
-      for (int j = 0; j < ow; ++j) {
-        int32_t sum = d.add[o];
-        for (int c = 0; c < g.c; ++c)
-          for (int a = 0; a < g.kh; ++a)
-            for (int q = 0; q < d.pairs; ++q) {
-              const uint32_t word = static_cast<uint32_t>(
-                  d.data[((static_cast<size_t>(c) * g.kh + a) * d.pairs + q) * g.o + o]);
-              const uint8_t* x = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j + 2 * q;
-              sum += x[0] * int32_t{static_cast<int16_t>(word & 0xffffu)} +
-                     x[1] * int32_t{static_cast<int16_t>(word >> 16)};
-            }
-        y[(static_cast<int64_t>(o) * oh + i) * ow + j] = sum;
-      }
+  return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * quad_rows(g).width;
 #else
+  (void)g;
+  return 0;
+#endif
+}
+
+void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y) {
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  build_quads(g, padded, quad_rows(g).width, workspace);
+  const int32_t* quads = workspace;
+#else
+  (void)workspace;
+  const uint8_t* quads = padded;
+#endif
   switch (g.o) {
-    case 1: direct<1>(g, padded, d, y); break;
-    case 2: direct<2>(g, padded, d, y); break;
-    case 3: direct<3>(g, padded, d, y); break;
-    case 4: direct<4>(g, padded, d, y); break;
-    case 5: direct<5>(g, padded, d, y); break;
-    case 6: direct<6>(g, padded, d, y); break;
-    case 7: direct<7>(g, padded, d, y); break;
-    case 8: direct<8>(g, padded, d, y); break;
+    case 1: direct<1>(g, quads, d, y); break;
+    case 2: direct<2>(g, quads, d, y); break;
+    case 3: direct<3>(g, quads, d, y); break;
+    case 4: direct<4>(g, quads, d, y); break;
+    case 5: direct<5>(g, quads, d, y); break;
+    case 6: direct<6>(g, quads, d, y); break;
+    case 7: direct<7>(g, quads, d, y); break;
+    case 8: direct<8>(g, quads, d, y); break;
     default: throw std::invalid_argument("int8 conv_direct: more than 8 output channels");
   }
-#endif
 }
 
 void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
@@ -398,9 +468,10 @@ void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, 
     DirectWeights d;
     pack_direct(g, w, bias, x_zero_point, d);
     std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
+    std::unique_ptr<int32_t[]> workspace(new int32_t[static_cast<size_t>(std::max<int64_t>(direct_workspace(g), 1))]);
     for (int n = 0; n < g.n; ++n) {
       pad(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
-      conv_direct(g, padded.get(), d, y + static_cast<int64_t>(n) * g.o * pixels);
+      conv_direct(g, padded.get(), d, workspace.get(), y + static_cast<int64_t>(n) * g.o * pixels);
     }
     return;
   }

@@ -46,8 +46,9 @@ void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t*
 
 // One image x [C][H][W] with its zero padding (zero_point) around it:
 // [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col and the direct
-// convolution may read past the end (at most 8 each).
-inline constexpr int kSlack = 16;
+// convolution may read past the end (im2col 8, the direct convolution's
+// windows of 32 on VNNI up to 63).
+inline constexpr int kSlack = 64;
 inline int64_t padded_bytes(const ConvGeometry& g) {
   return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + kSlack;
 }
@@ -60,21 +61,31 @@ void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp)
 // The direct convolution of one padded image, output pixels in the vector
 // lanes: for a few output channels the product above would leave most of its
 // kCols-channel tile idle (LeNet's first layer: 6 channels, 25 taps). Each
-// lane sums pairs of horizontally adjacent taps with pmaddwd, so it needs a
-// horizontal stride of 1; not on VNNI (whose product packs 4 taps a lane).
+// lane sums kDirectTaps horizontally adjacent taps in one instruction (AVX2,
+// SSE2: pairs, pmaddwd; VNNI: quads, vpdpbusd), so it needs a horizontal
+// stride of 1.
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+inline constexpr int kDirectTaps = 4;
+#else
+inline constexpr int kDirectTaps = 2;
+#endif
 inline constexpr int kDirectMaxChannels = 8;
 bool direct_fits(const ConvGeometry& g);
-// Weights as int16 pairs (w[o][c][a][2q], w[o][c][a][2q + 1]) in one int32,
-// [C][KH][pairs][O], the last pair of an odd KW padded with 0; `add` as in
-// PackedWeights.
+// Weights as groups of kDirectTaps taps w[o][c][a][b..] in one int32 (int16
+// pairs, or int8 quads), [C][KH][groups][O], the last group of a kernel row
+// padded with 0; `add` as in PackedWeights.
 struct DirectWeights {
-  int o = 0, pairs = 0;
+  int o = 0, groups = 0;
   std::unique_ptr<int32_t[]> data;
   std::unique_ptr<int32_t[]> add;
 };
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d);
+// The int32 scratch conv_direct needs (VNNI: every 4-byte window of each
+// padded row as one dword, built once per image so that a tap group is one
+// plain load for all the output rows that use it; 0 elsewhere).
+int64_t direct_workspace(const ConvGeometry& g);
 // y[o][i][j] = add[o] + Σ w · padded, planar (NCHW of one image), int32.
-void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y);
+void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y);
 
 // The public kernels of lenet/quant.h for this ISA.
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,

@@ -121,7 +121,7 @@ std::unique_ptr<T[]> zeros(int64_t n) {
 struct Scratch {
   std::unique_ptr<float[]> img0, img1, row0, row1;
   std::unique_ptr<uint8_t[]> q, rows;
-  std::unique_ptr<int32_t[]> acc, argmax;
+  std::unique_ptr<int32_t[]> acc, argmax, direct;  // direct: conv_direct's workspace
 };
 
 class Int8Engine final : public runtime::Pipeline {
@@ -129,7 +129,7 @@ class Int8Engine final : public runtime::Pipeline {
   Shape input;  // per image
   std::vector<Op> spatial, rows;
   int64_t features = 0, classes = 0;
-  int64_t max_image = 0, max_row = 0, max_q = 0, max_rows = 0, max_acc = 0;
+  int64_t max_image = 0, max_row = 0, max_q = 0, max_rows = 0, max_acc = 0, max_direct = 0;
 
   bool fits(const Shape& s) const override {
     return s.size() == input.size() + 1 && s[0] >= 1 && std::equal(input.begin(), input.end(), s.begin() + 1);
@@ -169,6 +169,7 @@ class Int8Engine final : public runtime::Pipeline {
     s.rows = zeros<uint8_t>(max_rows);
     s.acc = zeros<int32_t>(max_acc);
     s.argmax = zeros<int32_t>(max_image);
+    s.direct = zeros<int32_t>(max_direct);
     return s;
   }
 
@@ -301,7 +302,7 @@ class Int8Engine final : public runtime::Pipeline {
         const int64_t planes = op.fused_max ? static_cast<int64_t>(op.pool.oh()) * op.pool.ow() : pixels;
         int32_t* acc = s.acc.get();
         if (op.direct) {
-          int8::conv_direct(g, padded, op.dw, acc);  // acc[o][p]
+          int8::conv_direct(g, padded, op.dw, s.direct.get(), acc);  // acc[o][p]
           if (op.fused_max) {
             max_pool_planes(op, acc, y);
           } else {
@@ -402,7 +403,10 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
       if (!take_quant(o.out, o.in * o.kh * o.kw, &op.conv)) return nullptr;
       const int64_t pixels = static_cast<int64_t>(op.conv.oh()) * op.conv.ow();
       e->max_q = std::max(e->max_q, int8::padded_bytes(op.conv));
-      if (!op.direct) e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
+      if (op.direct)
+        e->max_direct = std::max(e->max_direct, int8::direct_workspace(op.conv));
+      else
+        e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
       e->max_acc = std::max(e->max_acc, pixels * (op.direct ? o.out : op.w.np));
     } else if (auto* lin = dynamic_cast<Linear*>(l)) {
       if (image) return nullptr;
