@@ -175,6 +175,9 @@ TEST(Int8Engine, MatchesThePerLayerOracle) {
   // convolution with sigmoid and pooling fused, 13 channels (a short block).
   const char* fused =
       "conv 5 k3, maxpool 3 s2, relu, conv 13 k2 p1, sigmoid, maxpool 2, flatten, linear 9, sigmoid, linear";
+  // More than 8 input channels (the implicit convolution's input interleaved
+  // after quantizing, not in one pass) and 10 output channels (not direct).
+  const char* wide = "conv 10 k3, relu, conv 12 k3 p1, maxpool 2, flatten, linear";
   struct Case {
     std::string arch;
     Shape chw;
@@ -183,7 +186,7 @@ TEST(Int8Engine, MatchesThePerLayerOracle) {
   uint64_t seed = 160;
   for (const Case& c :
        {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10}, Case{"lenet-relu", {1, 28, 20}, 9},
-        Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}, Case{fused, {3, 15, 14}, 6}}) {
+        Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}, Case{fused, {3, 15, 14}, 6}, Case{wide, {1, 12, 11}, 4}}) {
     Sequential model = random_model(c.arch, c.chw, c.classes, ++seed);
     Rng rng(seed);
     // Calibration on inputs in [-0.5, 1] (a non-zero zero point for the first layer).

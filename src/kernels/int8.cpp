@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -28,17 +29,19 @@ inline int32_t load_u32(const uint8_t* p) {
 inline constexpr int kRows = 8;
 constexpr bool kVnni = true;
 
-template <int MR>
-void tile(const uint8_t* a, int64_t lda, const int16_t* packed, int groups, const int32_t* add, int32_t* c, int64_t ldc,
-          int cols) {
+// The rows of `a` are MR pointers, and group g of 4 k lies `offset(g)` bytes
+// past each (4·g for a matrix; the implicit convolution's table otherwise).
+template <int MR, class Offset>
+void tile(const uint8_t* const* a, Offset offset, const int16_t* packed, int groups, const int32_t* add, int32_t* c,
+          int64_t ldc, int cols) {
   const auto* b = reinterpret_cast<const int8_t*>(packed);
   __m512i acc[MR];
   const __m512i init = _mm512_loadu_si512(add);
   for (int r = 0; r < MR; ++r) acc[r] = init;
   for (int g = 0; g < groups; ++g) {
     const __m512i w = _mm512_loadu_si512(b + static_cast<int64_t>(g) * 64);
-    for (int r = 0; r < MR; ++r)
-      acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(load_u32(a + r * lda + 4 * g)), w);
+    const int64_t at = offset(g);
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(load_u32(a[r] + at)), w);
   }
   const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
   for (int r = 0; r < MR; ++r) _mm512_mask_storeu_epi32(c + r * ldc, mask, acc[r]);
@@ -228,10 +231,10 @@ constexpr bool kVnni = false;
 
 // MR rows × NB blocks of kCols channels; the blocks lie block_stride int16
 // apart in the packed weights, their channels consecutive in c; the last
-// block stores `cols` channels.
-template <int MR, int NB>
-void tile(const uint8_t* a, int64_t lda, const int16_t* b, int64_t block_stride, int groups, const int32_t* add,
-          int32_t* c, int64_t ldc, int cols) {
+// block stores `cols` channels. Rows and groups as in the VNNI tile.
+template <int MR, int NB, class Offset>
+void tile(const uint8_t* const* a, Offset offset, const int16_t* b, int64_t block_stride, int groups,
+          const int32_t* add, int32_t* c, int64_t ldc, int cols) {
   vec acc[MR][NB];
   for (int j = 0; j < NB; ++j) {
     const vec init = vload(add + j * kCols);
@@ -244,8 +247,9 @@ void tile(const uint8_t* a, int64_t lda, const int16_t* b, int64_t block_stride,
       w01[j] = vload(bj);
       w23[j] = vload(bj + 2 * kCols);
     }
+    const int64_t at = offset(g);
     for (int r = 0; r < MR; ++r) {
-      const Widened x = widen(load_u32(a + r * lda + 4 * g));
+      const Widened x = widen(load_u32(a[r] + at));
       for (int j = 0; j < NB; ++j) acc[r][j] = add32(acc[r][j], add32(madd(x.lo, w01[j]), madd(x.hi, w23[j])));
     }
   }
@@ -327,49 +331,115 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
   }
 }
 
-void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc) {
+namespace {
+
+// c[r][o] = add[o] + Σ_g Σ_t row(r)[offset(g) + t] · w[o][4g + t]: the
+// product over rows that are anywhere (a matrix's, or the windows of an image
+// in the implicit convolution), in tiles of kRows rows.
+template <class RowAt, class Offset>
+void product(int m, RowAt row_at, Offset offset, const PackedWeights& w, int32_t* c, int64_t ldc) {
   const int groups = w.kp / 4;
   const int64_t block_stride = static_cast<int64_t>(w.kp) * kCols;
+  auto rows_from = [&](int r0, int count, const uint8_t** rows) {
+    for (int r = 0; r < count; ++r) rows[r] = row_at(r0 + r);
+  };
+  const uint8_t* rows[kRows];
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-  {
-    for (int jb = 0; jb * kCols < w.n; ++jb) {
-      const int cols = std::min(kCols, w.n - jb * kCols);
-      const int16_t* b = w.data.get() + jb * block_stride;
-      const int32_t* add = w.add.get() + jb * kCols;
-      int r = 0;
-      for (; r + kRows <= m; r += kRows)
-        tile<kRows>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-      for (; r < m; ++r) tile<1>(a + r * lda, lda, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+  for (int jb = 0; jb * kCols < w.n; ++jb) {
+    const int cols = std::min(kCols, w.n - jb * kCols);
+    const int16_t* b = w.data.get() + jb * block_stride;
+    const int32_t* add = w.add.get() + jb * kCols;
+    int r = 0;
+    for (; r + kRows <= m; r += kRows) {
+      rows_from(r, kRows, rows);
+      tile<kRows>(rows, offset, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
+    for (; r < m; ++r) {
+      rows_from(r, 1, rows);
+      tile<1>(rows, offset, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
     }
   }
 #else
-  {
-    // Two blocks at a time where two are left (the rows' widening shared),
-    // with fewer rows per tile to stay within the vector registers.
-    constexpr int kPairRows = kRows * 2 / 3;
-    int jb = 0;
-    for (; (jb + 1) * kCols < w.n; jb += 2) {
-      const int cols = std::min(kCols, w.n - (jb + 1) * kCols);
-      const int16_t* b = w.data.get() + jb * block_stride;
-      const int32_t* add = w.add.get() + jb * kCols;
-      int r = 0;
-      for (; r + kPairRows <= m; r += kPairRows)
-        tile<kPairRows, 2>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-      for (; r < m; ++r)
-        tile<1, 2>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+  // Two blocks at a time where two are left (the rows' widening shared),
+  // with fewer rows per tile to stay within the vector registers.
+  constexpr int kPairRows = kRows * 2 / 3;
+  int jb = 0;
+  for (; (jb + 1) * kCols < w.n; jb += 2) {
+    const int cols = std::min(kCols, w.n - (jb + 1) * kCols);
+    const int16_t* b = w.data.get() + jb * block_stride;
+    const int32_t* add = w.add.get() + jb * kCols;
+    int r = 0;
+    for (; r + kPairRows <= m; r += kPairRows) {
+      rows_from(r, kPairRows, rows);
+      tile<kPairRows, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
     }
-    if (jb * kCols < w.n) {
-      const int cols = w.n - jb * kCols;
-      const int16_t* b = w.data.get() + jb * block_stride;
-      const int32_t* add = w.add.get() + jb * kCols;
-      int r = 0;
-      for (; r + kRows <= m; r += kRows)
-        tile<kRows, 1>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-      for (; r < m; ++r)
-        tile<1, 1>(a + r * lda, lda, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    for (; r < m; ++r) {
+      rows_from(r, 1, rows);
+      tile<1, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
+  }
+  if (jb * kCols < w.n) {
+    const int cols = w.n - jb * kCols;
+    const int16_t* b = w.data.get() + jb * block_stride;
+    const int32_t* add = w.add.get() + jb * kCols;
+    int r = 0;
+    for (; r + kRows <= m; r += kRows) {
+      rows_from(r, kRows, rows);
+      tile<kRows, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+    }
+    for (; r < m; ++r) {
+      rows_from(r, 1, rows);
+      tile<1, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
     }
   }
 #endif
+}
+
+}  // namespace
+
+void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc) {
+  product(
+      m, [=](int r) { return a + r * lda; }, [](int g) { return static_cast<int64_t>(4) * g; }, w, c, ldc);
+}
+
+void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point,
+                   ImplicitWeights& p) {
+  // Kernel row a's KW·C weights in window order (b, c), padded to whole groups.
+  const int run = g.kw * g.c, per_row = (run + 3) / 4 * 4;
+  std::vector<int8_t> reordered(static_cast<size_t>(g.o) * g.kh * per_row, 0);
+  for (int o = 0; o < g.o; ++o)
+    for (int c = 0; c < g.c; ++c)
+      for (int a = 0; a < g.kh; ++a)
+        for (int b = 0; b < g.kw; ++b)
+          reordered[(static_cast<size_t>(o) * g.kh + a) * per_row + b * g.c + c] =
+              w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b];
+  pack(g.o, g.kh * per_row, reordered.data(), bias, zero_point, p.w);
+  const int64_t row_bytes = static_cast<int64_t>(g.w + 2 * g.pw) * g.c;
+  p.offsets.clear();
+  for (int a = 0; a < g.kh; ++a)
+    for (int q = 0; q < per_row / 4; ++q) p.offsets.push_back(a * row_bytes + 4 * q);
+}
+
+void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
+  const int wp = g.w + 2 * g.pw;
+  std::fill_n(padded, padded_bytes(g), zero_point);
+  for (int r = 0; r < g.h; ++r)
+    for (int j = 0; j < g.w; ++j) {
+      uint8_t* dst = padded + ((static_cast<int64_t>(r) + g.ph) * wp + j + g.pw) * g.c;
+      for (int c = 0; c < g.c; ++c) dst[c] = x[(static_cast<int64_t>(c) * g.h + r) * g.w + j];
+    }
+}
+
+void conv_implicit(const ConvGeometry& g, const uint8_t* padded, const ImplicitWeights& p, int32_t* y) {
+  const int ow = g.ow(), wp = g.w + 2 * g.pw;
+  const int32_t* offsets = p.offsets.data();
+  product(
+      g.oh() * ow,
+      [=](int q) {
+        const int i = q / ow, j = q % ow;
+        return padded + (static_cast<int64_t>(i) * g.sh * wp + static_cast<int64_t>(j) * g.sw) * g.c;
+      },
+      [=](int grp) { return static_cast<int64_t>(offsets[grp]); }, p.w, y, p.w.np);
 }
 
 bool direct_fits(const ConvGeometry& g) { return g.sw == 1 && g.o <= kDirectMaxChannels; }
@@ -435,31 +505,6 @@ void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* p
                   x + (static_cast<int64_t>(c) * g.h + r) * g.w, static_cast<size_t>(g.w));
 }
 
-void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp) {
-  const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-  const int k = g.c * g.kh * g.kw;
-  // Segment by segment (one kernel row of one channel) over a whole output
-  // row, so the innermost loop is one load and one store with fixed strides.
-  for (int i = 0; i < oh; ++i) {
-    uint8_t* first = rows + static_cast<int64_t>(i) * ow * kp;
-    int offset = 0;
-    for (int c = 0; c < g.c; ++c)
-      for (int a = 0; a < g.kh; ++a, offset += g.kw) {
-        const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp;
-        uint8_t* dst = first + offset;
-        if (g.kw <= 8 && offset + 8 <= kp) {
-          // 8 bytes at once: the next segment (or the zeros below) overwrites
-          // what lies past this one's kw; never past the row into the next.
-          for (int j = 0; j < ow; ++j) std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, 8);
-        } else {
-          for (int j = 0; j < ow; ++j)
-            std::memcpy(dst + static_cast<int64_t>(j) * kp, src + j * g.sw, static_cast<size_t>(g.kw));
-        }
-      }
-    for (int j = 0; j < ow; ++j) std::memset(first + static_cast<int64_t>(j) * kp + k, 0, static_cast<size_t>(kp - k));
-  }
-}
-
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,
                  int32_t* y) {
   g.validate("conv2d_int8");
@@ -475,19 +520,16 @@ void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, 
     }
     return;
   }
-  PackedWeights p;
-  const int k = g.c * g.kh * g.kw;
-  pack(g.o, k, w, bias, x_zero_point, p);
+  ImplicitWeights p;
+  pack_implicit(g, w, bias, x_zero_point, p);
   std::unique_ptr<uint8_t[]> padded(new uint8_t[static_cast<size_t>(padded_bytes(g))]);
-  std::unique_ptr<uint8_t[]> rows(new uint8_t[static_cast<size_t>(pixels * p.kp + kSlack)]);
-  std::unique_ptr<int32_t[]> out(new int32_t[static_cast<size_t>(pixels * g.o)]);
+  std::unique_ptr<int32_t[]> out(new int32_t[static_cast<size_t>(pixels * p.w.np)]);
   for (int n = 0; n < g.n; ++n) {
-    pad(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
-    im2col(g, padded.get(), rows.get(), p.kp);
-    gemm(static_cast<int>(pixels), rows.get(), p.kp, p, out.get(), g.o);
+    pad_hwc(g, x + static_cast<int64_t>(n) * g.c * g.h * g.w, static_cast<uint8_t>(x_zero_point), padded.get());
+    conv_implicit(g, padded.get(), p, out.get());
     int32_t* yn = y + static_cast<int64_t>(n) * g.o * pixels;
     for (int64_t q = 0; q < pixels; ++q)
-      for (int o = 0; o < g.o; ++o) yn[o * pixels + q] = out[static_cast<size_t>(q * g.o + o)];
+      for (int o = 0; o < g.o; ++o) yn[o * pixels + q] = out[static_cast<size_t>(q * p.w.np + o)];
   }
 }
 

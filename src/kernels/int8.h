@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kernels/isa_namespace.h"
 #include "lenet/kernels.h"
@@ -44,19 +45,31 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
 // stride lda and kp valid bytes (zeros beyond k); rows of c stride ldc.
 void gemm(int m, const uint8_t* a, int64_t lda, const PackedWeights& w, int32_t* c, int64_t ldc);
 
-// One image x [C][H][W] with its zero padding (zero_point) around it:
-// [C][H + 2·PH][W + 2·PW], plus kSlack bytes that im2col and the direct
-// convolution may read past the end (im2col 8, the direct convolution's
-// windows of 32 on VNNI up to 63).
+// One image with its zero padding (zero_point) around it, planar
+// [C][H + 2·PH][W + 2·PW] (the direct convolution's) or interleaved
+// [H + 2·PH][W + 2·PW][C] (the implicit one's), plus kSlack bytes that the
+// kernels may read past the end (the direct convolution's windows of 32 on
+// VNNI up to 63; the implicit one's last group 3).
 inline constexpr int kSlack = 64;
 inline int64_t padded_bytes(const ConvGeometry& g) {
   return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) + kSlack;
 }
 void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded);
-// The patch rows of one padded image: row i·OW + j holds the pixels under
-// output (i, j) in weight order (c, a, b), zeros from k to kp. `rows` has
-// kSlack bytes past its last row.
-void im2col(const ConvGeometry& g, const uint8_t* padded, uint8_t* rows, int kp);
+void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded);
+
+// The implicit convolution: the product above with one row per output pixel,
+// read in place from the interleaved padded image. Under output (i, j), kernel
+// row a is KW·C consecutive bytes, so the weights are reordered to (a, b, c),
+// each kernel row padded to whole groups of 4, and group g of a row lies
+// offsets[g] bytes past the window's first byte.
+struct ImplicitWeights {
+  PackedWeights w;
+  std::vector<int32_t> offsets;
+};
+void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point,
+                   ImplicitWeights& p);
+// y[p][o] (row stride w.np) for the OH·OW output pixels p of one image.
+void conv_implicit(const ConvGeometry& g, const uint8_t* padded, const ImplicitWeights& p, int32_t* y);
 
 // The direct convolution of one padded image, output pixels in the vector
 // lanes: for a few output channels the product above would leave most of its

@@ -67,18 +67,22 @@ inline void store_bytes(simd::vi32 r, uint8_t* out) {
 // to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
 // ±512 first keeps every value in that range. The division stays a division
 // (x · (1 / scale) may round the other way), as in the oracle of the tests.
+inline simd::vi32 quantize_lanes(simd::vf v, simd::vf scale, int32_t zero_point) {
+  v = v / scale;
+  v = simd::min(simd::max(v, simd::splat(-512.0f)), simd::splat(512.0f));  // in this order a NaN becomes -512
+  const simd::vf round = simd::splat(12582912.0f);                          // 1.5 · 2^23
+  v = (v + round) - round;
+  simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
+  r = r < 0 ? simd::vi32{} : r;
+  return r > 255 ? simd::vi32{} + 255 : r;
+}
+
 void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_t* q) {
   using simd::kLanes;
-  const simd::vf s = simd::splat(scale), lo = simd::splat(-512.0f), hi = simd::splat(512.0f);
-  const simd::vf round = simd::splat(12582912.0f);  // 1.5 · 2^23
+  const simd::vf s = simd::splat(scale);
   for (int64_t i = 0; i < n; i += kLanes) {
     const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
-    simd::vf v = simd::load_partial(x + i, m) / s;
-    v = simd::min(simd::max(v, lo), hi);  // in this order a NaN becomes -512
-    v = (v + round) - round;
-    simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
-    r = r < 0 ? simd::vi32{} : r;
-    r = r > 255 ? simd::vi32{} + 255 : r;
+    const simd::vi32 r = quantize_lanes(simd::load(x + i, simd::Mask(m)), s, zero_point);
     if (m == kLanes) {
       store_bytes(r, q + i);
     } else {
@@ -87,6 +91,41 @@ void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_
       std::memcpy(q + i, bytes, static_cast<size_t>(m));
     }
   }
+}
+
+// QuantizeLinear of one planar image x [C][H][W] into the interleaved padded
+// image of the implicit convolution (int8::pad_hwc's layout), kLanes pixels of
+// a row at a time: the channels' bytes are ORed into one 64-bit word per pixel
+// (channels from C to 7 set to the zero point) and each word stored 8 bytes
+// at the pixel, in increasing order, so a word's spare bytes land on the next
+// pixel (written next) or on padding (the zero point). Up to 8 channels.
+void quantize_hwc(const ConvGeometry& g, const float* x, float scale, int32_t zero_point, uint8_t* padded) {
+  using simd::kLanes;
+  typedef uint32_t vu32 __attribute__((vector_size(sizeof(simd::vi32))));  // shifts into the top byte
+  const int wp = g.w + 2 * g.pw;
+  const simd::vf s = simd::splat(scale);
+  const auto zp = static_cast<uint32_t>(zero_point);
+  std::memset(padded, zero_point, static_cast<size_t>(int8::padded_bytes(g)));
+  vu32 spare[2] = {vu32{}, vu32{}};
+  for (int c = g.c; c < 8; ++c) spare[c / 4] |= zp << (8 * (c % 4));
+  for (int r = 0; r < g.h; ++r)
+    for (int j0 = 0; j0 < g.w; j0 += kLanes) {
+      const int m = std::min(kLanes, g.w - j0);
+      vu32 word[2] = {spare[0], spare[1]};
+      for (int c = 0; c < g.c; ++c) {
+        const float* src = x + (static_cast<int64_t>(c) * g.h + r) * g.w + j0;
+        const vu32 q = __builtin_convertvector(quantize_lanes(simd::load(src, simd::Mask(m)), s, zero_point), vu32);
+        word[c / 4] |= q << (8 * (c % 4));
+      }
+      uint32_t lo[kLanes], hi[kLanes];
+      std::memcpy(lo, &word[0], sizeof lo);
+      std::memcpy(hi, &word[1], sizeof hi);
+      uint8_t* dst = padded + ((static_cast<int64_t>(r) + g.ph) * wp + g.pw + j0) * g.c;
+      for (int p = 0; p < m; ++p) {
+        const uint64_t v = lo[p] | (static_cast<uint64_t>(hi[p]) << 32);
+        std::memcpy(dst + p * g.c, &v, sizeof v);
+      }
+    }
 }
 
 void activate(Activation::Kind kind, int64_t n, float* x) {
@@ -106,8 +145,9 @@ struct Op {
   bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
   float input_scale = 1.0f;
   int32_t zero_point = 0;
-  bool direct = false;  // Conv: int8::conv_direct with `dw` (sums planar), else im2col + gemm with `w`
-  int8::PackedWeights w;
+  bool direct = false;      // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
+  int8::PackedWeights w;    // Linear
+  int8::ImplicitWeights iw;  // Conv, not direct
   int8::DirectWeights dw;
   std::unique_ptr<float[]> out_scale;     // input_scale · weight_scale[o]
   int64_t in_values = 0, out_values = 0;  // per image
@@ -222,7 +262,7 @@ class Int8Engine final : public runtime::Pipeline {
   static void max_pool_sums(const Op& op, const int32_t* acc, float* y) {
     constexpr int kCols = int8::kCols;
     const PoolGeometry& g = op.pool;
-    const int oh = g.oh(), ow = g.ow(), np = op.w.np, channels = op.conv.o;
+    const int oh = g.oh(), ow = g.ow(), np = op.iw.w.np, channels = op.conv.o;
     const int64_t planes = static_cast<int64_t>(oh) * ow;
     for (int i = 0; i < oh; ++i) {
       const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
@@ -285,10 +325,16 @@ class Int8Engine final : public runtime::Pipeline {
     switch (op.kind) {
       case Op::Kind::Conv: {
         const ConvGeometry& g = op.conv;
-        // Quantized straight into the padded image, then the direct convolution or its patch rows.
+        // Quantized straight into the planar padded image of the direct
+        // convolution, or into the interleaved one of the implicit one.
         const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
         uint8_t* padded = s.q.get();
-        if (g.ph == 0 && g.pw == 0) {  // the padded image is the image: one pass
+        if (!op.direct && g.c <= 8) {
+          quantize_hwc(g, x, op.input_scale, op.zero_point, padded);
+        } else if (!op.direct) {
+          quantize(static_cast<int64_t>(g.c) * g.h * g.w, x, op.input_scale, op.zero_point, s.rows.get());
+          int8::pad_hwc(g, s.rows.get(), static_cast<uint8_t>(op.zero_point), padded);
+        } else if (g.ph == 0 && g.pw == 0) {  // the padded image is the image: one pass
           quantize(static_cast<int64_t>(g.c) * g.h * g.w, x, op.input_scale, op.zero_point, padded);
           std::memset(padded + static_cast<int64_t>(g.c) * g.h * g.w, 0, int8::kSlack);
         } else {
@@ -311,9 +357,8 @@ class Int8Engine final : public runtime::Pipeline {
                 y[o * planes + p] = static_cast<float>(acc[o * pixels + p]) * op.out_scale[o];
           }
         } else {
-          const int np = op.w.np;  // acc[p][o]: whole blocks of channels a pixel
-          int8::im2col(g, padded, s.rows.get(), op.w.kp);
-          int8::gemm(pixels, s.rows.get(), op.w.kp, op.w, acc, np);
+          const int np = op.iw.w.np;  // acc[p][o]: whole blocks of channels a pixel
+          int8::conv_implicit(g, padded, op.iw, acc);
           if (op.fused_max) {
             max_pool_sums(op, acc, y);
           } else {
@@ -389,6 +434,8 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
       op.direct = conv_geometry && int8::direct_fits(*conv_geometry);
       if (op.direct)
         int8::pack_direct(*conv_geometry, q.weights.data(), bias, q.input_zero_point, op.dw);
+      else if (conv_geometry)
+        int8::pack_implicit(*conv_geometry, q.weights.data(), bias, q.input_zero_point, op.iw);
       else
         int8::pack(n, k, q.weights.data(), bias, q.input_zero_point, op.w);
       op.out_scale = zeros<float>(n);
@@ -406,8 +453,8 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
       if (op.direct)
         e->max_direct = std::max(e->max_direct, int8::direct_workspace(op.conv));
       else
-        e->max_rows = std::max(e->max_rows, pixels * op.w.kp + int8::kSlack);
-      e->max_acc = std::max(e->max_acc, pixels * (op.direct ? o.out : op.w.np));
+        e->max_rows = std::max(e->max_rows, numel(s));  // the planar bytes before interleaving
+      e->max_acc = std::max(e->max_acc, pixels * (op.direct ? o.out : op.iw.w.np));
     } else if (auto* lin = dynamic_cast<Linear*>(l)) {
       if (image) return nullptr;
       op.kind = Op::Kind::Linear;
