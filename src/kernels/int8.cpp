@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -333,31 +335,48 @@ void pack(int n, int k, const int8_t* w, const int32_t* bias, int32_t zero_point
 
 namespace {
 
+// f(std::integral_constant<int, mr>) for a run-time mr in 1..Max.
+template <int Max, class F>
+void with_rows(int mr, F&& f) {
+  [&]<int... R>(std::integer_sequence<int, R...>) {
+    ((mr == R + 1 ? (f(std::integral_constant<int, R + 1>{}), 0) : 0), ...);
+  }(std::make_integer_sequence<int, Max>{});
+}
+
+// Rows r0 .. m − 1 in tiles of at most Max rows, as equal as they come
+// (10 rows: 5 + 5, not 8 + 2, whose 2-row tile would load a block of weights
+// per 2 rows); f(r, mr) for each.
+template <int Max, class F>
+void row_tiles(int m, F&& f) {
+  for (int r = 0; r < m;) {
+    const int tiles = (m - r + Max - 1) / Max, mr = (m - r + tiles - 1) / tiles;
+    f(r, mr);
+    r += mr;
+  }
+}
+
 // c[r][o] = add[o] + Σ_g Σ_t row(r)[offset(g) + t] · w[o][4g + t]: the
 // product over rows that are anywhere (a matrix's, or the windows of an image
-// in the implicit convolution), in tiles of kRows rows.
+// in the implicit convolution).
 template <class RowAt, class Offset>
 void product(int m, RowAt row_at, Offset offset, const PackedWeights& w, int32_t* c, int64_t ldc) {
   const int groups = w.kp / 4;
   const int64_t block_stride = static_cast<int64_t>(w.kp) * kCols;
-  auto rows_from = [&](int r0, int count, const uint8_t** rows) {
+  const uint8_t* rows[kRows];
+  auto rows_from = [&](int r0, int count) {
     for (int r = 0; r < count; ++r) rows[r] = row_at(r0 + r);
   };
-  const uint8_t* rows[kRows];
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
   for (int jb = 0; jb * kCols < w.n; ++jb) {
     const int cols = std::min(kCols, w.n - jb * kCols);
     const int16_t* b = w.data.get() + jb * block_stride;
     const int32_t* add = w.add.get() + jb * kCols;
-    int r = 0;
-    for (; r + kRows <= m; r += kRows) {
-      rows_from(r, kRows, rows);
-      tile<kRows>(rows, offset, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
-    for (; r < m; ++r) {
-      rows_from(r, 1, rows);
-      tile<1>(rows, offset, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
+    row_tiles<kRows>(m, [&](int r, int mr) {
+      rows_from(r, mr);
+      with_rows<kRows>(mr, [&](auto n) {
+        tile<decltype(n)::value>(rows, offset, b, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      });
+    });
   }
 #else
   // Two blocks at a time where two are left (the rows' widening shared),
@@ -368,29 +387,23 @@ void product(int m, RowAt row_at, Offset offset, const PackedWeights& w, int32_t
     const int cols = std::min(kCols, w.n - (jb + 1) * kCols);
     const int16_t* b = w.data.get() + jb * block_stride;
     const int32_t* add = w.add.get() + jb * kCols;
-    int r = 0;
-    for (; r + kPairRows <= m; r += kPairRows) {
-      rows_from(r, kPairRows, rows);
-      tile<kPairRows, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
-    for (; r < m; ++r) {
-      rows_from(r, 1, rows);
-      tile<1, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
+    row_tiles<kPairRows>(m, [&](int r, int mr) {
+      rows_from(r, mr);
+      with_rows<kPairRows>(mr, [&](auto n) {
+        tile<decltype(n)::value, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      });
+    });
   }
   if (jb * kCols < w.n) {
     const int cols = w.n - jb * kCols;
     const int16_t* b = w.data.get() + jb * block_stride;
     const int32_t* add = w.add.get() + jb * kCols;
-    int r = 0;
-    for (; r + kRows <= m; r += kRows) {
-      rows_from(r, kRows, rows);
-      tile<kRows, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
-    for (; r < m; ++r) {
-      rows_from(r, 1, rows);
-      tile<1, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-    }
+    row_tiles<kRows>(m, [&](int r, int mr) {
+      rows_from(r, mr);
+      with_rows<kRows>(mr, [&](auto n) {
+        tile<decltype(n)::value, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      });
+    });
   }
 #endif
 }
@@ -431,15 +444,16 @@ void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_
 }
 
 void conv_implicit(const ConvGeometry& g, const uint8_t* padded, const ImplicitWeights& p, int32_t* y) {
-  const int ow = g.ow(), wp = g.w + 2 * g.pw;
+  const int oh = g.oh(), ow = g.ow();
+  const int64_t wp = g.w + 2 * g.pw, step = static_cast<int64_t>(g.sw) * g.c;
   const int32_t* offsets = p.offsets.data();
-  product(
-      g.oh() * ow,
-      [=](int q) {
-        const int i = q / ow, j = q % ow;
-        return padded + (static_cast<int64_t>(i) * g.sh * wp + static_cast<int64_t>(j) * g.sw) * g.c;
-      },
-      [=](int grp) { return static_cast<int64_t>(offsets[grp]); }, p.w, y, p.w.np);
+  // One output row at a time, so that a tile never spans two.
+  for (int i = 0; i < oh; ++i) {
+    const uint8_t* first = padded + i * g.sh * wp * g.c;
+    product(
+        ow, [=](int j) { return first + j * step; }, [=](int grp) { return static_cast<int64_t>(offsets[grp]); }, p.w,
+        y + static_cast<int64_t>(i) * ow * p.w.np, p.w.np);
+  }
 }
 
 bool direct_fits(const ConvGeometry& g) { return g.sw == 1 && g.o <= kDirectMaxChannels; }
