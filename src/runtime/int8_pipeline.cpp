@@ -258,9 +258,11 @@ class Int8Engine final : public runtime::Pipeline {
   }
 
   // y[o][i][j] = the largest sum of channel o in pooling window (i, j),
-  // dequantized (−∞ for a window all in the padding, as the float kernel).
+  // dequantized (−∞ for a window all in the padding, as the float kernel);
+  // from sums acc[p][o] (the implicit convolution's), a vector of channels at
+  // a time.
   static void max_pool_sums(const Op& op, const int32_t* acc, float* y) {
-    constexpr int kCols = int8::kCols;
+    constexpr int kCols = int8::kCols, kStep = std::min(simd::kLanes, kCols);
     const PoolGeometry& g = op.pool;
     const int oh = g.oh(), ow = g.ow(), np = op.iw.w.np, channels = op.conv.o;
     const int64_t planes = static_cast<int64_t>(oh) * ow;
@@ -269,20 +271,19 @@ class Int8Engine final : public runtime::Pipeline {
       for (int j = 0; j < ow; ++j) {
         const int c0 = std::max(j * g.sw - g.pw, 0), c1 = std::min(j * g.sw - g.pw + g.kw, g.w);
         const bool empty = r0 >= r1 || c0 >= c1;
-        for (int b = 0; b * kCols < channels; ++b) {
-          int32_t best[kCols];
-          std::fill_n(best, kCols, std::numeric_limits<int32_t>::min());
+        for (int ch0 = 0; ch0 < channels; ch0 += kStep) {
+          const int count = std::min(kStep, channels - ch0);
+          const simd::Mask m(kStep), valid(count);
+          simd::vi32 best = simd::vi32{} + std::numeric_limits<int32_t>::min();
           for (int r = r0; r < r1; ++r)
             for (int c = c0; c < c1; ++c) {
-              const int32_t* v = acc + static_cast<int64_t>(r * g.w + c) * np + b * kCols;
-              for (int o = 0; o < kCols; ++o) best[o] = std::max(best[o], v[o]);
+              const simd::vi32 v = simd::load(acc + static_cast<int64_t>(r * g.w + c) * np + ch0, m);
+              best = v > best ? v : best;
             }
-          const int count = std::min(kCols, channels - b * kCols);
-          for (int o = 0; o < count; ++o) {
-            const int ch = b * kCols + o;
-            y[ch * planes + i * ow + j] = empty ? -std::numeric_limits<float>::infinity()
-                                                : static_cast<float>(best[o]) * op.out_scale[ch];
-          }
+          float out[simd::kLanes];
+          simd::store(out, __builtin_convertvector(best, simd::vf) * simd::load(op.out_scale.get() + ch0, valid), valid);
+          for (int o = 0; o < count; ++o)
+            y[(ch0 + o) * planes + i * ow + j] = empty ? -std::numeric_limits<float>::infinity() : out[o];
         }
       }
     }
@@ -299,13 +300,32 @@ class Int8Engine final : public runtime::Pipeline {
       float* out = y + o * planes;
       const float scale = op.out_scale[o];
       for (int i = 0; i < oh; ++i) {
-        if (two_by_two) {  // the common case, in a loop the compiler vectorises
+        if (two_by_two) {  // the common case
           const int32_t* r0 = in + static_cast<int64_t>(2 * i) * g.w;
           const int32_t* r1 = r0 + g.w;
+#if defined(__AVX512F__)
+          // 16 windows at a time: the larger of the two rows, then of the
+          // even and odd columns (a two-vector permute each).
+          const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+          const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+          for (int j0 = 0; j0 < ow; j0 += 16) {
+            const int m = std::min(16, ow - j0), lo = std::min(16, 2 * m), hi = 2 * m - lo;
+            const auto mlo = static_cast<__mmask16>((1u << lo) - 1u), mhi = static_cast<__mmask16>((1u << hi) - 1u);
+            const __m512i a = _mm512_max_epi32(_mm512_maskz_loadu_epi32(mlo, r0 + 2 * j0),
+                                               _mm512_maskz_loadu_epi32(mlo, r1 + 2 * j0));
+            const __m512i b = _mm512_max_epi32(_mm512_maskz_loadu_epi32(mhi, r0 + 2 * j0 + 16),
+                                               _mm512_maskz_loadu_epi32(mhi, r1 + 2 * j0 + 16));
+            const __m512i best =
+                _mm512_max_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
+            _mm512_mask_storeu_ps(out + i * ow + j0, static_cast<__mmask16>((1u << m) - 1u),
+                                  _mm512_mul_ps(_mm512_cvtepi32_ps(best), _mm512_set1_ps(scale)));
+          }
+#else
           for (int j = 0; j < ow; ++j)
             out[i * ow + j] = static_cast<float>(
                                   std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]))) *
                               scale;
+#endif
           continue;
         }
         const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
