@@ -1,9 +1,10 @@
 // The int8 kernels of one ISA (compiled per ISA, kernels/isa_namespace.h): a
 // uint8 × int8 → int32 matrix product over weights packed once for this ISA's
-// dot-product instruction, the patch rows (im2col) that turn a convolution
-// into one, and (AVX2, SSE2) a direct convolution for layers of few output
-// channels. The engine's int8 plan (runtime/int8_pipeline.cpp)
-// and the public conv2d_int8/linear_int8 (lenet/quant.h) are built from them.
+// dot-product instruction; the same product run over the windows of an
+// interleaved image (the implicit convolution: no patch rows copied out); and
+// a direct convolution with output pixels in the lanes for layers of few
+// output channels. The engine's int8 plan (runtime/int8_pipeline.cpp) and the
+// public conv2d_int8/linear_int8 (lenet/quant.h) are built from them.
 //
 //   AVX-512 VNNI: vpdpbusd, 16 output channels × 4 k per instruction (u8·s8 summed in int32);
 //   AVX2, SSE2:   vpmaddwd/pmaddwd on values widened to int16, 8 or 4 channels × 2 k.
