@@ -382,29 +382,21 @@ void product(int m, RowAt row_at, Offset offset, const PackedWeights& w, int32_t
   // Two blocks at a time where two are left (the rows' widening shared),
   // with fewer rows per tile to stay within the vector registers.
   constexpr int kPairRows = kRows * 2 / 3;
+  // NB blocks from block jb on, in tiles of at most MaxRows rows.
+  auto blocks = [&]<int NB, int MaxRows>(int jb) {
+    const int cols = std::min(kCols, w.n - (jb + NB - 1) * kCols);
+    const int16_t* b = w.data.get() + jb * block_stride;
+    const int32_t* add = w.add.get() + jb * kCols;
+    row_tiles<MaxRows>(m, [&](int r, int mr) {
+      rows_from(r, mr);
+      with_rows<MaxRows>(mr, [&](auto n) {
+        tile<decltype(n)::value, NB>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
+      });
+    });
+  };
   int jb = 0;
-  for (; (jb + 1) * kCols < w.n; jb += 2) {
-    const int cols = std::min(kCols, w.n - (jb + 1) * kCols);
-    const int16_t* b = w.data.get() + jb * block_stride;
-    const int32_t* add = w.add.get() + jb * kCols;
-    row_tiles<kPairRows>(m, [&](int r, int mr) {
-      rows_from(r, mr);
-      with_rows<kPairRows>(mr, [&](auto n) {
-        tile<decltype(n)::value, 2>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-      });
-    });
-  }
-  if (jb * kCols < w.n) {
-    const int cols = w.n - jb * kCols;
-    const int16_t* b = w.data.get() + jb * block_stride;
-    const int32_t* add = w.add.get() + jb * kCols;
-    row_tiles<kRows>(m, [&](int r, int mr) {
-      rows_from(r, mr);
-      with_rows<kRows>(mr, [&](auto n) {
-        tile<decltype(n)::value, 1>(rows, offset, b, block_stride, groups, add, c + r * ldc + jb * kCols, ldc, cols);
-      });
-    });
-  }
+  for (; (jb + 1) * kCols < w.n; jb += 2) blocks.template operator()<2, kPairRows>(jb);
+  if (jb * kCols < w.n) blocks.template operator()<1, kRows>(jb);
 #endif
 }
 
