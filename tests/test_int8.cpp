@@ -67,6 +67,11 @@ TEST(Int8Kernel, ConvMatchesReferenceExactly) {
   cases.push_back({geo(2, 2, 9, 17, 3, 3, 4, 2, 1, 1, 2), 77, true});
   cases.push_back({geo(1, 3, 5, 3, 8, 1, 1, 1, 1, 0, 0), 255, true});
   cases.push_back({geo(3, 1, 11, 20, 1, 7, 7, 1, 1, 3, 3), 5, false});
+  // VNNI's column quads (4 kernel rows of a leftover column in one group):
+  // several input channels, a leftover row and row stride 2; 8 kernel rows
+  // (two column groups) and no row quads at all (KW 3).
+  cases.push_back({geo(2, 3, 8, 9, 5, 5, 6, 2, 1, 1, 0), 90, true});
+  cases.push_back({geo(1, 2, 10, 7, 4, 8, 3, 1, 1, 0, 1), 13, true});
   for (const Case& t : cases) {
     const auto& g = t.g;
     const auto x = random_u8(static_cast<int64_t>(g.n) * g.c * g.h * g.w, rng);

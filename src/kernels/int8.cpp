@@ -51,20 +51,37 @@ void tile(const uint8_t* const* a, Offset offset, const int16_t* packed, int gro
 
 // The direct convolution's geometry on VNNI: S segments of 16 output pixels
 // of one row a step (two where a row is wider than 16), and the width of the
-// rows of 4-byte windows (every window a tap group of any step may load).
+// rows of 4-byte windows (every window a tap group of any step may load: a
+// group starts at most KW − 1 columns in).
 struct QuadRows {
   int segments, width;
 };
 inline QuadRows quad_rows(const ConvGeometry& g) {
-  const int ow = g.ow(), groups = (g.kw + 3) / 4, step = ow > 16 ? 32 : 16;
-  const int width = (ow + step - 1) / step * step + 4 * (groups - 1);
+  const int ow = g.ow(), step = ow > 16 ? 32 : 16;
+  const int width = (ow + step - 1) / step * step + g.kw - 1;
   return {step / 16, (width + 15) / 16 * 16};
 }
+// Column quads are needed where KW % 4 columns are left over and KH ≥ 4.
+inline bool uses_columns(const ConvGeometry& g) { return g.kw % 4 != 0 && g.kh >= 4; }
 
-// quads[r][j] = the 4 bytes row[r][j .. j + 3] as one dword, for every row of
+// The tap groups of one input channel: (a, b, down) per group, as DirectWeights says.
+std::vector<int32_t> tap_layout(const ConvGeometry& g) {
+  std::vector<int32_t> layout;
+  const int full = g.kw - g.kw % 4, tall = g.kh - g.kh % 4;
+  for (int a = 0; a < g.kh; ++a)
+    for (int b = 0; b < full; b += 4) layout.insert(layout.end(), {a, b, 0});
+  if (full < g.kw) {
+    for (int b = full; b < g.kw; ++b)
+      for (int a = 0; a < tall; a += 4) layout.insert(layout.end(), {a, b, 1});
+    for (int a = tall; a < g.kh; ++a) layout.insert(layout.end(), {a, full, 0});
+  }
+  return layout;
+}
+
+// rows[r][j] = the 4 bytes p[r][j .. j + 3] as one dword, for every row of
 // the padded image: per 16 dwords, one 32-byte load, a dword permute that puts
 // bytes 4L .. 4L + 7 in 128-bit lane L, and a byte shuffle within the lanes.
-void build_quads(const ConvGeometry& g, const uint8_t* padded, int width, int32_t* quads) {
+void build_row_quads(const ConvGeometry& g, const uint8_t* padded, int width, int32_t* quads) {
   const int rows = g.c * (g.h + 2 * g.ph), wp = g.w + 2 * g.pw;
   const __m512i spread = _mm512_set_epi32(0, 0, 4, 3, 0, 0, 3, 2, 0, 0, 2, 1, 0, 0, 1, 0);
   const __m512i windows = _mm512_set4_epi32(0x06050403, 0x05040302, 0x04030201, 0x03020100);
@@ -79,13 +96,38 @@ void build_quads(const ConvGeometry& g, const uint8_t* padded, int width, int32_
   }
 }
 
+// columns[r][j] = the bytes p[r][j], p[r + 1][j], p[r + 2][j], p[r + 3][j] as
+// one dword, for the rows r of each channel that have 3 below them: two
+// rounds of byte and word unpacking of 4 rows, 16 columns at a time.
+void build_column_quads(const ConvGeometry& g, const uint8_t* padded, int width, int32_t* quads) {
+  const int hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+  for (int c = 0; c < g.c; ++c)
+    for (int r = 0; r + 3 < hp; ++r) {
+      const uint8_t* src = padded + (static_cast<int64_t>(c) * hp + r) * wp;
+      int32_t* dst = quads + (static_cast<int64_t>(c) * hp + r) * width;
+      for (int j = 0; j < width; j += 16) {
+        auto row = [&](int t) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + t * wp + j)); };
+        const __m128i r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3);
+        const __m128i lo01 = _mm_unpacklo_epi8(r0, r1), hi01 = _mm_unpackhi_epi8(r0, r1);
+        const __m128i lo23 = _mm_unpacklo_epi8(r2, r3), hi23 = _mm_unpackhi_epi8(r2, r3);
+        auto* out = reinterpret_cast<__m128i*>(dst + j);
+        _mm_storeu_si128(out, _mm_unpacklo_epi16(lo01, lo23));
+        _mm_storeu_si128(out + 1, _mm_unpackhi_epi16(lo01, lo23));
+        _mm_storeu_si128(out + 2, _mm_unpacklo_epi16(hi01, hi23));
+        _mm_storeu_si128(out + 3, _mm_unpackhi_epi16(hi01, hi23));
+      }
+    }
+}
+
 // TO output channels × S segments of 16 pixels in the accumulators; per tap
 // group, one load of 16 windows per segment and one vpdpbusd per channel
 // (the group's 4 weights broadcast).
 template <int TO, int S>
-void direct(const ConvGeometry& g, const int32_t* quads, int width, const DirectWeights& d, int32_t* y) {
+void direct(const ConvGeometry& g, const int32_t* row_quads, const int32_t* column_quads, int width,
+            const DirectWeights& d, int32_t* y) {
   const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph;
-  const int64_t plane = static_cast<int64_t>(oh) * ow;
+  const int64_t plane = static_cast<int64_t>(oh) * ow, channel = static_cast<int64_t>(hp) * width;
+  const int32_t* layout = d.layout.data();
   for (int i = 0; i < oh; ++i)
     for (int j0 = 0; j0 < ow; j0 += 16 * S) {
       __m512i acc[TO][S];
@@ -93,15 +135,15 @@ void direct(const ConvGeometry& g, const int32_t* quads, int width, const Direct
         for (int s = 0; s < S; ++s) acc[o][s] = _mm512_set1_epi32(d.add[o]);
       const int32_t* w = d.data.get();
       for (int c = 0; c < g.c; ++c)
-        for (int a = 0; a < g.kh; ++a) {
-          const int32_t* row = quads + (static_cast<int64_t>(c) * hp + i * g.sh + a) * width + j0;
-          for (int q = 0; q < d.groups; ++q, w += TO) {
-            __m512i x[S];
-            for (int s = 0; s < S; ++s) x[s] = _mm512_loadu_si512(row + 4 * q + 16 * s);
-            for (int o = 0; o < TO; ++o) {
-              const __m512i wo = _mm512_set1_epi32(w[o]);
-              for (int s = 0; s < S; ++s) acc[o][s] = _mm512_dpbusd_epi32(acc[o][s], x[s], wo);
-            }
+        for (int k = 0; k < d.groups; ++k, w += TO) {
+          const int32_t* t = layout + 3 * k;
+          const int32_t* row = (t[2] ? column_quads : row_quads) + c * channel +
+                               static_cast<int64_t>(i * g.sh + t[0]) * width + j0 + t[1];
+          __m512i x[S];
+          for (int s = 0; s < S; ++s) x[s] = _mm512_loadu_si512(row + 16 * s);
+          for (int o = 0; o < TO; ++o) {
+            const __m512i wo = _mm512_set1_epi32(w[o]);
+            for (int s = 0; s < S; ++s) acc[o][s] = _mm512_dpbusd_epi32(acc[o][s], x[s], wo);
           }
         }
       for (int s = 0; s < S; ++s) {
@@ -117,10 +159,11 @@ void direct(const ConvGeometry& g, const int32_t* quads, int width, const Direct
 template <int TO>
 void direct(const ConvGeometry& g, const int32_t* quads, const DirectWeights& d, int32_t* y) {
   const QuadRows q = quad_rows(g);
+  const int32_t* columns = quads + static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * q.width;
   if (q.segments == 2)
-    direct<TO, 2>(g, quads, q.width, d, y);
+    direct<TO, 2>(g, quads, columns, q.width, d, y);
   else
-    direct<TO, 1>(g, quads, q.width, d, y);
+    direct<TO, 1>(g, quads, columns, q.width, d, y);
 }
 #else
 // uint8 widened to int16 pairs (a0, a1), (a2, a3) of each group of 4 k, times
@@ -274,6 +317,7 @@ template <int TO>
 void direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* y) {
   const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
   const int64_t plane = static_cast<int64_t>(oh) * ow;
+  const int pairs = (g.kw + 1) / 2;  // per kernel row: d.groups / KH
   for (int i = 0; i < oh; ++i)
     for (int j0 = 0; j0 < ow; j0 += kCols) {
       vec acc[TO];
@@ -282,7 +326,7 @@ void direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d
       for (int c = 0; c < g.c; ++c)
         for (int a = 0; a < g.kh; ++a) {
           const uint8_t* row = padded + (static_cast<int64_t>(c) * hp + i * g.sh + a) * wp + j0;
-          for (int q = 0; q < d.groups; ++q, w += TO) {
+          for (int q = 0; q < pairs; ++q, w += TO) {
             const vec x = row_pairs(row + 2 * q);
             for (int o = 0; o < TO; ++o) acc[o] = add32(acc[o], madd(x, splat32(w[o])));
           }
@@ -452,29 +496,49 @@ bool direct_fits(const ConvGeometry& g) { return g.sw == 1 && g.o <= kDirectMaxC
 
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d) {
   d.o = g.o;
-  d.groups = (g.kw + kDirectTaps - 1) / kDirectTaps;
-  d.data.reset(new int32_t[static_cast<size_t>(g.c) * g.kh * d.groups * g.o]());
+  // Tap group k of one channel: kDirectTaps taps from (a, b) along the row, or down the column.
+  struct Group {
+    int a, b;
+    bool down;
+  };
+  std::vector<Group> groups;
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  d.layout = tap_layout(g);
+  for (size_t k = 0; k < d.layout.size(); k += 3) groups.push_back({d.layout[k], d.layout[k + 1], d.layout[k + 2] != 0});
+#else
+  for (int a = 0; a < g.kh; ++a)
+    for (int b = 0; b < g.kw; b += 2) groups.push_back({a, b, false});
+#endif
+  d.groups = static_cast<int>(groups.size());
+  d.data.reset(new int32_t[static_cast<size_t>(g.c) * d.groups * g.o]());
   d.add.reset(new int32_t[static_cast<size_t>(g.o)]);
   constexpr int kBits = 32 / kDirectTaps;  // int16 halves or int8 bytes, the first tap lowest
+  auto tap = [&](int o, int c, int a, int b) {
+    const auto u = static_cast<uint8_t>(w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b]);
+    return u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
+  };
   for (int o = 0; o < g.o; ++o) {
     int32_t sum = 0;
     for (int c = 0; c < g.c; ++c)
       for (int a = 0; a < g.kh; ++a)
-        for (int b = 0; b < g.kw; ++b) {
-          const auto u = static_cast<uint8_t>(w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b]);
-          const int32_t wide = u >= 128 ? static_cast<int32_t>(u) - 256 : static_cast<int32_t>(u);
-          sum += wide;
-          const uint32_t part = static_cast<uint32_t>(wide) & ((1u << kBits) - 1u);
-          auto& word = d.data[((static_cast<size_t>(c) * g.kh + a) * d.groups + b / kDirectTaps) * g.o + o];
-          word = static_cast<int32_t>(static_cast<uint32_t>(word) | (part << (kBits * (b % kDirectTaps))));
+        for (int b = 0; b < g.kw; ++b) sum += tap(o, c, a, b);
+    for (int c = 0; c < g.c; ++c)
+      for (int k = 0; k < d.groups; ++k) {
+        uint32_t word = 0;
+        for (int t = 0; t < kDirectTaps; ++t) {
+          const Group& q = groups[static_cast<size_t>(k)];
+          const int a = q.down ? q.a + t : q.a, b = q.down ? q.b : q.b + t;
+          if (a < g.kh && b < g.kw) word |= (static_cast<uint32_t>(tap(o, c, a, b)) & ((1u << kBits) - 1u)) << (kBits * t);
         }
+        d.data[(static_cast<size_t>(c) * d.groups + k) * g.o + o] = static_cast<int32_t>(word);
+      }
     d.add[o] = (bias ? bias[o] : 0) - zero_point * sum;
   }
 }
 
 int64_t direct_workspace(const ConvGeometry& g) {
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-  return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * quad_rows(g).width;
+  return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * quad_rows(g).width * (uses_columns(g) ? 2 : 1);
 #else
   (void)g;
   return 0;
@@ -483,7 +547,10 @@ int64_t direct_workspace(const ConvGeometry& g) {
 
 void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y) {
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-  build_quads(g, padded, quad_rows(g).width, workspace);
+  const int width = quad_rows(g).width;
+  build_row_quads(g, padded, width, workspace);
+  if (uses_columns(g))
+    build_column_quads(g, padded, width, workspace + static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * width);
   const int32_t* quads = workspace;
 #else
   (void)workspace;

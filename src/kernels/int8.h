@@ -85,18 +85,26 @@ inline constexpr int kDirectTaps = 2;
 #endif
 inline constexpr int kDirectMaxChannels = 8;
 bool direct_fits(const ConvGeometry& g);
-// Weights as groups of kDirectTaps taps w[o][c][a][b..] in one int32 (int16
-// pairs, or int8 quads), [C][KH][groups][O], the last group of a kernel row
-// padded with 0; `add` as in PackedWeights.
+// Weights as groups of kDirectTaps taps in one int32, `groups` of them per
+// input channel, [C][groups][O], `add` as in PackedWeights.
+//   AVX2, SSE2: int16 pairs w[o][c][a][2q, 2q + 1], KH·⌈KW/2⌉ groups (an odd
+//     KW's last pair padded with 0).
+//   VNNI: int8 quads; group k starts at tap (layout[3k], layout[3k + 1]) and
+//     runs along the kernel row, or down the kernel column if layout[3k + 2]:
+//     the row's first KW − KW % 4 taps in row quads, the other columns in
+//     column quads of 4 rows, and what is left (KH % 4 rows × KW % 4 columns)
+//     in row quads padded with 0 (5×5: 5 + 1 + 1 = 7 groups, not 10).
 struct DirectWeights {
   int o = 0, groups = 0;
   std::unique_ptr<int32_t[]> data;
   std::unique_ptr<int32_t[]> add;
+  std::vector<int32_t> layout;  // VNNI only
 };
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d);
 // The int32 scratch conv_direct needs (VNNI: every 4-byte window of each
-// padded row as one dword, built once per image so that a tap group is one
-// plain load for all the output rows that use it; 0 elsewhere).
+// padded row as one dword, and of each column where column quads are used,
+// built once per image so that a tap group is one plain load for all the
+// output rows that use it; 0 elsewhere).
 int64_t direct_workspace(const ConvGeometry& g);
 // y[o][i][j] = add[o] + Σ w · padded, planar (NCHW of one image), int32.
 void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y);
