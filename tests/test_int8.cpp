@@ -189,9 +189,9 @@ TEST(Int8Engine, MatchesThePerLayerOracle) {
     int classes;
   };
   uint64_t seed = 160;
-  for (const Case& c :
-       {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10}, Case{"lenet-relu", {1, 28, 20}, 9},
-        Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}, Case{fused, {3, 15, 14}, 6}, Case{wide, {1, 12, 11}, 4}}) {
+  for (const Case& c : {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10},
+                        Case{"lenet-relu", {1, 28, 20}, 9}, Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7},
+                        Case{fused, {3, 15, 14}, 6}, Case{wide, {1, 12, 11}, 4}}) {
     Sequential model = random_model(c.arch, c.chw, c.classes, ++seed);
     Rng rng(seed);
     // Calibration on inputs in [-0.5, 1] (a non-zero zero point for the first layer).

@@ -384,7 +384,8 @@ template <int Max, class F>
 void with_rows(int mr, F&& f) {
   [&]<int... R>(std::integer_sequence<int, R...>) {
     ((mr == R + 1 ? (f(std::integral_constant<int, R + 1>{}), 0) : 0), ...);
-  }(std::make_integer_sequence<int, Max>{});
+  }
+  (std::make_integer_sequence<int, Max>{});
 }
 
 // Rows r0 .. m − 1 in tiles of at most Max rows, as equal as they come
@@ -504,7 +505,8 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
   std::vector<Group> groups;
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
   d.layout = tap_layout(g);
-  for (size_t k = 0; k < d.layout.size(); k += 3) groups.push_back({d.layout[k], d.layout[k + 1], d.layout[k + 2] != 0});
+  for (size_t k = 0; k < d.layout.size(); k += 3)
+    groups.push_back({d.layout[k], d.layout[k + 1], d.layout[k + 2] != 0});
 #else
   for (int a = 0; a < g.kh; ++a)
     for (int b = 0; b < g.kw; b += 2) groups.push_back({a, b, false});
@@ -528,7 +530,8 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
         for (int t = 0; t < kDirectTaps; ++t) {
           const Group& q = groups[static_cast<size_t>(k)];
           const int a = q.down ? q.a + t : q.a, b = q.down ? q.b : q.b + t;
-          if (a < g.kh && b < g.kw) word |= (static_cast<uint32_t>(tap(o, c, a, b)) & ((1u << kBits) - 1u)) << (kBits * t);
+          if (a < g.kh && b < g.kw)
+            word |= (static_cast<uint32_t>(tap(o, c, a, b)) & ((1u << kBits) - 1u)) << (kBits * t);
         }
         d.data[(static_cast<size_t>(c) * d.groups + k) * g.o + o] = static_cast<int32_t>(word);
       }

@@ -67,8 +67,7 @@ struct ImplicitWeights {
   PackedWeights w;
   std::vector<int32_t> offsets;
 };
-void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point,
-                   ImplicitWeights& p);
+void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, ImplicitWeights& p);
 // y[p][o] (row stride w.np) for the OH·OW output pixels p of one image.
 void conv_implicit(const ConvGeometry& g, const uint8_t* padded, const ImplicitWeights& p, int32_t* y);
 

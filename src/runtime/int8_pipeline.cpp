@@ -70,7 +70,7 @@ inline void store_bytes(simd::vi32 r, uint8_t* out) {
 inline simd::vi32 quantize_lanes(simd::vf v, simd::vf scale, int32_t zero_point) {
   v = v / scale;
   v = simd::min(simd::max(v, simd::splat(-512.0f)), simd::splat(512.0f));  // in this order a NaN becomes -512
-  const simd::vf round = simd::splat(12582912.0f);                          // 1.5 · 2^23
+  const simd::vf round = simd::splat(12582912.0f);                         // 1.5 · 2^23
   v = (v + round) - round;
   simd::vi32 r = __builtin_convertvector(v, simd::vi32) + zero_point;
   r = r < 0 ? simd::vi32{} : r;
@@ -83,6 +83,10 @@ void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_
   for (int64_t i = 0; i < n; i += kLanes) {
     const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
     const simd::vi32 r = quantize_lanes(simd::load(x + i, simd::Mask(m)), s, zero_point);
+#if defined(__AVX512F__)
+    _mm512_mask_cvtepi32_storeu_epi8(q + i, simd::Mask(m).bits, std::bit_cast<__m512i>(r));  // m bytes, no call
+    continue;
+#endif
     if (m == kLanes) {
       store_bytes(r, q + i);
     } else {
@@ -145,8 +149,8 @@ struct Op {
   bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
   float input_scale = 1.0f;
   int32_t zero_point = 0;
-  bool direct = false;      // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
-  int8::PackedWeights w;    // Linear
+  bool direct = false;       // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
+  int8::PackedWeights w;     // Linear
   int8::ImplicitWeights iw;  // Conv, not direct
   int8::DirectWeights dw;
   std::unique_ptr<float[]> out_scale;     // input_scale · weight_scale[o]
@@ -281,7 +285,8 @@ class Int8Engine final : public runtime::Pipeline {
               best = v > best ? v : best;
             }
           float out[simd::kLanes];
-          simd::store(out, __builtin_convertvector(best, simd::vf) * simd::load(op.out_scale.get() + ch0, valid), valid);
+          simd::store(out, __builtin_convertvector(best, simd::vf) * simd::load(op.out_scale.get() + ch0, valid),
+                      valid);
           for (int o = 0; o < count; ++o)
             y[(ch0 + o) * planes + i * ow + j] = empty ? -std::numeric_limits<float>::infinity() : out[o];
         }
@@ -311,14 +316,14 @@ class Int8Engine final : public runtime::Pipeline {
           for (int j0 = 0; j0 < ow; j0 += 16) {
             const int m = std::min(16, ow - j0), lo = std::min(16, 2 * m), hi = 2 * m - lo;
             const auto mlo = static_cast<__mmask16>((1u << lo) - 1u), mhi = static_cast<__mmask16>((1u << hi) - 1u);
-            const __m512i a = _mm512_max_epi32(_mm512_maskz_loadu_epi32(mlo, r0 + 2 * j0),
-                                               _mm512_maskz_loadu_epi32(mlo, r1 + 2 * j0));
-            const __m512i b = _mm512_max_epi32(_mm512_maskz_loadu_epi32(mhi, r0 + 2 * j0 + 16),
-                                               _mm512_maskz_loadu_epi32(mhi, r1 + 2 * j0 + 16));
-            const __m512i best =
-                _mm512_max_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
+            const __m512i a = _mm512_maskz_max_epi32(0xffff, _mm512_maskz_loadu_epi32(mlo, r0 + 2 * j0),
+                                                     _mm512_maskz_loadu_epi32(mlo, r1 + 2 * j0));
+            const __m512i b = _mm512_maskz_max_epi32(0xffff, _mm512_maskz_loadu_epi32(mhi, r0 + 2 * j0 + 16),
+                                                     _mm512_maskz_loadu_epi32(mhi, r1 + 2 * j0 + 16));
+            const __m512i best = _mm512_maskz_max_epi32(0xffff, _mm512_permutex2var_epi32(a, even, b),
+                                                        _mm512_permutex2var_epi32(a, odd, b));
             _mm512_mask_storeu_ps(out + i * ow + j0, static_cast<__mmask16>((1u << m) - 1u),
-                                  _mm512_mul_ps(_mm512_cvtepi32_ps(best), _mm512_set1_ps(scale)));
+                                  _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, best), _mm512_set1_ps(scale)));
           }
 #else
           for (int j = 0; j < ow; ++j)
