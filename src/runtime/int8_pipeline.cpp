@@ -41,7 +41,11 @@ namespace lenet::kernels::LENET_ISA_NAMESPACE {
 
 namespace {
 
-constexpr int kChunk = 32;
+// Small chunks keep two threads even at the end of a batch (256 images: 32
+// chunks; with 32-image chunks one late start cost up to an eighth of the
+// batch, bench/RESULTS.md 2026-12-03). A Linear layer's weights are read per
+// tile of 8 rows either way.
+constexpr int kChunk = 8;
 
 // The kLanes values of r, each in 0..255, as bytes.
 inline void store_bytes(simd::vi32 r, uint8_t* out) {
