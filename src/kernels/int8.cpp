@@ -6,7 +6,6 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -65,17 +64,25 @@ inline QuadRows quad_rows(const ConvGeometry& g) {
 inline bool uses_columns(const ConvGeometry& g) { return g.kw % 4 != 0 && g.kh >= 4; }
 
 // The tap groups of one input channel: (a, b, down) per group, as DirectWeights says.
-std::vector<int32_t> tap_layout(const ConvGeometry& g) {
-  std::vector<int32_t> layout;
+// Writes them to `out` (room for 3·KH·KW: every group has a tap) and returns
+// how many. (No std::vector growth here: a standard template instantiated in
+// this per-ISA file would be a weak symbol outside our namespace, and the
+// linker could keep its AVX-512 copy for every caller: scripts/check_isa.sh.)
+int tap_layout(const ConvGeometry& g, int32_t* out) {
+  int n = 0;
+  auto add = [&](int a, int b, int down) {
+    out[3 * n] = a, out[3 * n + 1] = b, out[3 * n + 2] = down;
+    ++n;
+  };
   const int full = g.kw - g.kw % 4, tall = g.kh - g.kh % 4;
   for (int a = 0; a < g.kh; ++a)
-    for (int b = 0; b < full; b += 4) layout.insert(layout.end(), {a, b, 0});
+    for (int b = 0; b < full; b += 4) add(a, b, 0);
   if (full < g.kw) {
     for (int b = full; b < g.kw; ++b)
-      for (int a = 0; a < tall; a += 4) layout.insert(layout.end(), {a, b, 1});
-    for (int a = tall; a < g.kh; ++a) layout.insert(layout.end(), {a, full, 0});
+      for (int a = 0; a < tall; a += 4) add(a, b, 1);
+    for (int a = tall; a < g.kh; ++a) add(a, full, 0);
   }
-  return layout;
+  return n;
 }
 
 // rows[r][j] = the 4 bytes p[r][j .. j + 3] as one dword, for every row of
@@ -127,7 +134,7 @@ void direct(const ConvGeometry& g, const int32_t* row_quads, const int32_t* colu
             const DirectWeights& d, int32_t* y) {
   const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph;
   const int64_t plane = static_cast<int64_t>(oh) * ow, channel = static_cast<int64_t>(hp) * width;
-  const int32_t* layout = d.layout.data();
+  const int32_t* layout = d.layout.get();
   for (int i = 0; i < oh; ++i)
     for (int j0 = 0; j0 < ow; j0 += 16 * S) {
       __m512i acc[TO][S];
@@ -456,18 +463,19 @@ void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, 
                    ImplicitWeights& p) {
   // Kernel row a's KW·C weights in window order (b, c), padded to whole groups.
   const int run = g.kw * g.c, per_row = (run + 3) / 4 * 4;
-  std::vector<int8_t> reordered(static_cast<size_t>(g.o) * g.kh * per_row, 0);
+  std::unique_ptr<int8_t[]> reordered(new int8_t[static_cast<size_t>(g.o) * g.kh * per_row]());
   for (int o = 0; o < g.o; ++o)
     for (int c = 0; c < g.c; ++c)
       for (int a = 0; a < g.kh; ++a)
         for (int b = 0; b < g.kw; ++b)
           reordered[(static_cast<size_t>(o) * g.kh + a) * per_row + b * g.c + c] =
               w[((static_cast<int64_t>(o) * g.c + c) * g.kh + a) * g.kw + b];
-  pack(g.o, g.kh * per_row, reordered.data(), bias, zero_point, p.w);
+  pack(g.o, g.kh * per_row, reordered.get(), bias, zero_point, p.w);
   const int64_t row_bytes = static_cast<int64_t>(g.w + 2 * g.pw) * g.c;
-  p.offsets.clear();
+  p.offsets.reset(new int32_t[static_cast<size_t>(g.kh) * (per_row / 4)]);
   for (int a = 0; a < g.kh; ++a)
-    for (int q = 0; q < per_row / 4; ++q) p.offsets.push_back(a * row_bytes + 4 * q);
+    for (int q = 0; q < per_row / 4; ++q)
+      p.offsets[static_cast<size_t>(a) * (per_row / 4) + q] = static_cast<int32_t>(a * row_bytes + 4 * q);
 }
 
 void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {
@@ -483,7 +491,7 @@ void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_
 void conv_implicit(const ConvGeometry& g, const uint8_t* padded, const ImplicitWeights& p, int32_t* y) {
   const int oh = g.oh(), ow = g.ow();
   const int64_t wp = g.w + 2 * g.pw, step = static_cast<int64_t>(g.sw) * g.c;
-  const int32_t* offsets = p.offsets.data();
+  const int32_t* offsets = p.offsets.get();
   // One output row at a time, so that a tile never spans two.
   for (int i = 0; i < oh; ++i) {
     const uint8_t* first = padded + i * g.sh * wp * g.c;
@@ -497,21 +505,18 @@ bool direct_fits(const ConvGeometry& g) { return g.sw == 1 && g.o <= kDirectMaxC
 
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d) {
   d.o = g.o;
-  // Tap group k of one channel: kDirectTaps taps from (a, b) along the row, or down the column.
-  struct Group {
-    int a, b;
-    bool down;
-  };
-  std::vector<Group> groups;
+  // Tap group k of one channel: kDirectTaps taps from (layout[3k], layout[3k + 1])
+  // along the row, or down the column if layout[3k + 2].
+  d.layout.reset(new int32_t[static_cast<size_t>(3) * g.kh * g.kw]);
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
-  d.layout = tap_layout(g);
-  for (size_t k = 0; k < d.layout.size(); k += 3)
-    groups.push_back({d.layout[k], d.layout[k + 1], d.layout[k + 2] != 0});
+  d.groups = tap_layout(g, d.layout.get());
 #else
+  d.groups = 0;
   for (int a = 0; a < g.kh; ++a)
-    for (int b = 0; b < g.kw; b += 2) groups.push_back({a, b, false});
+    for (int b = 0; b < g.kw; b += 2, ++d.groups) {
+      d.layout[3 * d.groups] = a, d.layout[3 * d.groups + 1] = b, d.layout[3 * d.groups + 2] = 0;
+    }
 #endif
-  d.groups = static_cast<int>(groups.size());
   d.data.reset(new int32_t[static_cast<size_t>(g.c) * d.groups * g.o]());
   d.add.reset(new int32_t[static_cast<size_t>(g.o)]);
   constexpr int kBits = 32 / kDirectTaps;  // int16 halves or int8 bytes, the first tap lowest
@@ -528,8 +533,8 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
       for (int k = 0; k < d.groups; ++k) {
         uint32_t word = 0;
         for (int t = 0; t < kDirectTaps; ++t) {
-          const Group& q = groups[static_cast<size_t>(k)];
-          const int a = q.down ? q.a + t : q.a, b = q.down ? q.b : q.b + t;
+          const int32_t* q = d.layout.get() + 3 * k;
+          const int a = q[2] ? q[0] + t : q[0], b = q[2] ? q[1] : q[1] + t;
           if (a < g.kh && b < g.kw)
             word |= (static_cast<uint32_t>(tap(o, c, a, b)) & ((1u << kBits) - 1u)) << (kBits * t);
         }

@@ -13,7 +13,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "kernels/isa_namespace.h"
 #include "lenet/kernels.h"
@@ -65,7 +64,7 @@ void pad_hwc(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_
 // offsets[g] bytes past the window's first byte.
 struct ImplicitWeights {
   PackedWeights w;
-  std::vector<int32_t> offsets;
+  std::unique_ptr<int32_t[]> offsets;  // KH · groups of a kernel row
 };
 void pack_implicit(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, ImplicitWeights& p);
 // y[p][o] (row stride w.np) for the OH·OW output pixels p of one image.
@@ -85,19 +84,20 @@ inline constexpr int kDirectTaps = 2;
 inline constexpr int kDirectMaxChannels = 8;
 bool direct_fits(const ConvGeometry& g);
 // Weights as groups of kDirectTaps taps in one int32, `groups` of them per
-// input channel, [C][groups][O], `add` as in PackedWeights.
-//   AVX2, SSE2: int16 pairs w[o][c][a][2q, 2q + 1], KH·⌈KW/2⌉ groups (an odd
-//     KW's last pair padded with 0).
-//   VNNI: int8 quads; group k starts at tap (layout[3k], layout[3k + 1]) and
-//     runs along the kernel row, or down the kernel column if layout[3k + 2]:
-//     the row's first KW − KW % 4 taps in row quads, the other columns in
-//     column quads of 4 rows, and what is left (KH % 4 rows × KW % 4 columns)
-//     in row quads padded with 0 (5×5: 5 + 1 + 1 = 7 groups, not 10).
+// input channel, [C][groups][O], `add` as in PackedWeights. Group k starts at
+// tap (layout[3k], layout[3k + 1]) and runs along the kernel row, or down the
+// kernel column if layout[3k + 2]:
+//   AVX2, SSE2: int16 pairs along the rows, KH·⌈KW/2⌉ groups (an odd KW's
+//     last pair padded with 0);
+//   VNNI: int8 quads, the row's first KW − KW % 4 taps along the rows, the
+//     other columns down in quads of 4 rows, and what is left (KH % 4 rows ×
+//     KW % 4 columns) along the rows padded with 0 (5×5: 5 + 1 + 1 = 7
+//     groups, not 10).
 struct DirectWeights {
   int o = 0, groups = 0;
   std::unique_ptr<int32_t[]> data;
   std::unique_ptr<int32_t[]> add;
-  std::vector<int32_t> layout;  // VNNI only
+  std::unique_ptr<int32_t[]> layout;  // 3 per group
 };
 void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, int32_t zero_point, DirectWeights& d);
 // The int32 scratch conv_direct needs (VNNI: every 4-byte window of each
