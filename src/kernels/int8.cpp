@@ -531,9 +531,9 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
         for (int b = 0; b < g.kw; ++b) sum += tap(o, c, a, b);
     for (int c = 0; c < g.c; ++c)
       for (int k = 0; k < d.groups; ++k) {
+        const int32_t* q = d.layout.get() + 3 * k;
         uint32_t word = 0;
         for (int t = 0; t < kDirectTaps; ++t) {
-          const int32_t* q = d.layout.get() + 3 * k;
           const int a = q[2] ? q[0] + t : q[0], b = q[2] ? q[1] : q[1] + t;
           if (a < g.kh && b < g.kw)
             word |= (static_cast<uint32_t>(tap(o, c, a, b)) & ((1u << kBits) - 1u)) << (kBits * t);

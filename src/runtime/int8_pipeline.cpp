@@ -47,21 +47,26 @@ namespace {
 // tile of 8 rows either way.
 constexpr int kChunk = 8;
 
-// The kLanes values of r, each in 0..255, as bytes.
-inline void store_bytes(simd::vi32 r, uint8_t* out) {
+// The first m (≤ kLanes) values of r, each in 0..255, as bytes.
+inline void store_bytes(simd::vi32 r, int m, uint8_t* out) {
 #if defined(__AVX512F__)
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(std::bit_cast<__m512i>(r)));
-#elif defined(__AVX2__)
+  _mm512_mask_cvtepi32_storeu_epi8(out, simd::Mask(m).bits, std::bit_cast<__m512i>(r));  // one masked vpmovdb
+#else
+  uint8_t bytes[simd::kLanes];
+  uint8_t* dst = m == simd::kLanes ? out : bytes;  // a short vector through `bytes`
+#if defined(__AVX2__)
   const __m256i v = std::bit_cast<__m256i>(r);
   const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(v, v), _mm256_setzero_si256());  // bytes 0-3 | 4-7 per half
   const __m128i both = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), both);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), both);
 #elif defined(__SSE2__)
   const __m128i v = std::bit_cast<__m128i>(r);
   const int32_t four = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(v, v), _mm_setzero_si128()));
-  std::memcpy(out, &four, sizeof four);
+  std::memcpy(dst, &four, sizeof four);
 #else
-  for (int k = 0; k < simd::kLanes; ++k) out[k] = static_cast<uint8_t>(r[k]);
+  for (int k = 0; k < simd::kLanes; ++k) dst[k] = static_cast<uint8_t>(r[k]);
+#endif
+  if (dst != out) std::memcpy(out, bytes, static_cast<size_t>(m));
 #endif
 }
 
@@ -86,18 +91,7 @@ void quantize(int64_t n, const float* x, float scale, int32_t zero_point, uint8_
   const simd::vf s = simd::splat(scale);
   for (int64_t i = 0; i < n; i += kLanes) {
     const int m = static_cast<int>(std::min<int64_t>(kLanes, n - i));
-    const simd::vi32 r = quantize_lanes(simd::load(x + i, simd::Mask(m)), s, zero_point);
-#if defined(__AVX512F__)
-    _mm512_mask_cvtepi32_storeu_epi8(q + i, simd::Mask(m).bits, std::bit_cast<__m512i>(r));  // m bytes, no call
-    continue;
-#endif
-    if (m == kLanes) {
-      store_bytes(r, q + i);
-    } else {
-      uint8_t bytes[kLanes];
-      store_bytes(r, bytes);
-      std::memcpy(q + i, bytes, static_cast<size_t>(m));
-    }
+    store_bytes(quantize_lanes(simd::load(x + i, simd::Mask(m)), s, zero_point), m, q + i);
   }
 }
 
