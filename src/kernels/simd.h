@@ -15,7 +15,7 @@
 #include <cstring>
 #include <utility>
 
-#if defined(__AVX512F__) || defined(__FMA__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -85,8 +85,31 @@ inline float fmadd(float a, float b, float c) {
 #endif
 }
 
-inline vf max(vf a, vf b) { return a > b ? a : b; }
-inline vf min(vf a, vf b) { return a < b ? a : b; }
+// a > b ? a : b and a < b ? a : b (b when either is NaN), which is what x86's
+// maxps/minps compute; GCC 12 emits a compare and a blend for the
+// conditional form.
+inline vf max(vf a, vf b) {
+#if defined(__AVX512F__)
+  return _mm512_maskz_max_ps(0xffff, a, b);  // (maskz: the plain form trips -Wmaybe-uninitialized in GCC 12)
+#elif defined(__AVX__)
+  return _mm256_max_ps(a, b);
+#elif defined(__SSE2__)
+  return _mm_max_ps(a, b);
+#else
+  return a > b ? a : b;
+#endif
+}
+inline vf min(vf a, vf b) {
+#if defined(__AVX512F__)
+  return _mm512_maskz_min_ps(0xffff, a, b);
+#elif defined(__AVX__)
+  return _mm256_min_ps(a, b);
+#elif defined(__SSE2__)
+  return _mm_min_ps(a, b);
+#else
+  return a < b ? a : b;
+#endif
+}
 
 // Loads and stores of the first n (< kLanes allowed) lanes; the others read as 0.
 inline vf load_partial(const float* p, int n) {

@@ -29,6 +29,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/activation_simd.h"
 #include "kernels/fast.h"
 #include "kernels/int8.h"
 #include "kernels/simd.h"
@@ -75,7 +76,8 @@ inline void store_bytes(simd::vi32 r, int m, uint8_t* out) {
 // 1.5·2^23 rounds a float of magnitude below 2^22 to the nearest integer, ties
 // to even (IEEE's default rounding), exactly as std::nearbyint; the clamp to
 // ±512 first keeps every value in that range. The division stays a division
-// (x · (1 / scale) may round the other way), as in the oracle of the tests.
+// (x · (1 / scale) may round the other way, and checking for that per vector
+// cost more than dividing on Zen 4), as in the oracle of the tests.
 inline simd::vi32 quantize_lanes(simd::vf v, simd::vf scale, int32_t zero_point) {
   v = v / scale;
   v = simd::min(simd::max(v, simd::splat(-512.0f)), simd::splat(512.0f));  // in this order a NaN becomes -512
@@ -108,20 +110,24 @@ void quantize_hwc(const ConvGeometry& g, const float* x, float scale, int32_t ze
   const simd::vf s = simd::splat(scale);
   const auto zp = static_cast<uint32_t>(zero_point);
   std::memset(padded, zero_point, static_cast<size_t>(int8::padded_bytes(g)));
-  vu32 spare[2] = {vu32{}, vu32{}};
-  for (int c = g.c; c < 8; ++c) spare[c / 4] |= zp << (8 * (c % 4));
+  vu32 spare_lo{}, spare_hi{};  // two variables, not an array: they stay in registers
+  for (int c = g.c; c < 8; ++c) (c < 4 ? spare_lo : spare_hi) |= zp << (8 * (c % 4));
   for (int r = 0; r < g.h; ++r)
     for (int j0 = 0; j0 < g.w; j0 += kLanes) {
       const int m = std::min(kLanes, g.w - j0);
-      vu32 word[2] = {spare[0], spare[1]};
+      vu32 word_lo = spare_lo, word_hi = spare_hi;
       for (int c = 0; c < g.c; ++c) {
         const float* src = x + (static_cast<int64_t>(c) * g.h + r) * g.w + j0;
-        const vu32 q = __builtin_convertvector(quantize_lanes(simd::load(src, simd::Mask(m)), s, zero_point), vu32);
-        word[c / 4] |= q << (8 * (c % 4));
+        const vu32 q = __builtin_convertvector(quantize_lanes(simd::load(src, simd::Mask(m)), s, zero_point), vu32)
+                       << (8 * (c % 4));
+        if (c < 4)
+          word_lo |= q;
+        else
+          word_hi |= q;
       }
       uint32_t lo[kLanes], hi[kLanes];
-      std::memcpy(lo, &word[0], sizeof lo);
-      std::memcpy(hi, &word[1], sizeof hi);
+      std::memcpy(lo, &word_lo, sizeof lo);
+      std::memcpy(hi, &word_hi, sizeof hi);
       uint8_t* dst = padded + ((static_cast<int64_t>(r) + g.ph) * wp + g.pw + j0) * g.c;
       for (int p = 0; p < m; ++p) {
         const uint64_t v = lo[p] | (static_cast<uint64_t>(hi[p]) << 32);
@@ -130,11 +136,36 @@ void quantize_hwc(const ConvGeometry& g, const float* x, float scale, int32_t ze
     }
 }
 
+// The activation kernels' lane functions (so the same values as the float
+// layers), applied in place here: the int8 plan's arrays are a few hundred
+// values, which the kernels' dispatch (threads, tails) would cost more than.
+template <Activation::Kind K>
+inline simd::vf activation(simd::vf v) {
+  if constexpr (K == Activation::Kind::Sigmoid) return simd::sigmoid(v);
+  if constexpr (K == Activation::Kind::ReLU) return simd::relu(v);
+  if constexpr (K == Activation::Kind::Tanh) return simd::tanh(v);
+  return v;
+}
+template <Activation::Kind K>
+void activate(int64_t n, float* x) {
+  for (int64_t i = 0; i < n; i += simd::kLanes) {
+    const simd::Mask m(static_cast<int>(std::min<int64_t>(simd::kLanes, n - i)));
+    simd::store(x + i, activation<K>(simd::load(x + i, m)), m);
+  }
+}
 void activate(Activation::Kind kind, int64_t n, float* x) {
   switch (kind) {
-    case Activation::Kind::Sigmoid: sigmoid_forward(n, x, x); break;
-    case Activation::Kind::ReLU: relu_forward(n, x, x); break;
-    case Activation::Kind::Tanh: tanh_forward(n, x, x); break;
+    case Activation::Kind::Sigmoid: return activate<Activation::Kind::Sigmoid>(n, x);
+    case Activation::Kind::ReLU: return activate<Activation::Kind::ReLU>(n, x);
+    case Activation::Kind::Tanh: return activate<Activation::Kind::Tanh>(n, x);
+  }
+}
+
+// y[k] = acc[k] · scale[k] for k < n.
+void dequantize(int n, const int32_t* acc, const float* scale, float* y) {
+  for (int k = 0; k < n; k += simd::kLanes) {
+    const simd::Mask m(std::min(simd::kLanes, n - k));
+    simd::store(y + k, __builtin_convertvector(simd::load(acc + k, m), simd::vf) * simd::load(scale + k, m), m);
   }
 }
 
@@ -147,7 +178,12 @@ struct Op {
   bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
   float input_scale = 1.0f;
   int32_t zero_point = 0;
-  bool direct = false;       // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
+  bool direct = false;  // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
+  // Conv, implicit, the last image layer before a Linear: its output stays
+  // interleaved, (i, j, o) not (o, i, j), as its sums come, and the Linear's
+  // weights are reordered to match (no transposition per image).
+  bool interleaved_out = false;
+  size_t quant = 0;          // Conv, Linear: its LayerQuantization
   int8::PackedWeights w;     // Linear
   int8::ImplicitWeights iw;  // Conv, not direct
   int8::DirectWeights dw;
@@ -241,9 +277,7 @@ class Int8Engine final : public runtime::Pipeline {
         quantize_rows(op, count, cur, s);
         int32_t* acc = s.acc.get();
         int8::gemm(count, s.rows.get(), op.w.kp, op.w, acc, op.w.n);
-        for (int r = 0; r < count; ++r)
-          for (int o = 0; o < op.w.n; ++o)
-            dst[r * op.w.n + o] = static_cast<float>(acc[r * op.w.n + o]) * op.out_scale[o];
+        for (int r = 0; r < count; ++r) dequantize(op.w.n, acc + r * op.w.n, op.out_scale.get(), dst + r * op.w.n);
         if (op.fused_act) activate(op.act, static_cast<int64_t>(count) * op.w.n, dst);
       } else {
         std::memcpy(dst, cur, sizeof(float) * static_cast<size_t>(count * op.in_values));
@@ -282,11 +316,16 @@ class Int8Engine final : public runtime::Pipeline {
               const simd::vi32 v = simd::load(acc + static_cast<int64_t>(r * g.w + c) * np + ch0, m);
               best = v > best ? v : best;
             }
-          float out[simd::kLanes];
-          simd::store(out, __builtin_convertvector(best, simd::vf) * simd::load(op.out_scale.get() + ch0, valid),
-                      valid);
-          for (int o = 0; o < count; ++o)
-            y[(ch0 + o) * planes + i * ow + j] = empty ? -std::numeric_limits<float>::infinity() : out[o];
+          const simd::vf v = empty ? simd::splat(-std::numeric_limits<float>::infinity())
+                                   : __builtin_convertvector(best, simd::vf) *
+                                         simd::load(op.out_scale.get() + ch0, valid);
+          if (op.interleaved_out) {
+            simd::store(y + (i * ow + j) * channels + ch0, v, valid);
+          } else {
+            float out[simd::kLanes];
+            simd::store(out, v);
+            for (int o = 0; o < count; ++o) y[(ch0 + o) * planes + i * ow + j] = out[o];
+          }
         }
       }
     }
@@ -386,7 +425,10 @@ class Int8Engine final : public runtime::Pipeline {
             max_pool_sums(op, acc, y);
           } else {
             for (int p = 0; p < pixels; ++p)
-              for (int o = 0; o < g.o; ++o) y[o * planes + p] = static_cast<float>(acc[p * np + o]) * op.out_scale[o];
+              if (op.interleaved_out)
+                dequantize(g.o, acc + p * np, op.out_scale.get(), y + p * g.o);
+              else
+                for (int o = 0; o < g.o; ++o) y[o * planes + p] = static_cast<float>(acc[p * np + o]) * op.out_scale[o];
           }
         }
         if (op.fused_act) activate(op.act, g.o * planes, y);
@@ -424,6 +466,31 @@ void fuse(std::vector<Op>& ops) {
   ops = std::move(out);
 }
 
+// Keeps the last image layer's output interleaved when it is an implicit
+// Conv and the next layer that depends on the order is a Linear (activations
+// do not): the Linear is packed again with its columns permuted, column
+// (o, p) of the flattened planar features moving to (p, o). Integer sums do not
+// depend on the order of their terms, so the results are the same.
+void interleave_features(Int8Engine& e, const Quantization& quant) {
+  if (e.spatial.empty()) return;
+  Op& conv = e.spatial.back();
+  if (conv.kind != Op::Kind::Conv || conv.direct) return;
+  auto linear = std::find_if(e.rows.begin(), e.rows.end(), [](const Op& op) { return op.kind != Op::Kind::Act; });
+  if (linear == e.rows.end() || linear->kind != Op::Kind::Linear) return;
+  const LayerQuantization& q = quant.layers[linear->quant];
+  const int channels = conv.conv.o,
+            pixels = conv.fused_max ? conv.pool.oh() * conv.pool.ow() : conv.conv.oh() * conv.conv.ow();
+  const int n = linear->w.n, k = linear->w.k;
+  if (static_cast<int64_t>(channels) * pixels != k) return;
+  std::unique_ptr<int8_t[]> w(new int8_t[static_cast<size_t>(n) * k]);
+  for (int r = 0; r < n; ++r)
+    for (int o = 0; o < channels; ++o)
+      for (int p = 0; p < pixels; ++p)
+        w[static_cast<size_t>(r) * k + p * channels + o] = q.weights[static_cast<size_t>(r) * k + o * pixels + p];
+  int8::pack(n, k, w.get(), q.bias.empty() ? nullptr : q.bias.data(), q.input_zero_point, linear->w);
+  conv.interleaved_out = true;
+}
+
 }  // namespace
 
 std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::unique_ptr<Module>>& layers,
@@ -449,6 +516,7 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
     op.out_values = numel(out);
     auto take_quant = [&](int n, int k, const ConvGeometry* conv_geometry = nullptr) -> bool {
       if (next_q >= quant.layers.size() || quant.layers[next_q].layer != i) return false;
+      op.quant = next_q;
       const LayerQuantization& q = quant.layers[next_q++];
       if (k > int8::kMaxDepth) return false;
       op.input_scale = q.input_scale;
@@ -512,6 +580,7 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
   if (image || next_q != quant.layers.size() || s.size() != 2) return nullptr;
   fuse(e->spatial);
   fuse(e->rows);
+  interleave_features(*e, quant);
   if (e->spatial.empty()) e->features = numel(e->input);
   e->classes = s[1];
   e->max_row = std::max({e->max_row, e->features, e->classes});
