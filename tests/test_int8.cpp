@@ -183,15 +183,23 @@ TEST(Int8Engine, MatchesThePerLayerOracle) {
   // More than 8 input channels (the implicit convolution's input interleaved
   // after quantizing, not in one pass) and 10 output channels (not direct).
   const char* wide = "conv 10 k3, relu, conv 12 k3 p1, maxpool 2, flatten, linear";
+  // The direct convolution with its 2×2 max pooling in the kernel: odd output
+  // rows and columns (the last of each left out), one segment of 16 pixels
+  // (width 9) and several of 32 (width 37); an implicit last convolution with
+  // no pooling and an activation between Flatten and the Linear (its columns
+  // permuted for the interleaved features).
+  const char* pooled = "conv 3 k3 p1, relu, maxpool 2, conv 10 k2, flatten, tanh, linear";
+  const char* pooled_wide = "conv 4 k5 p2, maxpool 2, tanh, flatten, linear";
   struct Case {
     std::string arch;
     Shape chw;
     int classes;
   };
   uint64_t seed = 160;
-  for (const Case& c : {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10},
-                        Case{"lenet-relu", {1, 28, 20}, 9}, Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7},
-                        Case{fused, {3, 15, 14}, 6}, Case{wide, {1, 12, 11}, 4}}) {
+  for (const Case& c :
+       {Case{"lenet", {1, 28, 28}, 10}, Case{"lenet-max", {1, 28, 28}, 10}, Case{"lenet-relu", {1, 28, 20}, 9},
+        Case{"mlp", {1, 8, 8}, 3}, Case{unusual, {2, 17, 15}, 7}, Case{fused, {3, 15, 14}, 6},
+        Case{wide, {1, 12, 11}, 4}, Case{pooled, {1, 11, 9}, 5}, Case{pooled_wide, {2, 9, 37}, 3}}) {
     Sequential model = random_model(c.arch, c.chw, c.classes, ++seed);
     Rng rng(seed);
     // Calibration on inputs in [-0.5, 1] (a non-zero zero point for the first layer).

@@ -128,15 +128,22 @@ void build_column_quads(const ConvGeometry& g, const uint8_t* padded, int width,
 
 // TO output channels × S segments of 16 pixels in the accumulators; per tap
 // group, one load of 16 windows per segment and one vpdpbusd per channel
-// (the group's 4 weights broadcast).
-template <int TO, int S>
+// (the group's 4 weights broadcast). With Pool, a 2×2 stride-2 max pooling of
+// the sums: an even row's sums wait (spilled to the stack) for the odd row
+// below, the larger of the two, then of each pair of columns (two permutes of
+// the S segments), is stored: ⌊OH/2⌋ × ⌊OW/2⌋ a channel.
+template <int TO, int S, bool Pool>
 void direct(const ConvGeometry& g, const int32_t* row_quads, const int32_t* column_quads, int width,
             const DirectWeights& d, int32_t* y) {
   const int oh = g.oh(), ow = g.ow(), hp = g.h + 2 * g.ph;
-  const int64_t plane = static_cast<int64_t>(oh) * ow, channel = static_cast<int64_t>(hp) * width;
+  const int out_w = Pool ? ow / 2 : ow, rows = Pool ? oh / 2 * 2 : oh;
+  const int64_t plane = static_cast<int64_t>(Pool ? oh / 2 : oh) * out_w, channel = static_cast<int64_t>(hp) * width;
   const int32_t* layout = d.layout.get();
-  for (int i = 0; i < oh; ++i)
-    for (int j0 = 0; j0 < ow; j0 += 16 * S) {
+  const __m512i even_lanes = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd_lanes = _mm512_add_epi32(even_lanes, _mm512_set1_epi32(1));
+  [[maybe_unused]] __m512i above[TO][S] = {};  // (set: GCC cannot see that odd rows follow even ones)
+  for (int j0 = 0; j0 < ow; j0 += 16 * S)
+    for (int i = 0; i < rows; ++i) {
       __m512i acc[TO][S];
       for (int o = 0; o < TO; ++o)
         for (int s = 0; s < S; ++s) acc[o][s] = _mm512_set1_epi32(d.add[o]);
@@ -153,6 +160,23 @@ void direct(const ConvGeometry& g, const int32_t* row_quads, const int32_t* colu
             for (int s = 0; s < S; ++s) acc[o][s] = _mm512_dpbusd_epi32(acc[o][s], x[s], wo);
           }
         }
+      if constexpr (Pool) {
+        if (i % 2 == 0) {
+          for (int o = 0; o < TO; ++o)
+            for (int s = 0; s < S; ++s) above[o][s] = acc[o][s];
+          continue;
+        }
+        const int count = std::min(8 * S, out_w - j0 / 2);
+        const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+        for (int o = 0; o < TO; ++o) {
+          const __m512i v0 = _mm512_maskz_max_epi32(0xffff, acc[o][0], above[o][0]);
+          const __m512i v1 = S == 2 ? _mm512_maskz_max_epi32(0xffff, acc[o][S - 1], above[o][S - 1]) : v0;
+          const __m512i best = _mm512_maskz_max_epi32(0xffff, _mm512_permutex2var_epi32(v0, even_lanes, v1),
+                                                      _mm512_permutex2var_epi32(v0, odd_lanes, v1));
+          _mm512_mask_storeu_epi32(y + o * plane + static_cast<int64_t>(i / 2) * out_w + j0 / 2, mask, best);
+        }
+        continue;
+      }
       for (int s = 0; s < S; ++s) {
         const int count = std::min(16, ow - j0 - 16 * s);
         if (count <= 0) break;
@@ -163,14 +187,14 @@ void direct(const ConvGeometry& g, const int32_t* row_quads, const int32_t* colu
     }
 }
 
-template <int TO>
+template <int TO, bool Pool>
 void direct(const ConvGeometry& g, const int32_t* quads, const DirectWeights& d, int32_t* y) {
   const QuadRows q = quad_rows(g);
   const int32_t* columns = quads + static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * q.width;
   if (q.segments == 2)
-    direct<TO, 2>(g, quads, columns, q.width, d, y);
+    direct<TO, 2, Pool>(g, quads, columns, q.width, d, y);
   else
-    direct<TO, 1>(g, quads, columns, q.width, d, y);
+    direct<TO, 1, Pool>(g, quads, columns, q.width, d, y);
 }
 #else
 // uint8 widened to int16 pairs (a0, a1), (a2, a3) of each group of 4 k, times
@@ -544,37 +568,84 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
   }
 }
 
-int64_t direct_workspace(const ConvGeometry& g) {
+int64_t direct_workspace(const ConvGeometry& g, bool max2x2) {
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  (void)max2x2;
   return static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * quad_rows(g).width * (uses_columns(g) ? 2 : 1);
 #else
-  (void)g;
-  return 0;
+  return max2x2 ? static_cast<int64_t>(g.o) * g.oh() * g.ow() : 0;
 #endif
 }
 
-void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y) {
+namespace {
+
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+using Quads = int32_t;
+#else
+using Quads = uint8_t;  // the pair kernel reads the padded image itself
+#endif
+
+template <bool Pool>
+void direct_channels(const ConvGeometry& g, const Quads* quads, const DirectWeights& d, int32_t* y) {
+  auto run = [&]<int TO>() {
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+    direct<TO, Pool>(g, quads, d, y);
+#else
+    static_assert(!Pool);
+    direct<TO>(g, quads, d, y);
+#endif
+  };
+  switch (g.o) {
+    case 1: return run.template operator()<1>();
+    case 2: return run.template operator()<2>();
+    case 3: return run.template operator()<3>();
+    case 4: return run.template operator()<4>();
+    case 5: return run.template operator()<5>();
+    case 6: return run.template operator()<6>();
+    case 7: return run.template operator()<7>();
+    case 8: return run.template operator()<8>();
+    default: throw std::invalid_argument("int8 conv_direct: more than 8 output channels");
+  }
+}
+
+// The padded image as the direct kernels read it (VNNI: its quads, built in
+// the workspace).
+const Quads* direct_input(const ConvGeometry& g, const uint8_t* padded, int32_t* workspace) {
 #if defined(__AVX512VNNI__) && defined(__AVX512F__)
   const int width = quad_rows(g).width;
   build_row_quads(g, padded, width, workspace);
   if (uses_columns(g))
     build_column_quads(g, padded, width, workspace + static_cast<int64_t>(g.c) * (g.h + 2 * g.ph) * width);
-  const int32_t* quads = workspace;
+  return workspace;
 #else
-  (void)workspace;
-  const uint8_t* quads = padded;
+  (void)g, (void)workspace;
+  return padded;
 #endif
-  switch (g.o) {
-    case 1: direct<1>(g, quads, d, y); break;
-    case 2: direct<2>(g, quads, d, y); break;
-    case 3: direct<3>(g, quads, d, y); break;
-    case 4: direct<4>(g, quads, d, y); break;
-    case 5: direct<5>(g, quads, d, y); break;
-    case 6: direct<6>(g, quads, d, y); break;
-    case 7: direct<7>(g, quads, d, y); break;
-    case 8: direct<8>(g, quads, d, y); break;
-    default: throw std::invalid_argument("int8 conv_direct: more than 8 output channels");
-  }
+}
+
+}  // namespace
+
+void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y) {
+  direct_channels<false>(g, direct_input(g, padded, workspace), d, y);
+}
+
+void conv_direct_max2x2(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace,
+                        int32_t* y) {
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+  direct_channels<true>(g, direct_input(g, padded, workspace), d, y);
+#else
+  // The sums in the workspace, then their maxima.
+  direct_channels<false>(g, padded, d, workspace);
+  const int oh = g.oh(), ow = g.ow(), ph = oh / 2, pw = ow / 2;
+  for (int o = 0; o < g.o; ++o)
+    for (int i = 0; i < ph; ++i) {
+      const int32_t* top = workspace + (static_cast<int64_t>(o) * oh + 2 * i) * ow;
+      const int32_t* bottom = top + ow;
+      int32_t* out = y + (static_cast<int64_t>(o) * ph + i) * pw;
+      for (int j = 0; j < pw; ++j)
+        out[j] = std::max(std::max(top[2 * j], top[2 * j + 1]), std::max(bottom[2 * j], bottom[2 * j + 1]));
+    }
+#endif
 }
 
 void pad(const ConvGeometry& g, const uint8_t* x, uint8_t zero_point, uint8_t* padded) {

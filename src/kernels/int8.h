@@ -103,10 +103,17 @@ void pack_direct(const ConvGeometry& g, const int8_t* w, const int32_t* bias, in
 // The int32 scratch conv_direct needs (VNNI: every 4-byte window of each
 // padded row as one dword, and of each column where column quads are used,
 // built once per image so that a tap group is one plain load for all the
-// output rows that use it; 0 elsewhere).
-int64_t direct_workspace(const ConvGeometry& g);
+// output rows that use it; 0 elsewhere), or conv_direct_max2x2 (AVX2, SSE2:
+// the sums before pooling).
+int64_t direct_workspace(const ConvGeometry& g, bool max2x2 = false);
 // y[o][i][j] = add[o] + Σ w · padded, planar (NCHW of one image), int32.
 void conv_direct(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace, int32_t* y);
+// The same followed by a 2×2, stride-2 max pooling of each channel's sums
+// (no padding): y[o][i][j], ⌊OH/2⌋ × ⌊OW/2⌋ a channel, the largest of the
+// four sums of window (i, j). VNNI pools in the registers, two output rows at
+// a time, so the full-size sums are never stored.
+void conv_direct_max2x2(const ConvGeometry& g, const uint8_t* padded, const DirectWeights& d, int32_t* workspace,
+                        int32_t* y);
 
 // The public kernels of lenet/quant.h for this ISA.
 void conv2d_int8(const ConvGeometry& g, const uint8_t* x, int32_t x_zero_point, const int8_t* w, const int32_t* bias,

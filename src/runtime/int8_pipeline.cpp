@@ -169,6 +169,15 @@ void dequantize(int n, const int32_t* acc, const float* scale, float* y) {
   }
 }
 
+// y[k] = acc[k] · scale for k < n.
+void dequantize(int64_t n, const int32_t* acc, float scale, float* y) {
+  const simd::vf s = simd::splat(scale);
+  for (int64_t k = 0; k < n; k += simd::kLanes) {
+    const simd::Mask m(static_cast<int>(std::min<int64_t>(simd::kLanes, n - k)));
+    simd::store(y + k, __builtin_convertvector(simd::load(acc + k, m), simd::vf) * s, m);
+  }
+}
+
 struct Op {
   enum class Kind { Conv, Linear, MaxPool, AvgPool, Act } kind = Kind::Act;
   ConvGeometry conv;  // one image
@@ -176,6 +185,7 @@ struct Op {
   Activation::Kind act = Activation::Kind::ReLU;
   bool fused_act = false;  // Conv/Linear: act applied to the dequantized sums
   bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
+  bool max2x2 = false;     // Conv, direct: that pooling is 2×2 stride 2, taken by int8::conv_direct_max2x2
   float input_scale = 1.0f;
   int32_t zero_point = 0;
   bool direct = false;  // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
@@ -225,7 +235,8 @@ class Int8Engine final : public runtime::Pipeline {
       Scratch& s = scratch_[static_cast<size_t>(t)];
       for (int64_t c; (c = next.fetch_add(1)) < chunks;) {
         const int64_t first = c * kChunk, count = std::min<int64_t>(kChunk, n - first);
-        run_chunk(x.data() + first * numel(input), static_cast<int>(count), s, y.data() + first * classes);
+        run_chunk(x.data() + first * numel(input), static_cast<int>(count), s, y.data() + first * classes,
+                  x.data() + n * numel(input));
       }
     });
   }
@@ -253,7 +264,8 @@ class Int8Engine final : public runtime::Pipeline {
 
   // Image layers image by image (ping-pong in img0/img1), the last one
   // writing the image's row of features; then the row layers on the chunk.
-  void run_chunk(const float* x, int count, Scratch& s, float* logits) {
+  // `end`: the end of the batch's images.
+  void run_chunk(const float* x, int count, Scratch& s, float* logits, const float* end) {
     const int64_t image = numel(input);
     float* cur = s.row0.get();
     float* other = s.row1.get();
@@ -262,6 +274,13 @@ class Int8Engine final : public runtime::Pipeline {
     } else {
       for (int i = 0; i < count; ++i) {
         const float* in = x + i * image;
+        // The next image of the batch (this chunk's or the next one's) into
+        // L2 while this one runs: the first layer's loads of a 3 KB image
+        // straight from memory were ~8 % of the int8 time (rdtsc per stage),
+        // the hardware prefetcher alone not covering them.
+        if (in + 2 * image <= end)
+          for (int64_t b = 0; b < image; b += 64 / static_cast<int64_t>(sizeof(float)))
+            __builtin_prefetch(in + image + b, 0, 2);
         for (size_t k = 0; k < spatial.size(); ++k) {
           float* dst = k + 1 == spatial.size() ? cur + i * features
                                                : (in == s.img0.get() ? s.img1.get() : s.img0.get());
@@ -302,6 +321,7 @@ class Int8Engine final : public runtime::Pipeline {
     const PoolGeometry& g = op.pool;
     const int oh = g.oh(), ow = g.ow(), np = op.iw.w.np, channels = op.conv.o;
     const int64_t planes = static_cast<int64_t>(oh) * ow;
+    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
     for (int i = 0; i < oh; ++i) {
       const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
       for (int j = 0; j < ow; ++j) {
@@ -310,12 +330,18 @@ class Int8Engine final : public runtime::Pipeline {
         for (int ch0 = 0; ch0 < channels; ch0 += kStep) {
           const int count = std::min(kStep, channels - ch0);
           const simd::Mask m(kStep), valid(count);
+          auto larger = [](simd::vi32 a, simd::vi32 b) { return a > b ? a : b; };
           simd::vi32 best = simd::vi32{} + std::numeric_limits<int32_t>::min();
-          for (int r = r0; r < r1; ++r)
-            for (int c = c0; c < c1; ++c) {
-              const simd::vi32 v = simd::load(acc + static_cast<int64_t>(r * g.w + c) * np + ch0, m);
-              best = v > best ? v : best;
-            }
+          if (two_by_two) {  // the common case, without the window's bounds
+            const int32_t* a = acc + static_cast<int64_t>(2 * i * g.w + 2 * j) * np + ch0;
+            const int64_t down = static_cast<int64_t>(g.w) * np;
+            best = larger(larger(simd::load(a, m), simd::load(a + np, m)),
+                          larger(simd::load(a + down, m), simd::load(a + down + np, m)));
+          } else {
+            for (int r = r0; r < r1; ++r)
+              for (int c = c0; c < c1; ++c)
+                best = larger(simd::load(acc + static_cast<int64_t>(r * g.w + c) * np + ch0, m), best);
+          }
           const simd::vf v = empty ? simd::splat(-std::numeric_limits<float>::infinity())
                                    : __builtin_convertvector(best, simd::vf) *
                                          simd::load(op.out_scale.get() + ch0, valid);
@@ -331,45 +357,17 @@ class Int8Engine final : public runtime::Pipeline {
     }
   }
 
-  // The same from planar sums acc[o][i][j] (the direct convolution's).
+  // The same from planar sums acc[o][i][j] (the direct convolution's), for
+  // poolings other than 2×2 stride 2 (which the kernel takes itself).
   static void max_pool_planes(const Op& op, const int32_t* acc, float* y) {
     const PoolGeometry& g = op.pool;
     const int oh = g.oh(), ow = g.ow();
     const int64_t planes = static_cast<int64_t>(oh) * ow, in_plane = static_cast<int64_t>(g.h) * g.w;
-    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
     for (int o = 0; o < op.conv.o; ++o) {
       const int32_t* in = acc + o * in_plane;
       float* out = y + o * planes;
       const float scale = op.out_scale[o];
       for (int i = 0; i < oh; ++i) {
-        if (two_by_two) {  // the common case
-          const int32_t* r0 = in + static_cast<int64_t>(2 * i) * g.w;
-          const int32_t* r1 = r0 + g.w;
-#if defined(__AVX512F__)
-          // 16 windows at a time: the larger of the two rows, then of the
-          // even and odd columns (a two-vector permute each).
-          const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-          const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-          for (int j0 = 0; j0 < ow; j0 += 16) {
-            const int m = std::min(16, ow - j0), lo = std::min(16, 2 * m), hi = 2 * m - lo;
-            const auto mlo = static_cast<__mmask16>((1u << lo) - 1u), mhi = static_cast<__mmask16>((1u << hi) - 1u);
-            const __m512i a = _mm512_maskz_max_epi32(0xffff, _mm512_maskz_loadu_epi32(mlo, r0 + 2 * j0),
-                                                     _mm512_maskz_loadu_epi32(mlo, r1 + 2 * j0));
-            const __m512i b = _mm512_maskz_max_epi32(0xffff, _mm512_maskz_loadu_epi32(mhi, r0 + 2 * j0 + 16),
-                                                     _mm512_maskz_loadu_epi32(mhi, r1 + 2 * j0 + 16));
-            const __m512i best = _mm512_maskz_max_epi32(0xffff, _mm512_permutex2var_epi32(a, even, b),
-                                                        _mm512_permutex2var_epi32(a, odd, b));
-            _mm512_mask_storeu_ps(out + i * ow + j0, static_cast<__mmask16>((1u << m) - 1u),
-                                  _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, best), _mm512_set1_ps(scale)));
-          }
-#else
-          for (int j = 0; j < ow; ++j)
-            out[i * ow + j] = static_cast<float>(
-                                  std::max(std::max(r0[2 * j], r0[2 * j + 1]), std::max(r1[2 * j], r1[2 * j + 1]))) *
-                              scale;
-#endif
-          continue;
-        }
         const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
         for (int j = 0; j < ow; ++j) {
           const int c0 = std::max(j * g.sw - g.pw, 0), c1 = std::min(j * g.sw - g.pw + g.kw, g.w);
@@ -409,7 +407,10 @@ class Int8Engine final : public runtime::Pipeline {
         const int pixels = g.oh() * g.ow();
         const int64_t planes = op.fused_max ? static_cast<int64_t>(op.pool.oh()) * op.pool.ow() : pixels;
         int32_t* acc = s.acc.get();
-        if (op.direct) {
+        if (op.direct && op.max2x2) {
+          int8::conv_direct_max2x2(g, padded, op.dw, s.direct.get(), acc);  // acc[o][i][j], pooled
+          for (int o = 0; o < g.o; ++o) dequantize(planes, acc + o * planes, op.out_scale[o], y + o * planes);
+        } else if (op.direct) {
           int8::conv_direct(g, padded, op.dw, s.direct.get(), acc);  // acc[o][p]
           if (op.fused_max) {
             max_pool_planes(op, acc, y);
@@ -581,6 +582,12 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
   fuse(e->spatial);
   fuse(e->rows);
   interleave_features(*e, quant);
+  for (Op& op : e->spatial) {
+    const PoolGeometry& p = op.pool;
+    op.max2x2 = op.kind == Op::Kind::Conv && op.direct && op.fused_max && p.kh == 2 && p.kw == 2 && p.sh == 2 &&
+                p.sw == 2 && p.ph == 0 && p.pw == 0;
+    if (op.max2x2) e->max_direct = std::max(e->max_direct, int8::direct_workspace(op.conv, true));
+  }
   if (e->spatial.empty()) e->features = numel(e->input);
   e->classes = s[1];
   e->max_row = std::max({e->max_row, e->features, e->classes});
