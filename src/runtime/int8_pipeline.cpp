@@ -169,12 +169,25 @@ void dequantize(int n, const int32_t* acc, const float* scale, float* y) {
   }
 }
 
-// y[k] = acc[k] · scale for k < n.
-void dequantize(int64_t n, const int32_t* acc, float scale, float* y) {
+// y[k] = f(acc[k] · scale) for k < n.
+template <class F>
+void dequantize(int64_t n, const int32_t* acc, float scale, float* y, F f) {
   const simd::vf s = simd::splat(scale);
   for (int64_t k = 0; k < n; k += simd::kLanes) {
     const simd::Mask m(static_cast<int>(std::min<int64_t>(simd::kLanes, n - k)));
-    simd::store(y + k, __builtin_convertvector(simd::load(acc + k, m), simd::vf) * s, m);
+    simd::store(y + k, f(__builtin_convertvector(simd::load(acc + k, m), simd::vf) * s), m);
+  }
+}
+
+// run(f) with f the lane function of `kind`, or the identity if !fused.
+template <class Run>
+void with_activation(bool fused, Activation::Kind kind, Run run) {
+  auto identity = [](simd::vf v) { return v; };
+  if (!fused) return run(identity);
+  switch (kind) {
+    case Activation::Kind::Sigmoid: return run([](simd::vf v) { return activation<Activation::Kind::Sigmoid>(v); });
+    case Activation::Kind::ReLU: return run([](simd::vf v) { return activation<Activation::Kind::ReLU>(v); });
+    case Activation::Kind::Tanh: return run([](simd::vf v) { return activation<Activation::Kind::Tanh>(v); });
   }
 }
 
@@ -312,11 +325,12 @@ class Int8Engine final : public runtime::Pipeline {
       quantize(op.w.k, x + r * op.w.k, op.input_scale, op.zero_point, s.rows.get() + static_cast<int64_t>(r) * op.w.kp);
   }
 
-  // y[o][i][j] = the largest sum of channel o in pooling window (i, j),
-  // dequantized (−∞ for a window all in the padding, as the float kernel);
-  // from sums acc[p][o] (the implicit convolution's), a vector of channels at
-  // a time.
-  static void max_pool_sums(const Op& op, const int32_t* acc, float* y) {
+  // y[o][i][j] (or y[i][j][o] if interleaved_out) = activate(the largest sum
+  // of channel o in pooling window (i, j), dequantized; −∞ for a window all
+  // in the padding, as the float kernel), from sums acc[p][o] (the implicit
+  // convolution's), a vector of channels at a time.
+  template <class F>
+  static void max_pool_sums(const Op& op, const int32_t* acc, float* y, F activate) {
     constexpr int kCols = int8::kCols, kStep = std::min(simd::kLanes, kCols);
     const PoolGeometry& g = op.pool;
     const int oh = g.oh(), ow = g.ow(), np = op.iw.w.np, channels = op.conv.o;
@@ -342,9 +356,9 @@ class Int8Engine final : public runtime::Pipeline {
               for (int c = c0; c < c1; ++c)
                 best = larger(simd::load(acc + static_cast<int64_t>(r * g.w + c) * np + ch0, m), best);
           }
-          const simd::vf v = empty ? simd::splat(-std::numeric_limits<float>::infinity())
-                                   : __builtin_convertvector(best, simd::vf) *
-                                         simd::load(op.out_scale.get() + ch0, valid);
+          const simd::vf v = activate(empty ? simd::splat(-std::numeric_limits<float>::infinity())
+                                            : __builtin_convertvector(best, simd::vf) *
+                                                  simd::load(op.out_scale.get() + ch0, valid));
           if (op.interleaved_out) {
             simd::store(y + (i * ow + j) * channels + ch0, v, valid);
           } else {
@@ -409,7 +423,10 @@ class Int8Engine final : public runtime::Pipeline {
         int32_t* acc = s.acc.get();
         if (op.direct && op.max2x2) {
           int8::conv_direct_max2x2(g, padded, op.dw, s.direct.get(), acc);  // acc[o][i][j], pooled
-          for (int o = 0; o < g.o; ++o) dequantize(planes, acc + o * planes, op.out_scale[o], y + o * planes);
+          with_activation(op.fused_act, op.act, [&](auto f) {               // the activation in the same pass
+            for (int o = 0; o < g.o; ++o) dequantize(planes, acc + o * planes, op.out_scale[o], y + o * planes, f);
+          });
+          break;
         } else if (op.direct) {
           int8::conv_direct(g, padded, op.dw, s.direct.get(), acc);  // acc[o][p]
           if (op.fused_max) {
@@ -423,7 +440,8 @@ class Int8Engine final : public runtime::Pipeline {
           const int np = op.iw.w.np;  // acc[p][o]: whole blocks of channels a pixel
           int8::conv_implicit(g, padded, op.iw, acc);
           if (op.fused_max) {
-            max_pool_sums(op, acc, y);
+            with_activation(op.fused_act, op.act, [&](auto f) { max_pool_sums(op, acc, y, f); });
+            break;  // activated as it is stored
           } else {
             for (int p = 0; p < pixels; ++p)
               if (op.interleaved_out)
