@@ -73,7 +73,8 @@ def main():
     if s:
         o = s["lenet.cpp"]
         print(f"batch 256, {a.threads} threads: float {o['float_images_per_s']:.0f} img/s, int8 "
-              f"{o['int8_images_per_s']:.0f} img/s ({o['int8_images_per_s'] / o['float_images_per_s']:.2f}x); "
+              f"{o['int8_images_per_s']:.0f} img/s (best passes); int8/float {o['int8_vs_float_median']:.2f}x "
+              f"(median of 7 interleaved rounds: {', '.join(f'{r:.2f}' for r in o['int8_vs_float_rounds'])}); "
               f"ONNX Runtime int8 QDQ {s['onnxruntime_int8']['images_per_s']:.0f} img/s "
               f"(ours {o['int8_images_per_s'] / s['onnxruntime_int8']['images_per_s']:.2f}x)")
         print(f"batch 1 latency: float {o['float_latency_us']:.1f} us, int8 {o['int8_latency_us']:.1f} us; "
