@@ -17,6 +17,10 @@ namespace lenet::kernels::LENET_ISA_NAMESPACE {
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* b, float* y);
 void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db);
+// LeNet's pooling, which the kernels special-case.
+inline bool is_2x2_stride_2(const PoolGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+}
 void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y, int32_t* argmax);
 void maxpool2d_backward(const PoolGeometry& g, const float* dy, const int32_t* argmax, float* dx);
 void avgpool2d_forward(const PoolGeometry& g, const float* x, float* y);

@@ -24,10 +24,6 @@ using simd::Mask;
 using simd::vf;
 using simd::vi32;
 
-bool is_2x2_stride_2(const PoolGeometry& g) {
-  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
-}
-
 // Runs plane(p) for every plane of the batch, split over threads.
 template <class Fn>
 void for_each_plane(const PoolGeometry& g, Fn plane) {

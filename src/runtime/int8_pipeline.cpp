@@ -137,31 +137,6 @@ void quantize_hwc(const ConvGeometry& g, const float* x, float scale, int32_t ze
     }
 }
 
-// The activation kernels' lane functions (so the same values as the float
-// layers), applied in place here: the int8 plan's arrays are a few hundred
-// values, which the kernels' dispatch (threads, tails) would cost more than.
-template <Activation::Kind K>
-inline simd::vf activation(simd::vf v) {
-  if constexpr (K == Activation::Kind::Sigmoid) return simd::sigmoid(v);
-  if constexpr (K == Activation::Kind::ReLU) return simd::relu(v);
-  if constexpr (K == Activation::Kind::Tanh) return simd::tanh(v);
-  return v;
-}
-template <Activation::Kind K>
-void activate(int64_t n, float* x) {
-  for (int64_t i = 0; i < n; i += simd::kLanes) {
-    const simd::Mask m(static_cast<int>(std::min<int64_t>(simd::kLanes, n - i)));
-    simd::store(x + i, activation<K>(simd::load(x + i, m)), m);
-  }
-}
-void activate(Activation::Kind kind, int64_t n, float* x) {
-  switch (kind) {
-    case Activation::Kind::Sigmoid: return activate<Activation::Kind::Sigmoid>(n, x);
-    case Activation::Kind::ReLU: return activate<Activation::Kind::ReLU>(n, x);
-    case Activation::Kind::Tanh: return activate<Activation::Kind::Tanh>(n, x);
-  }
-}
-
 // y[k] = acc[k] · scale[k] for k < n.
 void dequantize(int n, const int32_t* acc, const float* scale, float* y) {
   for (int k = 0; k < n; k += simd::kLanes) {
@@ -180,16 +155,28 @@ void dequantize(int64_t n, const int32_t* acc, float scale, float* y, F f) {
   }
 }
 
-// run(f) with f the lane function of `kind`, or the identity if !fused.
+// run(f) with f the lane function of `kind` (the activation kernels', so the
+// same values as the float layers), or the identity if !fused. The int8
+// plan applies them itself, in place or as its sums are dequantized: its
+// arrays are a few hundred values, which the kernels' dispatch (threads,
+// tails) would cost more than.
 template <class Run>
 void with_activation(bool fused, Activation::Kind kind, Run run) {
-  auto identity = [](simd::vf v) { return v; };
-  if (!fused) return run(identity);
+  if (!fused) return run([](simd::vf v) { return v; });
   switch (kind) {
-    case Activation::Kind::Sigmoid: return run([](simd::vf v) { return activation<Activation::Kind::Sigmoid>(v); });
-    case Activation::Kind::ReLU: return run([](simd::vf v) { return activation<Activation::Kind::ReLU>(v); });
-    case Activation::Kind::Tanh: return run([](simd::vf v) { return activation<Activation::Kind::Tanh>(v); });
+    case Activation::Kind::Sigmoid: return run([](simd::vf v) { return simd::sigmoid(v); });
+    case Activation::Kind::ReLU: return run([](simd::vf v) { return simd::relu(v); });
+    case Activation::Kind::Tanh: return run([](simd::vf v) { return simd::tanh(v); });
   }
+}
+
+void activate(Activation::Kind kind, int64_t n, float* x) {
+  with_activation(true, kind, [&](auto f) {
+    for (int64_t i = 0; i < n; i += simd::kLanes) {
+      const simd::Mask m(static_cast<int>(std::min<int64_t>(simd::kLanes, n - i)));
+      simd::store(x + i, f(simd::load(x + i, m)), m);
+    }
+  });
 }
 
 struct Op {
@@ -199,7 +186,6 @@ struct Op {
   Activation::Kind act = Activation::Kind::ReLU;
   bool fused_act = false;  // Conv/Linear: act applied to the dequantized sums
   bool fused_max = false;  // Conv: `pool` is a max pooling of its output, taken on the int32 sums
-  bool max2x2 = false;     // Conv, direct: that pooling is 2×2 stride 2, taken by int8::conv_direct_max2x2
   float input_scale = 1.0f;
   int32_t zero_point = 0;
   bool direct = false;  // Conv: int8::conv_direct with `dw` (sums planar), else conv_implicit with `iw`
@@ -213,6 +199,9 @@ struct Op {
   int8::DirectWeights dw;
   std::unique_ptr<float[]> out_scale;     // input_scale · weight_scale[o]
   int64_t in_values = 0, out_values = 0;  // per image
+
+  // Conv, direct, with a 2×2 stride-2 max pooling: int8::conv_direct_max2x2 takes both.
+  bool max2x2() const { return kind == Kind::Conv && direct && fused_max && is_2x2_stride_2(pool); }
 };
 
 template <class T>
@@ -341,7 +330,7 @@ class Int8Engine final : public runtime::Pipeline {
     const PoolGeometry& g = op.pool;
     const int oh = g.oh(), ow = g.ow(), np = op.iw.w.np, channels = op.conv.o;
     const int64_t planes = static_cast<int64_t>(oh) * ow;
-    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+    const bool two_by_two = is_2x2_stride_2(g);
     for (int i = 0; i < oh; ++i) {
       const int r0 = std::max(i * g.sh - g.ph, 0), r1 = std::min(i * g.sh - g.ph + g.kh, g.h);
       for (int j = 0; j < ow; ++j) {
@@ -427,7 +416,7 @@ class Int8Engine final : public runtime::Pipeline {
         const int pixels = g.oh() * g.ow();
         const int64_t planes = op.fused_max ? static_cast<int64_t>(op.pool.oh()) * op.pool.ow() : pixels;
         int32_t* acc = s.acc.get();
-        if (op.direct && op.max2x2) {
+        if (op.max2x2()) {
           int8::conv_direct_max2x2(g, padded, op.dw, s.direct.get(), acc);  // acc[o][i][j], pooled
           with_activation(op.fused_act, op.act, [&](auto f) {               // the activation in the same pass
             for (int o = 0; o < g.o; ++o) dequantize(planes, acc + o * planes, op.out_scale[o], y + o * planes, f);
@@ -606,12 +595,8 @@ std::unique_ptr<runtime::Pipeline> build_int8_pipeline(const std::vector<std::un
   fuse(e->spatial);
   fuse(e->rows);
   interleave_features(*e, quant);
-  for (Op& op : e->spatial) {
-    const PoolGeometry& p = op.pool;
-    op.max2x2 = op.kind == Op::Kind::Conv && op.direct && op.fused_max && p.kh == 2 && p.kw == 2 && p.sh == 2 &&
-                p.sw == 2 && p.ph == 0 && p.pw == 0;
-    if (op.max2x2) e->max_direct = std::max(e->max_direct, int8::direct_workspace(op.conv, true));
-  }
+  for (const Op& op : e->spatial)
+    if (op.max2x2()) e->max_direct = std::max(e->max_direct, int8::direct_workspace(op.conv, true));
   if (e->spatial.empty()) e->features = numel(e->input);
   e->classes = s[1];
   e->max_row = std::max({e->max_row, e->features, e->classes});
